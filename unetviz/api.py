@@ -1,0 +1,91 @@
+"""The public entry points: ``trace`` (symbolic, torch-free) and ``verify`` (lazy torch)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .config import Args, load_file, parse_size, split_family
+from .errors import ModelFailure, UnetvizError
+from .families import BUILDERS
+from .presets import PRESETS
+from .records import Failure, Trace
+from .tracer import Tracer
+
+Source = str | Path | dict[str, Any]
+
+
+def resolve(source: Source) -> tuple[dict[str, Any], str | None]:
+    """(config dict, preset name) of a preset name, a config path or a config dict."""
+    if isinstance(source, dict):
+        return source, None
+    if isinstance(source, str) and source in PRESETS:
+        return PRESETS[source].config, source
+    p = Path(source)
+    if p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
+        return load_file(p), None
+    close = difflib.get_close_matches(str(source), list(PRESETS), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnetvizError(f"preset: unknown preset {str(source)!r}{hint} (allowed: {', '.join(PRESETS)};"
+                       " or a path to a .json/.yaml config)")
+
+
+def trace(source: Source | Any, size: int | str | tuple[int, int] | None = None, **kwargs: Any) -> Trace:
+    """Trace a preset name, a config path, a config dict, or a live ``nn.Module``.
+
+    ``size``: ``64``, ``"64x96"`` or ``(64, 96)`` (height, width); default: the config's own size.
+    For an ``nn.Module``, ``kwargs`` go to the observed tracer (``input=...``).
+    """
+    if not isinstance(source, (str, Path, dict)):
+        from .observe import trace_module
+
+        return trace_module(source, size=size, **kwargs)
+    config, preset = resolve(source)
+    hw = parse_size(size)
+    key = _key(config)
+    return _trace_cached(key, hw, preset)
+
+
+def _key(config: dict[str, Any]) -> str:
+    import json
+
+    try:
+        return json.dumps(config, sort_keys=True)
+    except (TypeError, ValueError) as e:
+        raise UnetvizError(f"config: must hold JSON values only ({e})") from None
+
+
+@lru_cache(maxsize=64)
+def _trace_cached(key: str, size: tuple[int, int] | None, preset: str | None) -> Trace:
+    import json
+
+    config = json.loads(key)
+    family, cls, kwargs = split_family(config)
+    builder = BUILDERS.get(cls or family)
+    if builder is None:
+        raise UnetvizError(f"family: {family!r} is not available in this version of unetviz;"
+                           f" allowed: {', '.join(BUILDERS)}")
+    args = Args(kwargs, builder.defaults, builder.what)
+    t = Tracer(builder.family, builder.model)
+    error = None
+    out = None
+    try:
+        out = builder.build(t, args, size)
+    except ModelFailure as f:
+        error = Failure(f.at, f.message)
+    except RecursionError:  # pragma: no cover - a runaway config, never a traceback
+        raise UnetvizError("config: too deeply nested") from None
+    if not t.in_size:
+        raise UnetvizError("config: the builder found no input size")  # pragma: no cover
+    result = t.build(out, error=error, config=args.values)
+    return replace(result, preset=preset)
+
+
+def verify(source: Source, size: int | str | tuple[int, int] | None = None) -> Any:
+    """Build the real upstream model on the meta device and compare it with the trace."""
+    from .verify import verify as _verify
+
+    return _verify(source, size)

@@ -1,0 +1,173 @@
+"""Reading configs: files (JSON or safe YAML), family detection, and typed, checked arguments.
+
+Every check raises ``UnetvizError`` with one line naming the key, the bad value and what is
+allowed. Nothing here imports torch, and no file is ever executed or unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import UnetvizError, bad_value
+
+FAMILY_OF_CLASS = {"UNet2DModel": "diffusers", "UNet2DConditionModel": "diffusers"}
+FAMILIES = ("diffusers", "lucidrains", "guided", "ronneberger", "candle")
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a config file: JSON, or YAML through ``yaml.safe_load`` when PyYAML is installed."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnetvizError(f"--config: file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UnetvizError(f"--config: cannot read {str(p)!r}: {e}") from None
+    if p.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise UnetvizError(f"--config: {str(p)!r} is YAML but PyYAML is not installed; use JSON or"
+                               " `pip install pyyaml`") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise UnetvizError(f"--config: {str(p)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UnetvizError(f"--config: {str(p)!r} is not valid JSON: {e.msg} at line {e.lineno}"
+                               f" column {e.colno}") from None
+    if not isinstance(data, dict):
+        raise UnetvizError(f"--config: {str(p)!r} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def split_family(config: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
+    """(family, class name, constructor kwargs) of a config dict."""
+    if not isinstance(config, Mapping):
+        raise UnetvizError(f"config: must be a dict, got {type(config).__name__}")
+    cls = config.get("_class_name")
+    fam = config.get("family")
+    kwargs = {k: v for k, v in config.items() if not k.startswith("_") and k != "family"}
+    if cls is not None:
+        if cls not in FAMILY_OF_CLASS:
+            raise bad_value("_class_name", cls, FAMILY_OF_CLASS)
+        return FAMILY_OF_CLASS[cls], str(cls), kwargs
+    if fam is None:
+        raise UnetvizError("config: no \"family\" key and no \"_class_name\"; allowed families: "
+                           + ", ".join(FAMILIES) + " (or a diffusers config.json with _class_name"
+                           " UNet2DModel / UNet2DConditionModel)")
+    if fam not in FAMILIES:
+        raise bad_value("family", fam, FAMILIES)
+    if fam == "diffusers":
+        cls = kwargs.pop("class", "UNet2DConditionModel")
+        if cls not in FAMILY_OF_CLASS:
+            raise bad_value("class", cls, FAMILY_OF_CLASS)
+    return str(fam), cls, kwargs
+
+
+class Args:
+    """Constructor keyword arguments checked against the upstream signature and defaults."""
+
+    def __init__(self, given: Mapping[str, Any], defaults: Mapping[str, Any], what: str) -> None:
+        unknown = sorted(k for k in given if k not in defaults)
+        if unknown:
+            raise UnetvizError(f"{unknown[0]}: not an argument of {what}; allowed: {', '.join(defaults)}")
+        self.values: dict[str, Any] = {**defaults, **given}
+        self.given = dict(given)
+        self.what = what
+
+    def raw(self, key: str) -> Any:
+        return self.values[key]
+
+    def int(self, key: str, minimum: int = 0, value: Any = None) -> int:
+        v = self.values[key] if value is None else value
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            else:
+                raise bad_value(key, v, f"an integer >= {minimum}")
+        if v < minimum:
+            raise bad_value(key, v, f"an integer >= {minimum}")
+        return v
+
+    def opt_int(self, key: str, minimum: int = 0) -> int | None:
+        return None if self.values[key] is None else self.int(key, minimum)
+
+    def float(self, key: str) -> float:
+        v = self.values[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad_value(key, v, "a number")
+        return float(v)
+
+    def bool(self, key: str) -> bool:
+        v = self.values[key]
+        if not isinstance(v, bool):
+            raise bad_value(key, v, "true or false")
+        return v
+
+    def choice(self, key: str, allowed: Iterable[Any]) -> Any:
+        allowed = tuple(allowed)
+        v = self.values[key]
+        if v not in allowed:
+            raise bad_value(key, v, allowed)
+        return v
+
+    def str_list(self, key: str, allowed: Iterable[str]) -> list[str]:
+        allowed = tuple(allowed)
+        v = self.values[key]
+        if isinstance(v, str) or not isinstance(v, (list, tuple)) or not v:
+            raise bad_value(key, v, "a non-empty list of block type names")
+        for item in v:
+            if item not in allowed:
+                raise UnetvizError(f"{key}: unknown block type {item!r}; allowed: {', '.join(allowed)}")
+        return list(v)
+
+    def int_list(self, key: str, minimum: int = 1, length: int | None = None) -> list[int]:
+        v = self.values[key]
+        if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)) or not v:
+            raise bad_value(key, v, "a non-empty list of integers")
+        out = [self.int(key, minimum, item) for item in v]
+        if length is not None and len(out) != length:
+            raise UnetvizError(f"{key} has {len(out)} entries but {self.length_key} has {length}")
+        return out
+
+    def per_block(self, key: str, n: int, minimum: int = 1, allow_none: bool = False) -> list[Any]:
+        """An int (or None) for every block, or a list with one per block (diffusers' style)."""
+        v = self.values[key]
+        if isinstance(v, (list, tuple)):
+            if len(v) != n:
+                raise UnetvizError(f"{key} has {len(v)} entries but {self.length_key} has {n}")
+            return [None if (allow_none and item is None) else self.int(key, minimum, item) for item in v]
+        if v is None and allow_none:
+            return [None] * n
+        return [self.int(key, minimum)] * n
+
+    length_key = "down_block_types"
+
+
+def parse_size(text: str | int | tuple[int, int] | list[int] | None, key: str = "--size") -> tuple[int, int] | None:
+    """``64`` -> (64, 64); ``"64x96"`` -> (64, 96) (height x width)."""
+    if text is None:
+        return None
+    if isinstance(text, bool):
+        raise bad_value(key, text, "N or HxW with positive integers, e.g. 64 or 64x96")
+    if isinstance(text, int):
+        parts: list[Any] = [text, text]
+    elif isinstance(text, (tuple, list)):
+        parts = list(text)
+    else:
+        raw = str(text).lower().strip()
+        parts = raw.split("x") if "x" in raw else [raw, raw]
+    try:
+        h, w = (int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise bad_value(key, text, "N or HxW with positive integers, e.g. 64 or 64x96") from None
+    if h < 1 or w < 1 or h > 1 << 16 or w > 1 << 16:
+        raise bad_value(key, text, "sizes from 1 to 65536")
+    return h, w

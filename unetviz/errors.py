@@ -1,0 +1,33 @@
+"""The one error type unetviz raises for bad input, and the model-failure signal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class UnetvizError(ValueError):
+    """Bad input: an unknown preset, an invalid config value, a bad option.
+
+    The message is one line that names the key, the bad value and what is allowed. The CLI prints
+    it after ``error:`` and exits with code 2.
+    """
+
+
+def bad_value(key: str, value: object, allowed: str | Iterable[object]) -> UnetvizError:
+    """Build the standard one-line error: ``key: got VALUE; allowed: ...``."""
+    if not isinstance(allowed, str):
+        allowed = ", ".join(repr(a) if isinstance(a, str) else str(a) for a in allowed)
+    return UnetvizError(f"{key}: got {value!r}; allowed: {allowed}")
+
+
+class ModelFailure(Exception):
+    """The real model would fail at this input (e.g. a skip concat whose sizes differ).
+
+    Raised by builders while tracing; ``trace()`` turns it into ``Trace.error`` and keeps the
+    records made up to that point.
+    """
+
+    def __init__(self, at: str | None, message: str) -> None:
+        super().__init__(message)
+        self.at = at
+        self.message = message

@@ -1,0 +1,132 @@
+"""diffusers 0.42 U-Net blocks (unets/unet_2d_blocks.py): the down, mid and up blocks unetviz traces.
+
+Each block registers ``attentions`` before ``resnets`` (that decides ``state_dict`` order) but
+runs resnet, attention, resnet, attention, ... then its sampler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ModelFailure
+from ..tracer import Act, Tracer
+from .diffusers_parts import Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
+
+DOWN_BLOCK_TYPES = ("DownBlock2D", "AttnDownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampleBlock2D")
+UP_BLOCK_TYPES = ("UpBlock2D", "AttnUpBlock2D", "CrossAttnUpBlock2D", "ResnetUpsampleBlock2D")
+ORDER = ("attentions", "resnets", "downsamplers", "upsamplers")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """The keyword arguments ``get_down_block`` / ``get_up_block`` hand to one block."""
+
+    type: str
+    num_layers: int
+    in_channels: int
+    out_channels: int
+    add_sampler: bool
+    prev_output_channel: int = 0
+    attention_head_dim: int | None = None
+    """AttnDown/UpBlock2D: the real head dim (heads = out_channels // attention_head_dim)."""
+    num_attention_heads: int = 1
+    """CrossAttn blocks: the number of heads (diffusers' attention_head_dim naming quirk)."""
+    transformer_layers: tuple[int, ...] = ()
+    use_linear_projection: bool = False
+    only_cross_attention: bool = False
+    downsample_padding: int = 1
+    sampler_type: str | None = "conv"
+    """AttnDown/UpBlock2D's downsample_type / upsample_type ("conv", "resnet" or None)."""
+
+
+def _attn_heads(t: Tracer, name: str, channels: int, head_dim: int) -> int:
+    heads = channels // head_dim
+    if heads < 1:
+        raise ModelFailure(t.path(name), f"{t.path(name)}: attention_head_dim {head_dim} is larger than"
+                                         f" the {channels} channels, so it has 0 heads")
+    return heads
+
+
+def _attend(t: Tracer, b: BlockSpec, j: int, x: Act, ctx: Ctx) -> Act:
+    name = f"attentions.{j}"
+    if b.type.startswith("Attn"):
+        dim = b.attention_head_dim or b.out_channels
+        heads = _attn_heads(t, name, b.out_channels, dim)
+        return attention(t, name, x, b.out_channels, heads, dim, ctx.groups)
+    if b.type.startswith("CrossAttn"):
+        heads = b.num_attention_heads
+        return transformer_2d(t, name, x, ctx, heads, b.out_channels // heads, b.out_channels,
+                              b.transformer_layers[j], ctx.groups, b.use_linear_projection,
+                              b.only_cross_attention)
+    return x
+
+
+def down_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx) -> Act:
+    """DownBlock2D / AttnDownBlock2D / CrossAttnDownBlock2D / ResnetDownsampleBlock2D."""
+    title = f"{b.type} {b.in_channels}->{b.out_channels}"
+    with t.block(f"down_blocks.{i}", title, order=ORDER):
+        for j in range(b.num_layers):
+            in_channels = b.in_channels if j == 0 else b.out_channels
+            x = resnet_block_2d(t, f"resnets.{j}", x, ctx, in_channels, b.out_channels)
+            x = _attend(t, b, j, x, ctx)
+            t.push(x)  # output_states += (hidden_states,)
+        if b.add_sampler:
+            resnet_down = b.type == "ResnetDownsampleBlock2D" or (
+                b.type == "AttnDownBlock2D" and b.sampler_type == "resnet")
+            if resnet_down:
+                x = resnet_block_2d(t, "downsamplers.0", x, ctx, b.out_channels, b.out_channels, down=True,
+                                    kind="downsample")
+            else:
+                x = downsample_2d(t, "downsamplers.0", x, b.out_channels, b.out_channels, b.downsample_padding)
+            t.push(x)
+    return x
+
+
+def up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, forward_upsample_size: bool) -> Act:
+    """UpBlock2D / AttnUpBlock2D / CrossAttnUpBlock2D / ResnetUpsampleBlock2D.
+
+    Resnet ``j`` takes ``prev_output_channel`` (j == 0) or ``out_channels``, plus a skip of
+    ``in_channels`` (the last resnet) or ``out_channels``: that is why there is one more resnet
+    than in the down block, and why the last one is narrower.
+    """
+    title = f"{b.type} {b.prev_output_channel}->{b.out_channels}"
+    with t.block(f"up_blocks.{i}", title, order=ORDER):
+        for j in range(b.num_layers):
+            res_skip_channels = b.in_channels if j == b.num_layers - 1 else b.out_channels
+            resnet_in_channels = b.prev_output_channel if j == 0 else b.out_channels
+            name = f"resnets.{j}"
+            skip = t.pop(name)  # res_hidden_states_tuple[-1]
+            x = t.cat([x, skip], into=name)
+            x = resnet_block_2d(t, name, x, ctx, resnet_in_channels + res_skip_channels, b.out_channels)
+            x = _attend(t, b, j, x, ctx)
+        if b.add_sampler:
+            # UNet2DConditionModel hands the next skip's size down when the input is not divisible
+            upsample_size = t.peek_size() if forward_upsample_size else None
+            if b.type == "ResnetUpsampleBlock2D" or (b.type == "AttnUpBlock2D" and b.sampler_type == "resnet"):
+                x = resnet_block_2d(t, "upsamplers.0", x, ctx, b.out_channels, b.out_channels, up=True,
+                                    kind="upsample")
+            elif b.type == "AttnUpBlock2D":
+                x = upsample_2d(t, "upsamplers.0", x, b.out_channels, b.out_channels, None)  # ignores it
+            else:
+                x = upsample_2d(t, "upsamplers.0", x, b.out_channels, b.out_channels,
+                                tuple(upsample_size) if upsample_size else None)
+    return x
+
+
+def mid_block(t: Tracer, kind: str, x: Act, ctx: Ctx, channels: int, num_layers: int, *,
+              attn_heads: int = 1, attn_head_dim: int | None = None, attn_groups: int | None = None,
+              add_attention: bool = True, transformer_layers: int = 1,
+              use_linear_projection: bool = False) -> Act:
+    """UNetMidBlock2D (self-attention or none) or UNetMidBlock2DCrossAttn: resnet, (attn, resnet) x n."""
+    with t.block("mid_block", kind, order=("attentions", "resnets")):
+        x = resnet_block_2d(t, "resnets.0", x, ctx, channels, channels)
+        for j in range(num_layers):
+            name = f"attentions.{j}"
+            if kind == "UNetMidBlock2DCrossAttn":
+                x = transformer_2d(t, name, x, ctx, attn_heads, channels // attn_heads, channels,
+                                   transformer_layers, ctx.groups, use_linear_projection)
+            elif add_attention:
+                dim = attn_head_dim or channels
+                x = attention(t, name, x, channels, _attn_heads(t, name, channels, dim), dim, attn_groups)
+            x = resnet_block_2d(t, f"resnets.{j + 1}", x, ctx, channels, channels)
+    return x

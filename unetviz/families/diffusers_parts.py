@@ -1,0 +1,169 @@
+"""diffusers 0.42 building blocks, one function per upstream class, in the order its forward runs.
+
+``ResnetBlock2D`` (models/resnet.py), ``Attention`` + ``AttnProcessor2_0`` (attention_processor.py),
+``Transformer2DModel`` continuous input (transformers/transformer_2d.py), ``BasicTransformerBlock``
+and ``FeedForward``/``GEGLU`` (attention.py), ``Downsample2D``/``Upsample2D``, ``TimestepEmbedding``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ModelFailure, UnetvizError
+from ..tracer import Act, Tracer, fmt_size
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What every block needs besides its own channels (the ``temb`` and the text context)."""
+
+    temb: Act
+    groups: int
+    eps_note: str = ""
+    time_embedding_norm: str = "default"
+    context: Act | None = None
+
+
+def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, out_channels: int,
+                    groups: int | None = None, groups_out: int | None = None, up: bool = False,
+                    down: bool = False, kind: str = "resnet") -> Act:
+    """``ResnetBlock2D``: norm1 -> conv1 (+ time_emb_proj) -> norm2 -> conv2, + shortcut."""
+    groups = ctx.groups if groups is None else groups
+    groups_out = groups if groups_out is None else groups_out
+    note = f"{in_channels}->{out_channels}" + (" +1x1 shortcut" if in_channels != out_channels else "")
+    with t.unit(name, kind, "ResnetBlock2D", x, note) as u:
+        h = t.group_norm("norm1", x, groups, in_channels)
+        shortcut_in = x
+        if up or down:
+            # the resnet resamples both paths without a conv (Upsample2D / Downsample2D use_conv=False)
+            size = x.size or ()
+            new = tuple(d * 2 for d in size) if up else tuple(d // 2 for d in size)
+            if min(new) < 1:
+                raise ModelFailure(u.path, f"{u.path} cannot downsample a {fmt_size(x.size)} input")
+            h = Act(h.channels, new, h.source)
+            shortcut_in = Act(x.channels, new, x.source)
+        h = t.conv("conv1", h, in_channels, out_channels, 3, 1, 1)
+        proj = out_channels * (2 if ctx.time_embedding_norm == "scale_shift" else 1)
+        t.linear("time_emb_proj", ctx.temb, ctx.temb.channels, proj,
+                 note="scale+shift" if proj != out_channels else "")
+        h = t.group_norm("norm2", h, groups_out, out_channels)
+        h = t.conv("conv2", h, out_channels, out_channels, 3, 1, 1)
+        if in_channels != out_channels:
+            t.conv("conv_shortcut", shortcut_in, in_channels, out_channels, 1, 1, 0)
+        return u.done(h)
+
+
+def attention(t: Tracer, name: str, x: Act, query_dim: int, heads: int, dim_head: int,
+              norm_groups: int | None, bias: bool = True, context: Act | None = None,
+              kind: str = "attention", spatial: bool = True) -> Act:
+    """``Attention`` run by ``AttnProcessor2_0``.
+
+    On a 4-d input (``spatial``) it flattens to tokens first, so its GroupNorm sees (B, C, H*W)
+    and the residual is added inside: the output is the attention's own tensor.
+    """
+    inner = heads * dim_head
+    cross = context is not None
+    note = f"{heads} heads x {dim_head}" + (f", k/v from {context.channels}-d context" if context else "")
+    with t.unit(name, kind, "Attention", x, note) as u:
+        tokens = x.tokens
+        h = x
+        if spatial and x.size is not None:
+            tokens = 1
+            for d in x.size:
+                tokens *= d
+            h = Act(x.channels, (tokens,), x.source)
+        if norm_groups is not None:
+            h = t.group_norm("group_norm", h, norm_groups, query_dim)
+        seq = Act(h.channels, None, h.source, tokens)
+        kv_in = context if cross and context is not None else seq
+        t.linear("to_q", seq, query_dim, inner, bias)
+        t.linear("to_k", kv_in, kv_in.channels if cross else query_dim, inner, bias)
+        t.linear("to_v", kv_in, kv_in.channels if cross else query_dim, inner, bias)
+        out = t.linear("to_out.0", Act(inner, None, "", tokens), inner, query_dim, True)
+        y = Act(query_dim, x.size, out.source, x.tokens) if spatial else out
+        return u.done(y, new=spatial)
+
+
+def basic_transformer_block(t: Tracer, name: str, x: Act, dim: int, heads: int, head_dim: int,
+                            context: Act, only_cross_attention: bool) -> Act:
+    """``BasicTransformerBlock`` with ``norm_type="layer_norm"``: self-attn, cross-attn, GEGLU FF."""
+    with t.scope(name) as block:
+        h = t.layer_norm("norm1", x, dim)
+        a = attention(t, "attn1", h, dim, heads, head_dim, None, bias=False, spatial=False,
+                      context=context if only_cross_attention else None)
+        h = t.layer_norm("norm2", a, dim)
+        a = attention(t, "attn2", h, dim, heads, head_dim, None, bias=False, spatial=False, context=context)
+        h = t.layer_norm("norm3", a, dim)
+        with t.unit("ff", "mlp", "FeedForward", h, f"GEGLU {dim}->{4 * dim}x2->{dim}") as u:
+            g = t.linear("net.0.proj", h, dim, 4 * dim * 2)
+            y = t.linear("net.2", Act(4 * dim, None, g.source, g.tokens), 4 * dim, dim)
+            u.done(y, new=False)
+        return Act(dim, None, block, x.tokens)
+
+
+def transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim: int, in_channels: int,
+                   num_layers: int, groups: int, use_linear_projection: bool,
+                   only_cross_attention: bool = False) -> Act:
+    """``Transformer2DModel`` on continuous input: norm -> proj_in -> blocks -> proj_out + residual."""
+    if ctx.context is None:
+        raise UnetvizError("cross_attention_dim: required by CrossAttn blocks")
+    inner = heads * head_dim
+    note = f"{heads} heads x {head_dim} = {inner}, {num_layers} block(s), context {ctx.context.channels}"
+    with t.unit(name, "transformer", "Transformer2DModel", x, note) as u:
+        h = t.group_norm("norm", x, groups, in_channels)
+        size = x.size or (1,)
+        tokens = 1
+        for d in size:
+            tokens *= d
+        if use_linear_projection:
+            seq = t.linear("proj_in", Act(in_channels, None, h.source, tokens), in_channels, inner)
+        else:
+            c = t.conv("proj_in", h, in_channels, inner, 1, 1, 0)
+            seq = Act(inner, None, c.source, tokens)
+        with t.scope("transformer_blocks"):
+            for i in range(num_layers):
+                seq = basic_transformer_block(t, str(i), seq, inner, heads, head_dim, ctx.context,
+                                              only_cross_attention)
+        if use_linear_projection:
+            out = t.linear("proj_out", seq, inner, in_channels)
+            if in_channels != inner:
+                # upstream reshapes proj_out's output with inner_dim channels
+                raise ModelFailure(u.path, f"{u.path}: proj_out gives {in_channels} channels but the reshape"
+                                           f" expects heads x head_dim = {inner}")
+        else:
+            out = t.conv("proj_out", Act(inner, x.size, seq.source), inner, in_channels, 1, 1, 0)
+        return u.done(Act(in_channels, x.size, out.source))
+
+
+def downsample_2d(t: Tracer, name: str, x: Act, channels: int, out_channels: int, padding: int) -> Act:
+    """``Downsample2D(use_conv=True, name="op")``: padding 0 means an asymmetric F.pad(0,1,0,1) first."""
+    with t.unit(name, "downsample", "Downsample2D", x, "3x3 stride 2" + (", pad (0,1,0,1)" if padding == 0 else "")) as u:
+        h = x
+        if padding == 0 and x.size is not None:
+            h = Act(x.channels, tuple(d + 1 for d in x.size), x.source)
+        y = t.conv("conv", h, channels, out_channels, 3, 2, padding)
+        return u.done(y, new=False)
+
+
+def upsample_2d(t: Tracer, name: str, x: Act, channels: int, out_channels: int,
+                output_size: tuple[int, ...] | None) -> Act:
+    """``Upsample2D(use_conv=True)``: nearest x2 (or to ``output_size``), then a 3x3 conv."""
+    size = output_size if output_size is not None else tuple(d * 2 for d in (x.size or ()))
+    note = "nearest x2" if output_size is None else f"nearest to {fmt_size(output_size)} (upsample_size)"
+    with t.unit(name, "upsample", "Upsample2D", x, note) as u:
+        if x.channels != channels:
+            raise ModelFailure(u.path, f"{u.path} expects {channels} channels, gets {x.channels}")
+        y = t.conv("conv", Act(x.channels, size, x.source), channels, out_channels, 3, 1, 1)
+        return u.done(y, new=False)
+
+
+def timestep_embedding(t: Tracer, name: str, x: Act, in_channels: int, time_embed_dim: int,
+                       cond_proj_dim: int | None = None, out_dim: int | None = None) -> Act:
+    """``TimestepEmbedding``: (cond_proj +) linear_1 -> act -> linear_2."""
+    with t.scope(name, order=("linear_1", "cond_proj", "act", "linear_2")):
+        with t.unit("", "mlp", "TimestepEmbedding", x, f"{in_channels}->{time_embed_dim}") as u:
+            if cond_proj_dim is not None:
+                t.linear("cond_proj", Act(cond_proj_dim, None, "timestep_cond"), cond_proj_dim, in_channels, False)
+            h = t.linear("linear_1", x, in_channels, time_embed_dim)
+            y = t.linear("linear_2", h, time_embed_dim, out_dim or time_embed_dim)
+            return u.done(y, new=False)

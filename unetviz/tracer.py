@@ -1,0 +1,286 @@
+"""The tracer cursor: what a family builder calls while it walks a model's forward pass.
+
+A builder reads like the upstream ``__init__``/``forward``: it opens scopes named after the real
+attributes (``down_blocks.0``, ``resnets.1``), applies layers to symbolic activations (``Act``)
+and pushes/pops the skip stack. The tracer checks every layer against what reaches it (channels,
+positive sizes), records the layers in execution order, and orders the ``state_dict`` manifest by
+module registration order, which the builder declares where it differs from execution order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from .errors import ModelFailure, UnetvizError
+from .records import Concat, Layer, Operand, Shape, Size, Skip, Trace, Unit
+
+
+@dataclass(frozen=True)
+class Act:
+    """A symbolic activation: channels, spatial size and the module that produced it."""
+
+    channels: int
+    size: Size | None
+    source: str
+    tokens: int | None = None
+    """Sequence length of a channel-last token tensor (``size`` is then ``None``)."""
+    skip: int | None = None
+    """Set on a value just popped from the skip stack: its stack index."""
+
+    def by(self, source: str) -> Act:
+        return replace(self, source=source, skip=None)
+
+
+def fmt_size(size: Size | None) -> str:
+    return "-" if size is None else "x".join(str(d) for d in size)
+
+
+@dataclass
+class UnitCtx:
+    """Handle of an open unit; ``done`` closes it with the unit's output."""
+
+    path: str
+    kind: str
+    type: str
+    x: Act
+    first: int
+    note: str = ""
+    out: Act | None = None
+
+    def done(self, y: Act, new: bool = True) -> Act:
+        """Record the unit's output. ``new``: the unit itself returns a fresh tensor (a residual
+        add), so it becomes the output's producer; otherwise the innermost layer stays it."""
+        self.out = y.by(self.path) if new else y
+        return self.out
+
+
+@dataclass
+class Tracer:
+    family: str
+    model: str
+    layers: list[Layer] = field(default_factory=list)
+    concats: list[Concat] = field(default_factory=list)
+    units: list[Unit] = field(default_factory=list)
+    blocks: list[tuple[str, str]] = field(default_factory=list)
+    in_channels: int = 0
+    in_size: Size = ()
+    size_source: str = ""
+    _skips: list[Skip] = field(default_factory=list)
+    _stack: list[int] = field(default_factory=list)
+    _prefix: list[str] = field(default_factory=list)
+    _block: str = ""
+    _unit: str = ""
+    _declared: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _seen: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def start(self, channels: int, size: Size, source: str) -> Act:
+        """The model's input ``sample``: where every trace begins."""
+        self.in_channels, self.in_size, self.size_source = channels, size, source
+        return Act(channels, size, "input")
+
+    # ---- paths and scopes -------------------------------------------------------------------
+    def path(self, name: str = "") -> str:
+        return ".".join([*self._prefix, *([name] if name else [])])
+
+    @contextmanager
+    def scope(self, name: str, order: Sequence[str] = ()) -> Iterator[str]:
+        """Enter submodule ``name``. ``order``: its children in registration order, where that
+        differs from the order the forward pass reaches them (it decides ``state_dict`` order)."""
+        parts = [p for p in name.split(".") if p]
+        self._prefix.extend(parts)
+        full = self.path()
+        if order:
+            self._declared[full] = tuple(order)
+        try:
+            yield full
+        finally:
+            del self._prefix[len(self._prefix) - len(parts) :]
+
+    def declare(self, order: Sequence[str]) -> None:
+        """Registration order of the current scope's children (see ``scope``)."""
+        self._declared[self.path()] = tuple(order)
+
+    @contextmanager
+    def block(self, name: str, title: str, order: Sequence[str] = ()) -> Iterator[str]:
+        """A heading-level block (``down_blocks.1``); units inside are grouped under it."""
+        with self.scope(name, order) as full:
+            saved, self._block = self._block, full
+            self.blocks.append((full, title))
+            try:
+                yield full
+            finally:
+                self._block = saved
+
+    @contextmanager
+    def unit(self, name: str, kind: str, type_: str, x: Act, note: str = "") -> Iterator[UnitCtx]:
+        """A block-level step. Close it with ``u.done(y)`` before the ``with`` ends."""
+        with self.scope(name) as full:
+            ctx = UnitCtx(full, kind, type_, x, len(self.layers), note)
+            saved, self._unit = self._unit, full
+            try:
+                yield ctx
+            finally:
+                self._unit = saved
+            if ctx.out is None:
+                raise RuntimeError(f"unit {full} was not closed")  # a builder bug, not user input
+            params = sum(layer.params for layer in self.layers[ctx.first :])
+            self.units.append(
+                Unit(full, kind, type_, x.channels, ctx.out.channels, x.size, ctx.out.size, params,
+                     ctx.first, len(self.layers), self._block or self._first_component(full), ctx.note)
+            )
+
+    @staticmethod
+    def _first_component(path: str) -> str:
+        return path.split(".")[0]
+
+    # ---- layers -------------------------------------------------------------------------------
+    def _add(self, name: str, type_: str, x: Act, in_c: int, out: Act, tensors: Sequence[tuple[str, Shape]],
+             note: str = "", kernel: Size | None = None, stride: Size | None = None,
+             padding: Size | None = None) -> Act:
+        full = self.path(name)
+        if x.channels != in_c:
+            raise ModelFailure(full, f"{full} ({type_}) expects {in_c} input channels but gets {x.channels}"
+                                     f" from {x.source}")
+        keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
+        params = 0
+        for _, shape in keyed:
+            n = 1
+            for d in shape:
+                n *= d
+            params += n
+        self._note_seen(full)
+        self.layers.append(Layer(full, type_, in_c, out.channels, x.size, out.size, kernel, stride, padding,
+                                 params, keyed, self._unit or full, note, x.tokens))
+        return out.by(full)
+
+    def conv(self, name: str, x: Act, in_c: int, out_c: int, kernel: int | Size, stride: int | Size = 1,
+             padding: int | Size = 0, bias: bool = True, dims: int = 2, groups: int = 1,
+             transpose: bool = False, note: str = "") -> Act:
+        """``nn.Conv{dims}d`` (or ``ConvTranspose2d``) with PyTorch's output-size arithmetic."""
+        k, s, p = _tup(kernel, dims), _tup(stride, dims), _tup(padding, dims)
+        full = self.path(name)
+        if x.size is None or len(x.size) != dims:
+            raise ModelFailure(full, f"{full} expects a {dims}-d spatial input, got size {fmt_size(x.size)}")
+        if transpose:
+            size = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(x.size, k, s, p))
+            wshape: Shape = (in_c, out_c // groups, *k)
+            type_ = f"ConvTranspose{dims}d"
+        else:
+            size = tuple((n + 2 * pi - ki) // si + 1 for n, ki, si, pi in zip(x.size, k, s, p))
+            wshape = (out_c, in_c // groups, *k)
+            type_ = f"Conv{dims}d"
+        if min(size) < 1:
+            raise ModelFailure(full, f"{full} ({type_} kernel {fmt_size(k)}) gets a {fmt_size(x.size)} input,"
+                                     f" too small: the output would be {fmt_size(size)}")
+        tensors: list[tuple[str, Shape]] = [("weight", wshape)] + ([("bias", (out_c,))] if bias else [])
+        return self._add(name, type_, x, in_c, Act(out_c, size, ""), tensors, note, k, s, p)
+
+    def linear(self, name: str, x: Act, in_f: int, out_f: int, bias: bool = True, note: str = "") -> Act:
+        tensors: list[tuple[str, Shape]] = [("weight", (out_f, in_f))] + ([("bias", (out_f,))] if bias else [])
+        return self._add(name, "Linear", x, in_f, Act(out_f, x.size, "", x.tokens), tensors, note)
+
+    def group_norm(self, name: str, x: Act, groups: int, channels: int, affine: bool = True,
+                   key: str = "norm_num_groups") -> Act:
+        if groups < 1 or channels % groups:
+            raise UnetvizError(f"{key}: got {groups}; it must divide the {channels} channels of"
+                               f" {self.path(name)} (GroupNorm)")
+        tensors: list[tuple[str, Shape]] = [("weight", (channels,)), ("bias", (channels,))] if affine else []
+        return self._add(name, "GroupNorm", x, channels, replace(x, source=""), tensors, f"{groups} groups")
+
+    def layer_norm(self, name: str, x: Act, channels: int, affine: bool = True, bias: bool = True) -> Act:
+        tensors: list[tuple[str, Shape]] = []
+        if affine:
+            tensors = [("weight", (channels,))] + ([("bias", (channels,))] if bias else [])
+        return self._add(name, "LayerNorm", x, channels, replace(x, source=""), tensors)
+
+    def embedding(self, name: str, num: int, dim: int) -> Act:
+        x = Act(num, None, "input")
+        return self._add(name, "Embedding", x, num, Act(dim, None, ""), [("weight", (num, dim))])
+
+    def owner(self, name: str, type_: str, x: Act, out: Act, tensors: Sequence[tuple[str, Shape]],
+              note: str = "") -> Act:
+        """A module that owns parameters directly (an RMSNorm gain, a Fourier projection)."""
+        return self._add(name, type_, x, x.channels, out, tensors, note)
+
+    # ---- the skip stack ----------------------------------------------------------------------------
+    def push(self, x: Act, unit: str = "") -> None:
+        """``hs.append(x)``: remember ``x`` for the decoder."""
+        index = len(self._skips)
+        unit = unit or (self.units[-1].path if self.units else x.source)
+        self._skips.append(Skip(index, x.source, x.channels, x.size, None, unit))
+        self._stack.append(index)
+
+    def pop(self, consumer: str = "") -> Act:
+        """``hs.pop()``: the most recent unpopped skip."""
+        if not self._stack:
+            raise ModelFailure(self.path(consumer) if consumer else None, "the skip stack is empty: the decoder"
+                               " pops more skips than the encoder pushed")
+        s = self._skips[self._stack.pop()]
+        return Act(s.channels, s.size, s.source, skip=s.index)
+
+    @property
+    def stack_depth(self) -> int:
+        return len(self._stack)
+
+    def peek_size(self) -> Size | None:
+        """Size of the skip on top of the stack (diffusers' ``upsample_size``)."""
+        return self._skips[self._stack[-1]].size if self._stack else None
+
+    def cat(self, xs: Sequence[Act], into: str, crop: tuple[Size, Size] | None = None) -> Act:
+        """``torch.cat(xs, dim=1)`` feeding module ``into``; sizes must agree."""
+        consumer = self.path(into)
+        first = xs[0]
+        for other in xs[1:]:
+            if other.size != first.size:
+                what = f"skip #{other.skip} from {other.source}" if other.skip is not None else other.source
+                raise ModelFailure(consumer, f"torch.cat before {consumer}: {first.channels}ch"
+                                             f" {fmt_size(first.size)} from {first.source} does not match"
+                                             f" {other.channels}ch {fmt_size(other.size)} ({what})")
+        ops = tuple(Operand(a.source, a.channels, a.size, a.skip) for a in xs)
+        channels = sum(a.channels for a in xs)
+        self.concats.append(Concat(consumer, channels, first.size, ops, len(self.layers), crop))
+        for a in xs:
+            if a.skip is not None:
+                self._skips[a.skip] = replace(self._skips[a.skip], to=consumer)
+        return Act(channels, first.size, "")
+
+    # ---- finishing ---------------------------------------------------------------------------------
+    def _note_seen(self, full: str) -> None:
+        parts = full.split(".")
+        for i in range(len(parts)):
+            parent, child = ".".join(parts[:i]), parts[i]
+            seen = self._seen.setdefault(parent, {})
+            seen.setdefault(child, len(seen))
+
+    def _rank(self, key: str) -> tuple[int, ...]:
+        parts = key.split(".")[:-1]
+        ranks: list[int] = []
+        for i, child in enumerate(parts):
+            parent = ".".join(parts[:i])
+            declared = self._declared.get(parent, ())
+            if child.isdigit():
+                ranks.append(int(child))
+            elif child in declared:
+                ranks.append(declared.index(child))
+            else:
+                ranks.append(len(declared) + self._seen.get(parent, {}).get(child, 0))
+        return tuple(ranks)
+
+    def manifest(self) -> tuple[tuple[str, Shape], ...]:
+        """All tensors in ``state_dict`` order: by registration rank, path component by path component."""
+        entries = [t for layer in self.layers for t in layer.tensors]
+        # sorted() is stable, so a module's own tensors keep their weight-then-bias order
+        return tuple(sorted(entries, key=lambda e: self._rank(e[0])))
+
+    def build(self, out: Act | None, **kw: object) -> Trace:
+        skips = tuple(self._skips)
+        return Trace(self.family, self.model, None, self.in_channels, self.in_size,
+                     None if out is None else out.channels, None if out is None else out.size,
+                     tuple(self.layers), tuple(self.concats), skips, tuple(self.units), self.manifest(),
+                     blocks=tuple(self.blocks), size_source=self.size_source, **kw)  # type: ignore[arg-type]
+
+
+def _tup(v: int | Size, dims: int) -> Size:
+    return (v,) * dims if isinstance(v, int) else tuple(v)
