@@ -52,5 +52,18 @@ PRESETS: dict[str, Preset] = {
                 "layers_per_block": 2, "block_out_channels": [64, 128, 256, 512],
                 "down_block_types": ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"],
                 "up_block_types": ["AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"]}),
+        Preset("ddpm-lucidrains", "lucidrains' denoising-diffusion-pytorch Unet of seed 002 (dim 64, mults 1,2,4,8)",
+               {"family": "lucidrains", "dim": 64, "dim_mults": [1, 2, 4, 8], "channels": 3, "flash_attn": True}),
+        Preset("iddpm-cifar10", "improved-diffusion CIFAR-10 UNetModel (learned sigma, attention at 16x16 and 8x8)",
+               {"family": "guided", "image_size": 32, "in_channels": 3, "model_channels": 128, "out_channels": 6,
+                "num_res_blocks": 3, "attention_resolutions": [2, 4], "dropout": 0.3,
+                "channel_mult": [1, 2, 2, 2], "num_heads": 4}),
+        Preset("adm-imagenet256", "guided-diffusion ImageNet 256x256 class-conditional UNetModel (ADM)",
+               {"family": "guided", "image_size": 256, "in_channels": 3, "model_channels": 256, "out_channels": 6,
+                "num_res_blocks": 2, "attention_resolutions": [8, 16, 32], "channel_mult": [1, 1, 2, 2, 4, 4],
+                "num_classes": 1000, "num_head_channels": 64, "use_scale_shift_norm": True,
+                "resblock_updown": True}),
+        Preset("ronneberger2015", "The original U-Net (Ronneberger et al. 2015): 572x572 in, 388x388 out",
+               {"family": "ronneberger"}),
     ]
 }

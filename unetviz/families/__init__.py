@@ -14,7 +14,7 @@ from typing import Any
 from ..config import Args
 from ..records import Size
 from ..tracer import Act, Tracer
-from . import diffusers
+from . import candle, diffusers, guided, lucidrains, ronneberger
 
 
 @dataclass(frozen=True)
@@ -34,5 +34,12 @@ BUILDERS: dict[str, Builder] = {
                            "diffusers UNet2DModel"),
     "UNet2DConditionModel": Builder("diffusers", "UNet2DConditionModel", diffusers.UNET2D_CONDITION_DEFAULTS,
                                     diffusers.unet2d_condition, "diffusers UNet2DConditionModel"),
+    "lucidrains": Builder("lucidrains", "Unet", lucidrains.DEFAULTS, lucidrains.build,
+                          "denoising_diffusion_pytorch.Unet"),
+    "guided": Builder("guided", "UNetModel", guided.DEFAULTS, guided.build, "guided_diffusion.unet.UNetModel"),
+    "ronneberger": Builder("ronneberger", "UNet2015", ronneberger.DEFAULTS, ronneberger.build,
+                           "the 2015 Ronneberger U-Net"),
+    "candle": Builder("candle", "UNet2DConditionModel", candle.DEFAULTS, candle.build,
+                      "candle UNet2DConditionModelConfig"),
 }
 """Keyed by diffusers class name, or by family name for the other families."""
