@@ -118,18 +118,23 @@ class Tracer:
         """A block-level step. Close it with ``u.done(y)`` before the ``with`` ends."""
         with self.scope(name) as full:
             ctx = UnitCtx(full, kind, type_, x, len(self.layers), note)
-            saved, self._unit = self._unit, full
+            # a unit inside a unit (attn1 inside a transformer) stays part of the outer one: units
+            # partition the layers, so block-level views show each layer exactly once
+            nested = bool(self._unit)
+            saved, self._unit = self._unit, (self._unit or full)
             try:
                 yield ctx
             finally:
                 self._unit = saved
             if ctx.out is None:
                 raise RuntimeError(f"unit {full} was not closed")  # a builder bug, not user input
-            params = sum(layer.params for layer in self.layers[ctx.first :])
-            self.units.append(
-                Unit(full, kind, type_, x.channels, ctx.out.channels, x.size, ctx.out.size, params,
-                     ctx.first, len(self.layers), self._block or self._first_component(full), ctx.note)
-            )
+            if not nested:
+                self._close_unit(full, kind, type_, x, ctx.out, ctx.first, ctx.note)
+
+    def _close_unit(self, full: str, kind: str, type_: str, x: Act, out: Act, first: int, note: str) -> None:
+        params = sum(layer.params for layer in self.layers[first:])
+        self.units.append(Unit(full, kind, type_, x.channels, out.channels, x.size, out.size, params, first,
+                               len(self.layers), self._block or self._first_component(full), note))
 
     @staticmethod
     def _first_component(path: str) -> str:
@@ -153,6 +158,8 @@ class Tracer:
         self._note_seen(full)
         self.layers.append(Layer(full, type_, in_c, out.channels, x.size, out.size, kernel, stride, padding,
                                  params, keyed, self._unit or full, note, x.tokens))
+        if not self._unit:  # a bare layer (conv_norm_out, an Embedding) is a unit of its own
+            self._close_unit(full, _KIND.get(type_, "layer"), type_, x, out, len(self.layers) - 1, note)
         return out.by(full)
 
     def conv(self, name: str, x: Act, in_c: int, out_c: int, kernel: int | Size, stride: int | Size = 1,
@@ -280,6 +287,10 @@ class Tracer:
                      None if out is None else out.channels, None if out is None else out.size,
                      tuple(self.layers), tuple(self.concats), skips, tuple(self.units), self.manifest(),
                      blocks=tuple(self.blocks), size_source=self.size_source, **kw)  # type: ignore[arg-type]
+
+
+_KIND = {"Conv1d": "conv", "Conv2d": "conv", "ConvTranspose2d": "conv", "Linear": "mlp", "GroupNorm": "norm",
+         "LayerNorm": "norm", "Embedding": "embed"}
 
 
 def _tup(v: int | Size, dims: int) -> Size:

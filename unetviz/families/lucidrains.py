@@ -1,16 +1,248 @@
-"""The lucidrains family builder (being written)."""
+"""lucidrains' ``denoising_diffusion_pytorch.Unet`` (version 2.3.4), read beside its ``__init__``/``forward``.
+
+Every stage pushes twice (after ``block1``, and after ``block2`` + attention) and every up stage pops
+twice, once before each resnet; the up path upsamples at the *end* of a stage, after its resnets,
+and the last stage of each path swaps the sampler for a plain 3x3 conv. The decoder ends with a
+concat of ``r`` (the ``init_conv`` output) into ``final_res_block``, outside the skip stack.
+
+Configs come from JSON, which has no tuples: a list for ``dim_mults``, ``full_attn``,
+``attn_heads`` or ``attn_dim_head`` stands for the Python tuple upstream expects (a real list
+there would be wrapped whole by ``cast_tuple``); ``unetviz.upstream.lucidrains`` converts the same way.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from ..config import Args
-from ..errors import UnetvizError
+from ..errors import ModelFailure, UnetvizError, bad_value
 from ..records import Size
-from ..tracer import Act, Tracer
+from ..tracer import Act, Tracer, fmt_size
 
-DEFAULTS: dict[str, Any] = {}
+DEFAULTS: dict[str, Any] = {
+    "dim": None,  # required upstream (no default); None here means "not given"
+    "init_dim": None, "out_dim": None, "dim_mults": (1, 2, 4, 8), "channels": 3, "self_condition": False,
+    "learned_variance": False, "learned_sinusoidal_cond": False, "random_fourier_features": False,
+    "learned_sinusoidal_dim": 16, "sinusoidal_pos_emb_theta": 10000, "dropout": 0.0, "attn_dim_head": 32,
+    "attn_heads": 4, "full_attn": None, "flash_attn": False,
+}
+
+NUM_MEM_KV = 4  # Attention / LinearAttention default, not exposed by Unet
+ORDER = ("init_conv", "time_mlp", "downs", "ups", "mid_block1", "mid_attn", "mid_block2", "final_res_block",
+         "final_conv")
+"""Registration order: both ModuleLists are created before the mid blocks, unlike the forward order."""
+
+
+def _per_stage(a: Args, key: str, n: int) -> list[int]:
+    """``cast_tuple(v, n)``: an int for every stage, or a list taken as the tuple it stands for."""
+    v = a.raw(key)
+    if isinstance(v, (list, tuple)):
+        if not v:
+            raise bad_value(key, v, "an integer >= 1 or a non-empty list of them (upstream indexes [-1])")
+        return [a.int(key, 1, item) for item in v]
+    return [a.int(key, 1)] * n
+
+
+def _full_attn(a: Args, n: int) -> list[bool]:
+    v = a.raw("full_attn")
+    if v is None or v is False or (isinstance(v, (list, tuple)) and not v):
+        # `if not full_attn`: False means the default too, full attention only in the innermost stage
+        return [False] * (n - 1) + [True]
+    if v is True:
+        return [True] * n
+    if isinstance(v, (list, tuple)) and all(isinstance(b, bool) for b in v):
+        if len(v) != n:
+            raise UnetvizError(f"full_attn has {len(v)} entries but dim_mults has {n} (upstream asserts they match)")
+        return list(v)
+    raise bad_value("full_attn", v, f"null, true, false or a list of {n} booleans (one per stage)")
+
+
+def _rmsnorm(t: Tracer, name: str, x: Act, dim: int) -> Act:
+    return t.owner(name, "RMSNorm", x, Act(dim, x.size, ""), [("g", (1, dim, 1, 1))])
+
+
+def _block(t: Tracer, name: str, x: Act, dim: int, dim_out: int) -> Act:
+    """``Block``: proj (3x3) -> RMSNorm -> (scale, shift) -> SiLU -> dropout."""
+    with t.scope(name):
+        h = t.conv("proj", x, dim, dim_out, 3, 1, 1)
+        return _rmsnorm(t, "norm", h, dim_out)
+
+
+def resnet_block(t: Tracer, name: str, x: Act, dim: int, dim_out: int, time_emb: Act) -> Act:
+    """``ResnetBlock``: mlp(t) -> scale/shift for block1 -> block2, + res_conv(x)."""
+    note = f"{dim}->{dim_out}" + (" +1x1 res_conv" if dim != dim_out else "")
+    with t.unit(name, "resnet", "ResnetBlock", x, note) as u:
+        t.linear("mlp.1", time_emb, time_emb.channels, dim_out * 2, note="scale+shift")
+        h = _block(t, "block1", x, dim, dim_out)
+        h = _block(t, "block2", h, dim_out, dim_out)
+        if dim != dim_out:
+            t.conv("res_conv", x, dim, dim_out, 1)
+        return u.done(h)  # `h + self.res_conv(x)` is made inside the block
+
+
+def attention(t: Tracer, name: str, x: Act, dim: int, heads: int, dim_head: int, full: bool) -> Act:
+    """``Attention`` (softmax over all HxW tokens) or ``LinearAttention``; both own ``mem_kv``."""
+    hidden = heads * dim_head
+    tokens = math.prod(x.size or ())
+    kind = "Attention" if full else "LinearAttention"
+    what = f"full attention over {tokens} tokens" if full else "linear attention"
+    note = f"{heads} heads x {dim_head}, {what} + {NUM_MEM_KV} memory kv"
+    mem_kv = (2, heads, NUM_MEM_KV, dim_head) if full else (2, heads, dim_head, NUM_MEM_KV)
+    with t.unit(name, "attention", kind, x, note) as u:
+        # the module owns mem_kv itself, so a hook sees it entered before its children run
+        t.owner("", kind, x, Act(dim, x.size, ""), [("mem_kv", mem_kv)], note)
+        h = _rmsnorm(t, "norm", x, dim)
+        qkv = t.conv("to_qkv", h, dim, hidden * 3, 1, bias=False)
+        out = Act(hidden, x.size, qkv.source)
+        if full:
+            y = t.conv("to_out", out, hidden, dim, 1)
+        else:
+            y = _rmsnorm(t, "to_out.1", t.conv("to_out.0", out, hidden, dim, 1), dim)
+        u.done(y, new=False)
+    # `attn(x) + x` happens in Unet.forward: no module returns it, the attention finished last
+    return y.by(u.path)
+
+
+def downsample(t: Tracer, name: str, x: Act, dim: int, dim_out: int) -> Act:
+    """``Downsample``: Rearrange 2x2 pixels into channels (x4), then a 1x1 conv."""
+    with t.unit(name, "downsample", "Downsample", x, f"2x2 pixel unshuffle {dim}->{dim * 4}, 1x1 conv") as u:
+        size = x.size or ()
+        if any(d % 2 for d in size):
+            raise ModelFailure(u.path, f"{u.path}: Rearrange '(h p1) (w p2)' with p1 = p2 = 2 needs even sizes;"
+                                       f" got {fmt_size(x.size)}")
+        h = Act(dim * 4, tuple(d // 2 for d in size), x.source)
+        return u.done(t.conv("1", h, dim * 4, dim_out, 1), new=False)
+
+
+def upsample(t: Tracer, name: str, x: Act, dim: int, dim_out: int) -> Act:
+    """``Upsample``: nearest x2, then a 3x3 conv."""
+    with t.unit(name, "upsample", "Upsample", x, "nearest x2, 3x3 conv") as u:
+        h = Act(x.channels, tuple(d * 2 for d in x.size or ()), x.source)
+        return u.done(t.conv("1", h, dim, dim_out, 3, 1, 1), new=False)
+
+
+def plain_conv(t: Tracer, name: str, x: Act, dim: int, dim_out: int) -> Act:
+    with t.unit(name, "conv", "Conv2d", x, "last stage: 3x3 conv, no resampling") as u:
+        return u.done(t.conv("", x, dim, dim_out, 3, 1, 1), new=False)
+
+
+def time_mlp(t: Tracer, a: Args, dim: int, time_dim: int) -> Act:
+    """``time_mlp``: (random or learned) sinusoidal embedding -> Linear -> GELU -> Linear."""
+    time = Act(1, None, "time")
+    learned = a.bool("learned_sinusoidal_cond") or a.bool("random_fourier_features")
+    with t.scope("time_mlp"):
+        if learned:
+            sdim = a.int("learned_sinusoidal_dim", 0)
+            if sdim % 2:
+                raise bad_value("learned_sinusoidal_dim", sdim, "an even integer (upstream asserts it)")
+            fourier_dim = sdim + 1
+            note = "random" if a.bool("random_fourier_features") else "learned"
+        else:
+            fourier_dim = dim
+            note = f"sinusoidal, theta {a.raw('sinusoidal_pos_emb_theta')}"
+        with t.unit("", "mlp", "Sequential", time, f"{note}: {fourier_dim}->{time_dim}->{time_dim}") as u:
+            if learned:
+                kind = "RandomOrLearnedSinusoidalPosEmb"
+                emb = t.owner("0", kind, time, Act(fourier_dim, None, ""), [("weights", (fourier_dim // 2,))],
+                              f"{note} frequencies, [t, sin, cos]")
+            else:
+                emb = _sinusoidal(t, a, dim)
+            h = t.linear("1", emb, fourier_dim, time_dim)
+            return u.done(t.linear("3", h, time_dim, time_dim), new=False)
+
+
+def _sinusoidal(t: Tracer, a: Args, dim: int) -> Act:
+    """``SinusoidalPosEmb`` has no parameters, but its arithmetic can fail at forward time."""
+    theta = a.float("sinusoidal_pos_emb_theta")
+    half_dim = dim // 2
+    where = t.path("0")
+    if theta <= 0:
+        raise ModelFailure(where, f"{where}: math.log(sinusoidal_pos_emb_theta = {theta:g}) is undefined")
+    if half_dim == 1:
+        raise ModelFailure(where, f"{where}: dim {dim} gives half_dim - 1 = 0, a division by zero")
+    # it emits 2 * (dim // 2) features: an odd dim then fails at time_mlp.1, which wants dim
+    return Act(2 * half_dim, None, where)
+
+
+def _heading(t: Tracer, path: str, title: str) -> None:
+    """A heading over top-level modules that share no parent module (the mid and final steps)."""
+    t.blocks.append((path, title))
 
 
 def build(t: Tracer, a: Args, size: Size | None) -> Act:
-    raise UnetvizError("family: 'lucidrains' is not implemented yet")
+    if a.raw("dim") is None:
+        raise UnetvizError("dim: required (denoising_diffusion_pytorch.Unet has no default); allowed: an integer >= 1")
+    dim = a.int("dim", 1)
+    channels = a.int("channels", 1)
+    self_condition = a.bool("self_condition")
+    for key in ("learned_variance", "learned_sinusoidal_cond", "random_fourier_features", "flash_attn"):
+        a.bool(key)
+    dropout = a.float("dropout")
+    if not 0 <= dropout <= 1:
+        raise bad_value("dropout", a.raw("dropout"), "a probability from 0 to 1 (nn.Dropout)")
+    dim_mults = a.int_list("dim_mults", 1)
+    input_channels = channels * (2 if self_condition else 1)
+    init_dim = a.opt_int("init_dim", 1) or dim
+    dims = [init_dim, *(dim * m for m in dim_mults)]
+    in_out = list(zip(dims[:-1], dims[1:]))
+    time_dim = dim * 4
+    num_stages = len(dim_mults)
+    full_attn = _full_attn(a, num_stages)
+    attn_heads = _per_stage(a, "attn_heads", num_stages)
+    attn_dim_head = _per_stage(a, "attn_dim_head", num_stages)
+    out_dim = a.opt_int("out_dim", 1) or channels * (2 if a.bool("learned_variance") else 1)
+    # zip() truncates to the shortest: per-stage lists shorter than dim_mults drop stages upstream too
+    downs = list(zip(in_out, full_attn, attn_heads, attn_dim_head))
+    ups = list(zip(*map(_reversed, (in_out, full_attn, attn_heads, attn_dim_head))))
+
+    t.declare(ORDER)
+    x = t.start(channels, size or (64, 64), "--size" if size else "family default")
+    factor = 2 ** (len(downs) - 1)
+    if any(d % factor for d in x.size or ()):
+        raise ModelFailure(None, f"Unet.forward asserts the input size must be divisible by 2**(stages-1) ="
+                                 f" 2**{len(downs) - 1} = {factor}; got {fmt_size(x.size)}")
+    if self_condition:
+        x = t.cat((Act(channels, x.size, "input"), x), "init_conv")  # (x_self_cond, x)
+    with t.unit("init_conv", "conv", "Conv2d", x) as u:
+        x = u.done(t.conv("", x, input_channels, init_dim, 7, 1, 3), new=False)
+    r = x  # x.clone(): made in forward, right after init_conv finished
+    temb = time_mlp(t, a, dim, time_dim)
+
+    for ind, ((dim_in, dim_out), layer_full_attn, heads, dim_head) in enumerate(downs):
+        is_last = ind >= len(in_out) - 1
+        with t.block(f"downs.{ind}", f"level {ind}, {fmt_size(x.size)}, {dim_in}->{dim_out}"):
+            x = resnet_block(t, "0", x, dim_in, dim_in, temb)
+            t.push(x)
+            x = resnet_block(t, "1", x, dim_in, dim_in, temb)
+            x = attention(t, "2", x, dim_in, heads, dim_head, layer_full_attn)
+            t.push(x)
+            x = plain_conv(t, "3", x, dim_in, dim_out) if is_last else downsample(t, "3", x, dim_in, dim_out)
+
+    mid_dim = dims[-1]
+    _heading(t, "mid_block1", f"middle, {fmt_size(x.size)}, {mid_dim}")
+    x = resnet_block(t, "mid_block1", x, mid_dim, mid_dim, temb)
+    x = attention(t, "mid_attn", x, mid_dim, attn_heads[-1], attn_dim_head[-1], True)
+    x = resnet_block(t, "mid_block2", x, mid_dim, mid_dim, temb)
+
+    for ind, ((dim_in, dim_out), layer_full_attn, heads, dim_head) in enumerate(ups):
+        is_last = ind == len(in_out) - 1
+        with t.block(f"ups.{ind}", f"level {len(ups) - 1 - ind}, {fmt_size(x.size)}, {dim_out}->{dim_in}"
+                                   + ("" if is_last else ", upsample at the end")):
+            x = t.cat((x, t.pop("0")), "0")
+            x = resnet_block(t, "0", x, dim_out + dim_in, dim_out, temb)
+            x = t.cat((x, t.pop("1")), "1")
+            x = resnet_block(t, "1", x, dim_out + dim_in, dim_out, temb)
+            x = attention(t, "2", x, dim_out, heads, dim_head, layer_full_attn)
+            x = plain_conv(t, "3", x, dim_out, dim_in) if is_last else upsample(t, "3", x, dim_out, dim_in)
+
+    _heading(t, "final_res_block", f"output, {fmt_size(x.size)}, cat r -> {init_dim} -> {out_dim}")
+    x = t.cat((x, r), "final_res_block")
+    x = resnet_block(t, "final_res_block", x, init_dim * 2, init_dim, temb)
+    with t.unit("final_conv", "conv", "Conv2d", x) as u:
+        return u.done(t.conv("", x, init_dim, out_dim, 1), new=False)
+
+
+def _reversed(xs: Sequence[Any]) -> list[Any]:
+    return list(reversed(xs))

@@ -1,0 +1,287 @@
+"""Tracing a live ``nn.Module``: recognise an upstream family, else observe one forward pass.
+
+``trace_module(module, input=..., size=...)`` is what ``unetviz.trace(module)`` calls. A diffusers
+``UNet2DModel``/``UNet2DConditionModel`` or a guided-diffusion ``UNetModel`` is traced symbolically
+from its own config (the result is trusted only if its ``state_dict`` manifest equals the module's
+own); anything else is moved to the meta device and observed (``capture.py``).
+
+Skip pairing of an observed trace (the heuristic, since a Python list used as the skip stack is
+invisible to hooks): in each channel concat the operand created last is the running hidden state;
+any other operand that was already an input of a module that had finished running (the encoder
+layer it fed, e.g. the next down block or the mid block) is a popped skip. That rules out tensors
+made only for the concat, such as lucidrains' final ``r = x.clone()`` or a self-conditioning
+input. Distinct skip tensors are numbered in creation order (the order an encoder pushes them);
+``to`` is the concat's consumer.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from .capture import Capture, capture, tensors_in
+from .errors import UnetvizError
+from .records import Concat, Failure, Operand, Skip, Trace, Unit
+
+CONTAINERS = (nn.ModuleList, nn.ModuleDict)
+
+
+def _transparent(m: nn.Module) -> bool:
+    """Containers whose children are the steps: ModuleList/Dict, plain Sequential, and Sequential
+    subclasses named like one (guided's TimestepEmbedSequential); MONAI's TwoConv is a unit."""
+    if isinstance(m, CONTAINERS) or type(m) is nn.Sequential:
+        return True
+    return isinstance(m, nn.Sequential) and "Sequential" in type(m).__name__
+
+
+def _has_params(m: nn.Module) -> bool:
+    return any(True for _ in m.parameters())
+
+
+def unit_paths(model: nn.Module) -> tuple[dict[str, str], list[str]]:
+    """(unit path -> class name, block heading paths).
+
+    Below the root and its containers sit the top-level steps; a step with a ModuleList child
+    (diffusers' down_blocks.i, mid_block) is a heading whose own contained steps are the units;
+    any other step that holds parameters is a unit.
+    """
+    units: dict[str, str] = {}
+    blocks: list[str] = []
+
+    def walk(m: nn.Module, path: str, level: int) -> None:
+        for name, child in m.named_children():
+            p = f"{path}.{name}" if path else name
+            if _transparent(child):
+                walk(child, p, level)
+            elif level == 0 and any(isinstance(c, CONTAINERS) for c in child.children()):
+                blocks.append(p)
+                walk(child, p, 1)
+            elif _has_params(child):
+                units[p] = type(child).__name__
+
+    walk(model, "", 0)
+    return units, blocks
+
+
+def _kind(path: str, type_: str) -> str:
+    name = type_.lower()
+    leaf = path.split(".")[-2] if "." in path else path
+    for key, kind in (("downsamplers", "downsample"), ("upsamplers", "upsample")):
+        if key in leaf:
+            return kind
+    for key, kind in (("transformer", "transformer"), ("attn", "attention"), ("attention", "attention"),
+                      ("res", "resnet"), ("downsample", "downsample"), ("upsample", "upsample"), ("down", "downsample"),
+                      ("up", "upsample"), ("conv", "conv"), ("norm", "norm"), ("embed", "embed"),
+                      ("linear", "mlp")):
+        if key in name:
+            return kind
+    return "mlp" if "time" in path else "conv"
+
+
+def _unit_of(path: str, units: list[str]) -> str:
+    best = ""
+    for u in units:
+        if (path == u or path.startswith(u + ".")) and len(u) > len(best):
+            best = u
+    return best or path
+
+
+def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: str, in_channels: int,
+                in_size: tuple[int, ...], size_source: str) -> Trace:
+    """Turn a capture into a ``Trace(source="observed")``: skips paired, units and manifest filled in."""
+    from dataclasses import replace
+
+    unit_list = [u.path for u in cap.units]
+    layers = tuple(replace(x, unit=_unit_of(x.path, unit_list)) for x in cap.layers)
+    # 1. which operands are popped skips (module docstring), numbered in creation order
+    popped: dict[int, tuple[int, str, int, Any]] = {}
+    for ev in cap.cats:
+        running = max(ev.operands, key=lambda o: cap.creation.get(o[3], 0))[3]
+        for src, ch, size, key, fed in ev.operands:
+            if key != running and fed and key not in popped:
+                popped[key] = (cap.creation.get(key, 0), src, ch, size)
+    order = sorted(popped, key=lambda k: popped[k][0])
+    index = {k: i for i, k in enumerate(order)}
+    to: dict[int, str] = {}
+    concats = []
+    for ev in cap.cats:
+        ops = []
+        for src, ch, size, key, _ in ev.operands:
+            skip = index.get(key)
+            if skip is not None:
+                to.setdefault(skip, ev.consumer or "")
+            ops.append(Operand(src, ch, size, skip))
+        concats.append(Concat(ev.consumer or "", ev.channels, ev.size, tuple(ops), ev.at))
+    skips = tuple(Skip(i, popped[k][1], popped[k][2], popped[k][3], to.get(i), _unit_of(popped[k][1], unit_list))
+                  for i, k in enumerate(order))
+    units = tuple(
+        Unit(u.path, _kind(u.path, u.type), u.type, _ch(u.in_shape), _ch(u.out_shape), _sz(u.in_shape),
+             _sz(u.out_shape), u.params, u.first, u.last, _block(u.path, blocks))
+        for u in cap.units)
+    out = next(tensors_in(cap.output), None) if cap.error is None else None
+    manifest = tuple((k, tuple(int(d) for d in v.shape)) for k, v in model.state_dict(keep_vars=True).items())
+    error = None if cap.error is None else Failure(cap.error_at, cap.error)
+    return Trace(family, type(model).__name__, None, in_channels, in_size,
+                 None if out is None else int(out.shape[1]) if out.dim() > 1 else None,
+                 None if out is None else tuple(int(d) for d in out.shape[2:]),
+                 layers, tuple(concats), skips, units, manifest, error, {}, size_source,
+                 tuple((b, type(model.get_submodule(b)).__name__) for b in blocks), "observed")
+
+
+def _ch(shape: tuple[int, ...] | None) -> int:
+    return shape[1] if shape is not None and len(shape) > 1 else 0
+
+
+def _sz(shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    return shape[2:] if shape is not None and len(shape) == 4 else None
+
+
+def _block(path: str, blocks: list[str]) -> str:
+    for b in blocks:
+        if path.startswith(b + "."):
+            return b
+    return path.split(".")[0]
+
+
+def observe(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, family: str = "torch",
+            size_source: str = "input") -> Trace:
+    """Capture one forward pass of a meta-device model and build its observed trace."""
+    units, blocks = unit_paths(model)
+    cap = capture(model, args, kwargs, set(units))
+    first = next(iter([*tensors_in(args), *tensors_in(kwargs)]), None)
+    in_c = int(first.shape[1]) if first is not None and first.dim() > 1 else 0
+    in_size = tuple(int(d) for d in first.shape[2:]) if first is not None else ()
+    return build_trace(model, cap, blocks, family=family, in_channels=in_c, in_size=in_size,
+                       size_source=size_source)
+
+
+# ---- trace(module) ------------------------------------------------------------------------------
+def _family(module: nn.Module) -> str | None:
+    mod, name = type(module).__module__, type(module).__name__
+    if mod.startswith("diffusers") and name in ("UNet2DModel", "UNet2DConditionModel"):
+        return "diffusers"
+    if mod.startswith(("guided_diffusion", "improved_diffusion")) and name == "UNetModel":
+        return "guided"
+    if mod.startswith("denoising_diffusion_pytorch") and name == "Unet":
+        return "lucidrains"
+    return None
+
+
+def config_of(module: nn.Module) -> dict[str, Any] | None:
+    """The unetviz config dict of a recognised upstream module, read from its own attributes."""
+    family = _family(module)
+    if family == "diffusers":
+        cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(module.config).items()
+               if not k.startswith("_")}
+        return {"_class_name": type(module).__name__, **cfg}
+    if family == "guided":
+        return _guided_config(module)
+    return None  # lucidrains' Unet keeps too few of its constructor arguments: observed instead
+
+
+def _guided_config(m: Any) -> dict[str, Any]:
+    ins = list(m.input_blocks)
+    res = next((b[0] for b in ins if type(b[0]).__name__ == "ResBlock"), None)
+    attn = next((layer for b in ins for layer in b if type(layer).__name__ == "AttentionBlock"), None)
+    cfg: dict[str, Any] = {
+        "family": "guided", "image_size": m.image_size, "in_channels": m.in_channels,
+        "model_channels": m.model_channels, "out_channels": m.out_channels, "num_res_blocks": m.num_res_blocks,
+        "attention_resolutions": sorted(m.attention_resolutions), "dropout": m.dropout,
+        "channel_mult": list(m.channel_mult), "conv_resample": m.conv_resample, "num_classes": m.num_classes,
+        "use_fp16": m.dtype == torch.float16, "num_heads": m.num_heads, "num_head_channels": m.num_head_channels,
+        "num_heads_upsample": m.num_heads_upsample,
+        "use_scale_shift_norm": bool(getattr(res, "use_scale_shift_norm", False)),
+        "resblock_updown": any(type(b[0]).__name__ == "ResBlock" and getattr(b[0], "updown", False) for b in ins),
+    }
+    if attn is not None:
+        cfg["use_new_attention_order"] = type(attn.attention).__name__ == "QKVAttention"
+    return cfg
+
+
+def _input_args(model: nn.Module, input: Any, size: Any) -> tuple[tuple[Any, ...], dict[str, Any], str]:
+    """Positional args, keyword args and where the size came from, for a plain module."""
+    from .config import parse_size
+
+    meta = torch.device("meta")
+    if isinstance(input, torch.Tensor):
+        return (torch.empty(input.shape, dtype=input.dtype, device=meta),), {}, "input"
+    if isinstance(input, (tuple, list)) and input and all(isinstance(d, int) for d in input):
+        return (torch.empty(tuple(input), device=meta),), {}, "input"
+    if isinstance(input, (tuple, list)):
+        return tuple(torch.empty(t.shape, dtype=t.dtype, device=meta) if isinstance(t, torch.Tensor) else t
+                     for t in input), {}, "input"
+    first = next((m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))), None)
+    if first is None:
+        raise UnetvizError("input: give input=(N, C, H, W) or a tensor; the module has no convolution to"
+                           " tell its input channels")
+    dims = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}[type(first)] if type(first) in (
+        nn.Conv1d, nn.Conv2d, nn.Conv3d) else 2
+    hw = parse_size(size) or (64, 64)
+    spatial = hw if dims == 2 else (hw[0],) * dims
+    source = "--size" if size is not None else "default 64x64 (give size= or input=)"
+    return (torch.empty(1, first.in_channels, *spatial, device=meta),), {}, source
+
+
+def trace_module(module: Any, size: Any = None, input: Any = None, observe_only: bool = False,
+                 **kwargs: Any) -> Trace:
+    """``unetviz.trace(module)``: symbolic from an upstream module's config, else observed.
+
+    ``input``: a tensor, a shape tuple ``(N, C, H, W)`` or a tuple of positional arguments;
+    ``kwargs`` are passed to the module's forward. ``observe_only``: skip the family shortcut.
+    """
+    if not isinstance(module, nn.Module):
+        raise UnetvizError(f"source: expected a preset name, a config, a path or an nn.Module, got"
+                           f" {type(module).__name__}")
+    family = _family(module)
+    if family is not None and not observe_only and input is None and not kwargs:
+        from .api import trace as symbolic
+
+        try:
+            cfg = config_of(module)
+            t = symbolic(cfg, size=size) if cfg is not None else None
+        except UnetvizError:
+            t = None
+        real = tuple((k, tuple(int(d) for d in v.shape)) for k, v in module.state_dict(keep_vars=True).items())
+        if t is not None and t.manifest == real:
+            return t
+    model = _on_meta(module)
+    if family is not None and input is None:
+        from .upstream import family_module
+
+        adapter = family_module(family)
+        hint = symbolic_shell(model, size)
+        args, kw = adapter.inputs(model, hint)
+        return observe(model, args, {**kw, **kwargs}, family=family, size_source=hint.size_source)
+    args, kw, source = _input_args(model, input, size)
+    return observe(model, args, {**kw, **kwargs}, family=family or "torch", size_source=source)
+
+
+def _on_meta(module: nn.Module) -> nn.Module:
+    """The module itself if already on meta; otherwise a meta copy (the caller's model is untouched)."""
+    if all(p.device.type == "meta" for p in module.parameters()):
+        return module.eval()
+    try:
+        clone = copy.deepcopy(module)
+    except Exception:  # an unpicklable attribute: a meta copy of the weights is not worth a crash
+        clone = module
+    return clone.to("meta").eval()
+
+
+def symbolic_shell(model: nn.Module, size: Any) -> Trace:
+    """A minimal trace carrying the input channels and size, for an upstream adapter's ``inputs``."""
+    from .config import parse_size
+
+    cfg = getattr(model, "config", None)
+    in_c = int(getattr(cfg, "in_channels", 0) or getattr(model, "in_channels", 0) or getattr(model, "channels", 3))
+    hw = parse_size(size)
+    source = "--size"
+    if hw is None:
+        s = getattr(cfg, "sample_size", None) or getattr(model, "image_size", None) or 64
+        hw = parse_size(tuple(s) if isinstance(s, (list, tuple)) else int(s))
+        source = "sample_size"
+    assert hw is not None
+    return Trace("observed", type(model).__name__, None, in_c, hw, None, None, (), (), (), (), (), None, {},
+                 source)

@@ -1,0 +1,250 @@
+"""``unetviz verify``: prove the symbolic trace is the real model's, record by record.
+
+Steps: the symbolic trace (``unetviz.trace``); the real upstream model built on the meta device
+by the family's adapter (``unetviz.upstream``) with the inputs its forward needs; one hooked
+forward pass (``observe.py``); then a comparison of the ``state_dict`` manifest (keys, shapes,
+order), the parameter total (with torchinfo's count as an independent witness), every layer in
+order, every concat, the skip stack, the output shape, and, where the symbolic trace says the
+model fails, that the real forward fails too at a matching place.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UnetvizError
+from .records import Layer, Trace
+
+LAYER_FIELDS = ("path", "type", "in_channels", "out_channels", "in_size", "out_size", "kernel", "stride",
+                "padding", "params", "tokens")
+MAX_DISAGREEMENTS = 200  # past this the model is plainly different; more rows would only bury the first
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One place where the symbolic trace and the real model differ."""
+
+    what: str
+    """What was compared: ``layer.in_channels``, ``manifest.shape``, ``concat.inputs``, ``params``..."""
+    path: str
+    """Where: a module path, a ``state_dict`` key, ``#12`` for the 13th layer, or ``model``."""
+    ours: str
+    """The symbolic trace's value, as shown."""
+    real: str
+    """The real model's value, as shown."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """The verdict of one ``verify`` run."""
+
+    ok: bool
+    """True when nothing disagrees (and, for a failing input, both fail at a matching place)."""
+    family: str
+    model: str
+    """The upstream class name."""
+    preset: str | None
+    size: tuple[int, ...]
+    """The input's spatial size (height, width)."""
+    counts: dict[str, int]
+    """``layers``, ``concats``, ``skips`` and ``tensors`` (state_dict entries) compared."""
+    disagreements: tuple[Disagreement, ...]
+    params_ours: int
+    params_real: int
+    params_torchinfo: int | None
+    """torchinfo's total for the same meta model; None when it cannot run (see ``notes``)."""
+    output_ours: tuple[int, ...] | None
+    """(channels, *size) of the symbolic output; None when the model fails."""
+    output_real: tuple[int, ...] | None
+    error_ours: str | None
+    """The symbolic failure, ``at: message``; None when the model runs."""
+    error_real: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in ``trace``, ``build``, ``capture``, ``torchinfo`` and ``compare``."""
+    notes: tuple[str, ...] = ()
+    """Anything worth knowing that is not a disagreement (torchinfo unavailable, truncation)."""
+
+
+def verify(source: Any, size: Any = None) -> Report:
+    """Compare the symbolic trace of ``source`` (preset, config path or dict) with the real model."""
+    from .api import resolve, trace
+    from .config import split_family
+
+    clock: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ours = trace(source, size=size)
+    clock["trace"] = time.perf_counter() - t0
+    config, _ = resolve(source) if not isinstance(source, dict) else (source, None)
+    family, cls, kwargs = split_family(config)
+    real, model, info, notes = observe_real(family, cls, kwargs, ours, clock)
+    t0 = time.perf_counter()
+    diffs = compare(ours, real)
+    if info is not None and info != real.params:
+        diffs.append(Disagreement("params (torchinfo)", "model", f"{real.params:,}", f"{info:,}"))
+    clock["compare"] = time.perf_counter() - t0
+    if len(diffs) > MAX_DISAGREEMENTS:
+        notes.append(f"{len(diffs)} disagreements; the first {MAX_DISAGREEMENTS} are shown")
+    del model
+    return Report(
+        ok=not diffs, family=ours.family, model=ours.model, preset=ours.preset, size=ours.in_size,
+        counts={"layers": min(len(ours.layers), len(real.layers)), "concats": min(len(ours.concats), len(real.concats)),
+                "skips": min(len(ours.skips), len(real.skips)), "tensors": min(len(ours.manifest), len(real.manifest))},
+        disagreements=tuple(diffs[:MAX_DISAGREEMENTS]), params_ours=ours.params, params_real=real.params,
+        params_torchinfo=info, output_ours=_out(ours), output_real=_out(real), error_ours=_err(ours),
+        error_real=_err(real), timings=clock, notes=tuple(notes))
+
+
+def observe_real(family: str, cls: str | None, kwargs: dict[str, Any], ours: Trace,
+                 clock: dict[str, float]) -> tuple[Trace, Any, int | None, list[str]]:
+    """Build the real model on meta, run the hooked forward; (observed trace, model, torchinfo total, notes)."""
+    from .upstream import family_module
+
+    adapter = family_module(family)
+    from .observe import observe
+
+    t0 = time.perf_counter()
+    try:
+        model = adapter.build(cls, dict(kwargs))
+    except UnetvizError:
+        raise
+    except Exception as e:
+        if ours.error is None:
+            raise UnetvizError(f"verify: the real {ours.model} rejects this config but unetviz accepted it:"
+                               f" {type(e).__name__}: {e}") from None
+        raise
+    clock["build"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    args, kw = adapter.inputs(model, ours)
+    real = observe(model, args, kw, family=ours.family, size_source=ours.size_source)
+    clock["capture"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    info, notes = torchinfo_params(model)
+    clock["torchinfo"] = time.perf_counter() - t0
+    return real, model, info, notes
+
+
+def torchinfo_params(model: Any) -> tuple[int | None, list[str]]:
+    """torchinfo's parameter total without a forward pass (it counts the module tree)."""
+    try:
+        import torchinfo
+    except ImportError:
+        return None, ["torchinfo is not installed (`pip install torchinfo`): no independent parameter count"]
+    try:
+        stats = torchinfo.summary(model, verbose=0, depth=1)
+        return int(stats.total_params), []
+    except Exception as e:  # torchinfo is a witness only; its failure must not fail verify
+        return None, [f"torchinfo could not summarise the meta model: {type(e).__name__}: {e}"]
+
+
+def _out(t: Trace) -> tuple[int, ...] | None:
+    return None if t.out_channels is None or t.out_size is None else (t.out_channels, *t.out_size)
+
+
+def _err(t: Trace) -> str | None:
+    return None if t.error is None else f"{t.error.at}: {t.error.message}"
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, tuple):
+        return "x".join(str(d) for d in v) if all(isinstance(d, int) for d in v) else repr(v)
+    return str(v)
+
+
+def compare(ours: Trace, real: Trace) -> list[Disagreement]:
+    """Every disagreement between a symbolic and an observed trace of the same model."""
+    d: list[Disagreement] = []
+
+    def add(what: str, path: str, a: Any, b: Any) -> None:
+        d.append(Disagreement(what, path, _show(a), _show(b)))
+
+    _manifest(ours, real, add)
+    if ours.params != real.params:
+        add("params", "model", f"{ours.params:,}", f"{real.params:,}")
+    _layers(ours.layers, real.layers, add)
+    _concats(ours, real, add)
+    _skips(ours, real, add)
+    if ours.error is None and real.error is None:
+        if _out(ours) != _out(real):
+            add("output", "model", _out(ours), _out(real))
+    elif (ours.error is None) != (real.error is None):
+        add("error", "model", _err(ours) or "runs", _err(real) or "runs")
+    elif ours.error is not None and real.error is not None and not same_place(ours.error.at, real.error.at):
+        add("error.at", "model", _err(ours), _err(real))
+    return d
+
+
+def same_place(a: str | None, b: str | None) -> bool:
+    """Loose match of two failure locations: one path is a prefix of the other, or both sit in the
+    same block (``up_blocks.0``); the symbolic trace names the consumer, the real stack the caller."""
+    if a is None or b is None:
+        return a == b or True  # one side has no module to name; the failure itself agrees
+    pa, pb = a.split("."), b.split(".")
+    n = min(len(pa), len(pb))
+    return pa[:n] == pb[:n] or (len(pa) >= 2 and pa[:2] == pb[:2])
+
+
+def _manifest(ours: Trace, real: Trace, add: Any) -> None:
+    mine, theirs = dict(ours.manifest), dict(real.manifest)
+    for k in theirs:
+        if k not in mine:
+            add("manifest.missing", k, None, theirs[k])
+    for k in mine:
+        if k not in theirs:
+            add("manifest.extra", k, mine[k], None)
+        elif mine[k] != theirs[k]:
+            add("manifest.shape", k, mine[k], theirs[k])
+    common_ours = [k for k, _ in ours.manifest if k in theirs]
+    common_real = [k for k, _ in real.manifest if k in mine]
+    for i, (a, b) in enumerate(zip(common_ours, common_real)):
+        if a != b:
+            add("manifest.order", f"#{i}", a, b)
+            break  # one misplaced key shifts all that follow; the first is the useful one
+
+
+def _layers(ours: tuple[Layer, ...], real: tuple[Layer, ...], add: Any) -> None:
+    for i, (a, b) in enumerate(zip(ours, real)):
+        if a.path != b.path:
+            add("layer.path", f"#{i}", f"{a.path} ({a.type})", f"{b.path} ({b.type})")
+            return  # the orders diverge here; comparing further rows would only repeat it
+        for name in LAYER_FIELDS[1:]:
+            va, vb = getattr(a, name), getattr(b, name)
+            if va != vb:
+                add(f"layer.{name}", a.path, va, vb)
+    if len(ours) != len(real):
+        extra = ours[len(real)] if len(ours) > len(real) else real[len(ours)]
+        add("layer.count", f"#{min(len(ours), len(real))}", f"{len(ours)} layers",
+            f"{len(real)} layers (first unmatched: {extra.path})")
+
+
+def _concats(ours: Trace, real: Trace, add: Any) -> None:
+    for i, (a, b) in enumerate(zip(ours.concats, real.concats)):
+        where = a.consumer or f"concat #{i}"
+        if a.consumer != b.consumer:
+            add("concat.consumer", f"concat #{i}", a.consumer, b.consumer)
+        if (a.channels, a.size) != (b.channels, b.size):
+            add("concat.result", where, f"{a.channels}ch {_show(a.size)}", f"{b.channels}ch {_show(b.size)}")
+        if len(a.inputs) != len(b.inputs):
+            add("concat.inputs", where, len(a.inputs), len(b.inputs))
+        for j, (x, y) in enumerate(zip(a.inputs, b.inputs)):
+            for name, va, vb in (("from", x.source, y.source), ("channels", x.channels, y.channels),
+                                 ("size", x.size, y.size), ("skip", x.skip, y.skip)):
+                if va != vb:
+                    add(f"concat.input[{j}].{name}", where, va, vb)
+    if len(ours.concats) != len(real.concats):
+        add("concat.count", "model", len(ours.concats), len(real.concats))
+
+
+def _skips(ours: Trace, real: Trace, add: Any) -> None:
+    # only popped skips are observable: a push that is never popped leaves no trace in a forward pass
+    mine = [s for s in ours.skips if s.to is not None]
+    for a, b in zip(mine, real.skips):
+        for name, va, vb in (("index", a.index, b.index), ("from", a.source, b.source),
+                             ("channels", a.channels, b.channels), ("size", a.size, b.size), ("to", a.to, b.to)):
+            if va != vb:
+                add(f"skip.{name}", f"skip {a.index}", va, vb)
+    if len(mine) != len(real.skips):
+        add("skip.count", "model", len(mine), len(real.skips))
