@@ -9,6 +9,7 @@ import io
 from ..errors import bad_value
 from ..records import Trace
 from ..tracer import fmt_size
+from .explain import explain
 from .rows import build_rows
 from .table import summary_lines, title
 
@@ -47,6 +48,9 @@ def to_markdown(trace: Trace, depth: str = "layers") -> str:
     lines += ["", "| skip # | pushed by | channels | size | popped by |", "|---:|---|---:|---:|---|"]
     for s in trace.skips:
         lines.append(f"| {s.index} | {s.unit} | {s.channels} | {fmt_size(s.size)} | {s.to or '(never popped)'} |")
+    why = explain(trace)
+    if why:
+        lines += ["", why[0], ""] + [f"- {w.strip()}" if w.startswith("  ") else f"\n{w}\n" for w in why[1:]]
     lines += [""] + [f"**{line}**" for line in summary_lines(trace)]
     return "\n".join(lines) + "\n"
 

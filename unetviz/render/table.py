@@ -6,7 +6,8 @@ from typing import Any
 
 from ..records import Trace
 from ..tracer import fmt_size
-from .rows import build_rows, concat_sum
+from .explain import explain
+from .rows import build_rows
 
 STYLE = {"block": "bold cyan", "concat": "yellow", "layer": "", "unit": ""}
 
@@ -48,9 +49,7 @@ def render_table(trace: Trace, depth: str = "layers") -> Any:
                       "" if r.params is None else f"{r.params:,}", r.skip, r.note, style=STYLE[r.kind],
                       end_section=r.kind == "block" and depth == "blocks")
     parts: list[Any] = [table, skip_table(trace)]
-    if depth == "blocks":  # the concat rows were folded into their blocks: keep their arithmetic
-        for c in trace.concats:
-            parts.append(Text(f"  {c.consumer}: {concat_sum(c)}", style="yellow"))
+    parts += [Text(line, style="green") for line in explain(trace)]
     for line in summary_lines(trace):
         parts.append(Text(line, style="bold red" if line.startswith("FAILS") else "bold"))
     return Group(*parts)

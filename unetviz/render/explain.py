@@ -1,0 +1,55 @@
+"""Plain-words answers to the questions learners ask: why n resnets per up block, why these widths.
+
+Everything comes from the trace's skip pushes and pops, so it holds for any family.
+"""
+
+from __future__ import annotations
+
+from ..records import Trace
+from ..tracer import fmt_size
+
+
+def _block_of(trace: Trace) -> dict[str, str]:
+    return {u.path: u.block for u in trace.units}
+
+
+def _owner(path: str, blocks: dict[str, str], headings: list[str]) -> str:
+    """The heading (down_blocks.1, output_blocks.7, ...) a module path sits under."""
+    if path in blocks:
+        return blocks[path]
+    best = ""
+    for h in headings:
+        if (path == h or path.startswith(h + ".")) and len(h) > len(best):
+            best = h
+    return best or path.split(".")[0]
+
+
+def explain(trace: Trace) -> list[str]:
+    """A few lines: where the skips come from and how each decoder block spends them."""
+    if not trace.skips:
+        return []
+    blocks = _block_of(trace)
+    headings = [b for b, _ in trace.blocks]
+    pushed: dict[str, list[int]] = {}
+    for s in trace.skips:
+        pushed.setdefault(_owner(s.unit, blocks, headings), []).append(s.index)
+    parts = ", ".join(f"{b} {len(ix)}" for b, ix in pushed.items())
+    lines = [f"The encoder pushes {len(trace.skips)} skips ({parts}); the decoder pops them last-in first-out,"
+             " one per concat."]
+    popped: dict[str, list[str]] = {}
+    for c in trace.concats:
+        ops = [op for op in c.inputs if op.skip is not None]
+        if not ops:
+            continue
+        owner = _owner(c.consumer, blocks, headings)
+        terms = " + ".join(
+            f"{op.channels} (skip #{op.skip} from {trace.skips[op.skip].unit}, {fmt_size(op.size)})"
+            if op.skip is not None else f"{op.channels} (previous)" for op in c.inputs)
+        popped.setdefault(owner, []).append(f"{c.channels} = {terms}")
+    for owner, sums in popped.items():
+        lines.append(f"{owner} pops {len(sums)} skip(s), so it has {len(sums)} concat-fed layer(s):")
+        lines.extend(f"  {s}" for s in sums)
+    never = [s.index for s in trace.skips if s.to is None]
+    if never:
+        lines.append(f"Never popped: {', '.join(f'#{i}' for i in never)} (the decoder does not use them).")
+    return lines
