@@ -6,6 +6,7 @@ allowed. Nothing here imports torch, and no file is ever executed or unpickled.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -85,7 +86,7 @@ class Args:
     def raw(self, key: str) -> Any:
         return self.values[key]
 
-    def int(self, key: str, minimum: int = 0, value: Any = None) -> int:
+    def int(self, key: str, minimum: builtins.int = 0, value: Any = None) -> builtins.int:
         v = self.values[key] if value is None else value
         if isinstance(v, bool) or not isinstance(v, int):
             if isinstance(v, float) and v.is_integer():
@@ -96,16 +97,16 @@ class Args:
             raise bad_value(key, v, f"an integer >= {minimum}")
         return v
 
-    def opt_int(self, key: str, minimum: int = 0) -> int | None:
+    def opt_int(self, key: str, minimum: builtins.int = 0) -> builtins.int | None:
         return None if self.values[key] is None else self.int(key, minimum)
 
-    def float(self, key: str) -> float:
+    def float(self, key: str) -> builtins.float:
         v = self.values[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise bad_value(key, v, "a number")
         return float(v)
 
-    def bool(self, key: str) -> bool:
+    def bool(self, key: str) -> builtins.bool:
         v = self.values[key]
         if not isinstance(v, bool):
             raise bad_value(key, v, "true or false")
@@ -128,7 +129,7 @@ class Args:
                 raise UnetvizError(f"{key}: unknown block type {item!r}; allowed: {', '.join(allowed)}")
         return list(v)
 
-    def int_list(self, key: str, minimum: int = 1, length: int | None = None) -> list[int]:
+    def int_list(self, key: str, minimum: builtins.int = 1, length: builtins.int | None = None) -> list[builtins.int]:
         v = self.values[key]
         if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)) or not v:
             raise bad_value(key, v, "a non-empty list of integers")
@@ -137,7 +138,8 @@ class Args:
             raise UnetvizError(f"{key} has {len(out)} entries but {self.length_key} has {length}")
         return out
 
-    def per_block(self, key: str, n: int, minimum: int = 1, allow_none: bool = False) -> list[Any]:
+    def per_block(self, key: str, n: builtins.int, minimum: builtins.int = 1,
+                  allow_none: builtins.bool = False) -> list[Any]:
         """An int (or None) for every block, or a list with one per block (diffusers' style)."""
         v = self.values[key]
         if isinstance(v, (list, tuple)):

@@ -145,9 +145,6 @@ class Tracer:
              note: str = "", kernel: Size | None = None, stride: Size | None = None,
              padding: Size | None = None) -> Act:
         full = self.path(name)
-        if x.channels != in_c:
-            raise ModelFailure(full, f"{full} ({type_}) expects {in_c} input channels but gets {x.channels}"
-                                     f" from {x.source}")
         keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
         params = 0
         for _, shape in keyed:
@@ -158,6 +155,10 @@ class Tracer:
         self._note_seen(full)
         self.layers.append(Layer(full, type_, in_c, out.channels, x.size, out.size, kernel, stride, padding,
                                  params, keyed, self._unit or full, note, x.tokens))
+        if x.channels != in_c:
+            # recorded first: the real module is entered (its hooks fire) before it raises
+            raise ModelFailure(full, f"{full} ({type_}) expects {in_c} input channels but gets {x.channels}"
+                                     f" from {x.source}")
         if not self._unit:  # a bare layer (conv_norm_out, an Embedding) is a unit of its own
             self._close_unit(full, _KIND.get(type_, "layer"), type_, x, out, len(self.layers) - 1, note)
         return out.by(full)
@@ -171,21 +172,22 @@ class Tracer:
         if x.size is None or len(x.size) != dims:
             raise ModelFailure(full, f"{full} expects a {dims}-d spatial input, got size {fmt_size(x.size)}")
         if transpose:
-            size = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(x.size, k, s, p))
+            size = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(x.size, k, s, p, strict=True))
             wshape: Shape = (in_c, out_c // groups, *k)
             type_ = f"ConvTranspose{dims}d"
         else:
-            size = tuple((n + 2 * pi - ki) // si + 1 for n, ki, si, pi in zip(x.size, k, s, p))
+            size = tuple((n + 2 * pi - ki) // si + 1 for n, ki, si, pi in zip(x.size, k, s, p, strict=True))
             wshape = (out_c, in_c // groups, *k)
             type_ = f"Conv{dims}d"
+        tensors: list[tuple[str, Shape]] = [("weight", wshape), *([("bias", (out_c,))] if bias else [])]
+        y = self._add(name, type_, x, in_c, Act(out_c, size, ""), tensors, note, k, s, p)
         if min(size) < 1:
             raise ModelFailure(full, f"{full} ({type_} kernel {fmt_size(k)}) gets a {fmt_size(x.size)} input,"
                                      f" too small: the output would be {fmt_size(size)}")
-        tensors: list[tuple[str, Shape]] = [("weight", wshape)] + ([("bias", (out_c,))] if bias else [])
-        return self._add(name, type_, x, in_c, Act(out_c, size, ""), tensors, note, k, s, p)
+        return y
 
     def linear(self, name: str, x: Act, in_f: int, out_f: int, bias: bool = True, note: str = "") -> Act:
-        tensors: list[tuple[str, Shape]] = [("weight", (out_f, in_f))] + ([("bias", (out_f,))] if bias else [])
+        tensors: list[tuple[str, Shape]] = [("weight", (out_f, in_f)), *([("bias", (out_f,))] if bias else [])]
         return self._add(name, "Linear", x, in_f, Act(out_f, x.size, "", x.tokens), tensors, note)
 
     def group_norm(self, name: str, x: Act, groups: int, channels: int, affine: bool = True,
@@ -199,7 +201,7 @@ class Tracer:
     def layer_norm(self, name: str, x: Act, channels: int, affine: bool = True, bias: bool = True) -> Act:
         tensors: list[tuple[str, Shape]] = []
         if affine:
-            tensors = [("weight", (channels,))] + ([("bias", (channels,))] if bias else [])
+            tensors = [("weight", (channels,)), *([("bias", (channels,))] if bias else [])]
         return self._add(name, "LayerNorm", x, channels, replace(x, source=""), tensors)
 
     def embedding(self, name: str, num: int, dim: int) -> Act:

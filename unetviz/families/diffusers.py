@@ -102,7 +102,7 @@ def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
     c0, n = boc[0], len(boc)
     time_embed_dim = a.opt_int("time_embedding_dim", 1) or c0 * 4
     kind = a.choice("time_embedding_type", ("positional", "fourier", "learned"))
-    timestep = Act(1, None, "timestep")
+    timestep = Act(0, None, "timestep")  # shape (B,): no channel axis, as hooks see it
     if kind == "fourier":
         t_emb = t.owner("time_proj", "GaussianFourierProjection", timestep, Act(2 * c0, None, ""),
                         [("weight", (c0,))], "sin/cos of random frequencies")
@@ -190,7 +190,7 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
         time_embed_dim = a.opt_int("time_embedding_dim", 2) or c0 * 2
         if time_embed_dim % 2:
             raise bad_value("time_embedding_dim", time_embed_dim, "an even number with fourier embeddings")
-        t_emb = t.owner("time_proj", "GaussianFourierProjection", Act(1, None, "timestep"),
+        t_emb = t.owner("time_proj", "GaussianFourierProjection", Act(0, None, "timestep"),
                         Act(time_embed_dim, None, ""), [("weight", (time_embed_dim // 2,))])
     else:
         time_embed_dim = a.opt_int("time_embedding_dim", 1) or c0 * 4

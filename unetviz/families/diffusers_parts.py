@@ -137,7 +137,8 @@ def transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim:
 
 def downsample_2d(t: Tracer, name: str, x: Act, channels: int, out_channels: int, padding: int) -> Act:
     """``Downsample2D(use_conv=True, name="op")``: padding 0 means an asymmetric F.pad(0,1,0,1) first."""
-    with t.unit(name, "downsample", "Downsample2D", x, "3x3 stride 2" + (", pad (0,1,0,1)" if padding == 0 else "")) as u:
+    note = "3x3 stride 2" + (", pad (0,1,0,1)" if padding == 0 else "")
+    with t.unit(name, "downsample", "Downsample2D", x, note) as u:
         h = x
         if padding == 0 and x.size is not None:
             h = Act(x.channels, tuple(d + 1 for d in x.size), x.source)

@@ -12,8 +12,8 @@ there would be wrapped whole by ``cast_tuple``); ``unetviz.upstream.lucidrains``
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
 from typing import Any
 
 from ..config import Args
@@ -130,7 +130,7 @@ def plain_conv(t: Tracer, name: str, x: Act, dim: int, dim_out: int) -> Act:
 
 def time_mlp(t: Tracer, a: Args, dim: int, time_dim: int) -> Act:
     """``time_mlp``: (random or learned) sinusoidal embedding -> Linear -> GELU -> Linear."""
-    time = Act(1, None, "time")
+    time = Act(0, None, "time")  # a (B,) tensor has no channel axis: 0, as the observed trace reports it
     learned = a.bool("learned_sinusoidal_cond") or a.bool("random_fourier_features")
     with t.scope("time_mlp"):
         if learned:
@@ -186,7 +186,7 @@ def build(t: Tracer, a: Args, size: Size | None) -> Act:
     input_channels = channels * (2 if self_condition else 1)
     init_dim = a.opt_int("init_dim", 1) or dim
     dims = [init_dim, *(dim * m for m in dim_mults)]
-    in_out = list(zip(dims[:-1], dims[1:]))
+    in_out = list(itertools.pairwise(dims))
     time_dim = dim * 4
     num_stages = len(dim_mults)
     full_attn = _full_attn(a, num_stages)
@@ -194,8 +194,8 @@ def build(t: Tracer, a: Args, size: Size | None) -> Act:
     attn_dim_head = _per_stage(a, "attn_dim_head", num_stages)
     out_dim = a.opt_int("out_dim", 1) or channels * (2 if a.bool("learned_variance") else 1)
     # zip() truncates to the shortest: per-stage lists shorter than dim_mults drop stages upstream too
-    downs = list(zip(in_out, full_attn, attn_heads, attn_dim_head))
-    ups = list(zip(*map(_reversed, (in_out, full_attn, attn_heads, attn_dim_head))))
+    downs = list(zip(in_out, full_attn, attn_heads, attn_dim_head, strict=False))
+    ups = list(zip(in_out[::-1], full_attn[::-1], attn_heads[::-1], attn_dim_head[::-1], strict=False))
 
     t.declare(ORDER)
     x = t.start(channels, size or (64, 64), "--size" if size else "family default")
@@ -243,6 +243,3 @@ def build(t: Tracer, a: Args, size: Size | None) -> Act:
     with t.unit("final_conv", "conv", "Conv2d", x) as u:
         return u.done(t.conv("", x, init_dim, out_dim, 1), new=False)
 
-
-def _reversed(xs: Sequence[Any]) -> list[Any]:
-    return list(reversed(xs))

@@ -49,7 +49,8 @@ def concat_sum(c: Concat) -> str:
 def _concat_row(trace: Trace, c: Concat) -> Row:
     pops = [op for op in c.inputs if op.skip is not None]
     units = {s.index: s.unit for s in trace.skips}
-    skip = ", ".join(f"pop #{op.skip} <- {units.get(op.skip, op.source)}" for op in pops)
+    skip = ", ".join(f"pop #{op.skip} <- {units.get(op.skip, op.source) if op.skip is not None else ''}"
+                     for op in pops)
     crop = f"; skip cropped {fmt_size(c.crop[0])} -> {fmt_size(c.crop[1])}" if c.crop else ""
     arith = " + ".join(str(op.channels) for op in c.inputs) + f" = {c.channels}"
     return Row("concat", f"cat -> {c.consumer}", "torch.cat", arith, str(c.channels), fmt_size(c.size),

@@ -21,7 +21,7 @@ def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """sample, timestep, and for the conditional model the text context and SDXL's added embeds."""
-    cfg = model.config
+    cfg: Any = model.config  # a diffusers FrozenDict; torch types it as Tensor | Module
     meta = torch.device("meta")
     sample = torch.empty(1, trace.in_channels, *trace.in_size, device=meta)
     timestep = torch.ones(1, dtype=torch.long, device=meta)
