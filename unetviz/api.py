@@ -84,6 +84,17 @@ def _trace_cached(key: str, size: tuple[int, int] | None, preset: str | None) ->
     return replace(result, preset=preset)
 
 
+def trace_for_weights(source: Source) -> Trace:
+    """A trace whose manifest is complete: the weights do not depend on the input size, but a trace
+    that fails part-way only knows the layers before the failure, so other sizes are tried."""
+    t = trace(source)
+    for size in (256, 572, 512, 1024, 128):
+        if t.error is None:
+            break
+        t = trace(source, size=size)
+    return t
+
+
 def verify(source: Source, size: int | str | tuple[int, int] | None = None) -> Any:
     """Build the real upstream model on the meta device and compare it with the trace."""
     from .verify import verify as _verify

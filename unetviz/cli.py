@@ -66,7 +66,13 @@ def cmd_table(a: argparse.Namespace) -> int:
 def cmd_weights(a: argparse.Namespace) -> int:
     from .render.weights import check_weights, read_shapes, render_check, render_weights
 
-    t = _trace(a)
+    from .api import trace_for_weights
+
+    t = trace_for_weights(_source(a))
+    if t.error is not None:
+        print(f"error: the model fails before all its layers are traced ({t.error.message}), so its"
+              " manifest would be incomplete", file=sys.stderr)
+        return 1
     if a.check is not None:
         result = check_weights(t, read_shapes(Path(a.check)))
         _print(render_check(result, a.check) + "\n")
