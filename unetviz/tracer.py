@@ -145,6 +145,9 @@ class Tracer:
              note: str = "", kernel: Size | None = None, stride: Size | None = None,
              padding: Size | None = None) -> Act:
         full = self.path(name)
+        failed = x.channels != in_c
+        if failed:  # the real module raises inside: it has no output
+            out = replace(out, size=None)
         keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
         params = 0
         for _, shape in keyed:
@@ -155,7 +158,7 @@ class Tracer:
         self._note_seen(full)
         self.layers.append(Layer(full, type_, in_c, out.channels, x.size, out.size, kernel, stride, padding,
                                  params, keyed, self._unit or full, note, x.tokens))
-        if x.channels != in_c:
+        if failed:
             # recorded first: the real module is entered (its hooks fire) before it raises
             raise ModelFailure(full, f"{full} ({type_}) expects {in_c} input channels but gets {x.channels}"
                                      f" from {x.source}")
@@ -180,8 +183,9 @@ class Tracer:
             wshape = (out_c, in_c // groups, *k)
             type_ = f"Conv{dims}d"
         tensors: list[tuple[str, Shape]] = [("weight", wshape), *([("bias", (out_c,))] if bias else [])]
-        y = self._add(name, type_, x, in_c, Act(out_c, size, ""), tensors, note, k, s, p)
-        if min(size) < 1:
+        too_small = min(size) < 1
+        y = self._add(name, type_, x, in_c, Act(out_c, None if too_small else size, ""), tensors, note, k, s, p)
+        if too_small:
             raise ModelFailure(full, f"{full} ({type_} kernel {fmt_size(k)}) gets a {fmt_size(x.size)} input,"
                                      f" too small: the output would be {fmt_size(size)}")
         return y

@@ -76,17 +76,21 @@ def output_side(n: int, depth: int, padding: int) -> int | None:
 
 def _hint(size: Size, depth: int, padding: int) -> str:
     """Nearest input sizes that work, for every axis that fails."""
+    loss = 0 if padding else 4
 
-    def works(m: int) -> bool:
-        return output_side(m, depth, padding) is not None
+    def input_for(bottom: int) -> int:  # the input whose bottleneck output is ``bottom`` pixels
+        n = bottom + loss
+        for _ in range(depth - 1):
+            n = 2 * n + loss
+        return n
 
     parts = []
-    for n in sorted({d for d in size if not works(d)}):
-        span = 2**depth + 8  # valid sizes recur every 2**(depth-1) pixels once large enough
-        below = next((m for m in range(n - 1, max(n - span, 0), -1) if works(m)), None)
-        above = next((m for m in range(n + 1, n + 16 * span) if works(m)), None)
-        near = " or ".join(str(m) for m in (below, above) if m is not None)
-        parts.append(f"{n}: try {near}" if near else f"{n}: no nearby size works")
+    for n in sorted({d for d in size if output_side(d, depth, padding) is None}):
+        # every size that works is input_for(b) for some b, so a short scan over b finds the neighbours
+        ok = [m for b in range(1, n // 2 ** (depth - 1) + 6)
+              if output_side(m := input_for(b), depth, padding) is not None]
+        below, above = [m for m in ok if m < n][-1:], [m for m in ok if m > n][:1]
+        parts.append(f"{n}: try {' or '.join(str(m) for m in below + above)}")
     return f" (input {'; '.join(parts)})" if parts else ""
 
 
