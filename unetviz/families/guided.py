@@ -26,7 +26,7 @@ from ..config import Args
 from ..errors import ModelFailure, UnetvizError, bad_value
 from ..records import Size
 from ..tracer import Act, Tracer, fmt_size
-from .guided_parts import GROUPS, Attn, Block, Conv, Emb, Res, Sample, describe, run_block
+from .guided_parts import GROUPS, Attn, Block, Conv, Emb, Res, Sample, describe, norm, run_block
 
 DEFAULTS: dict[str, Any] = {
     # required upstream (no default); None here means "missing" unless the key was given
@@ -57,7 +57,9 @@ class Net:
     middle_block: Block
     output_blocks: tuple[Block, ...]
     ch: int
+    input_ch: int
     out_channels: int
+    levels: int
 
 
 def _number(key: str, v: Any) -> float:
@@ -101,9 +103,10 @@ def attention_rates(raw: Any, image_size: Any) -> list[float]:
 
 
 def _heads(a: Args, key: str) -> int:
-    v = a.int(key, -1)
-    if v == 0:
-        raise bad_value(key, v, "-1 (unset) or an integer >= 1")
+    # any integer is accepted here: a head count is only checked where an AttentionBlock uses it
+    v = a.int(key, -(2**31))
+    if key == "num_head_channels" and v != -1 and v < 1:
+        raise bad_value(key, v, "-1 (use num_heads) or an integer >= 1")
     return v
 
 
@@ -129,8 +132,8 @@ def init(a: Args) -> Net:
     for level, mult in enumerate(mults):
         width = int(mult * model_channels)
         if width < GROUPS or width % GROUPS:
-            raise UnetvizError(f"channel_mult: level {level} has int({mult} x model_channels {model_channels}) = {width}"
-                               f" channels; allowed: a positive multiple of {GROUPS} (GroupNorm32 has {GROUPS} groups)")
+            raise UnetvizError(f"channel_mult: level {level} has int({mult} x model_channels {model_channels})"
+                               f" = {width} channels; allowed: a positive multiple of {GROUPS} (GroupNorm32's groups)")
     attention_resolutions = attention_rates(a.raw("attention_resolutions"), a.raw("image_size"))
     num_heads, num_head_channels = _heads(a, "num_heads"), _heads(a, "num_head_channels")
     num_heads_upsample = _heads(a, "num_heads_upsample")
@@ -182,9 +185,8 @@ def init(a: Args) -> Net:
                 layers.append(Res(ch, out_ch, up=True) if resblock_updown else Sample(ch, conv_resample, up=True))
                 ds //= 2
             output_blocks.append(Block(tuple(layers), level))
-    # ch is back to input_ch here, so out's GroupNorm(ch) and conv_nd(input_ch, ...) agree
     return Net(model_channels, time_embed_dim, num_classes, tuple(input_blocks), middle_block, tuple(output_blocks),
-               ch, out_channels)
+               ch, input_ch, out_channels, len(mults))
 
 
 def _start(t: Tracer, a: Args, in_channels: int, size: Size | None) -> Act:
@@ -222,13 +224,19 @@ def build(t: Tracer, a: Args, size: Size | None) -> Act:
     for n, block in enumerate(net.output_blocks):
         path = f"output_blocks.{n}"
         title = f"decoder level {block.level}, {fmt_size(h.size)}: {describe(block)}"
-        try:
-            h = t.cat([h, t.pop(path)], into=path)  # th.cat([h, hs.pop()], dim=1)
-        except ModelFailure as f:
-            raise ModelFailure(f.at, f"{path} ({title}): {f.message}") from None
+        skip = t.pop(path)
+        if skip.size != h.size:
+            # Upsample always doubles (no output size, unlike diffusers), so a size the encoder halved
+            # with rounding comes back one off
+            raise ModelFailure(path, f"torch.cat of h and hs.pop() before {path} (decoder level {block.level}): h is"
+                                     f" {h.channels}ch {fmt_size(h.size)} from {h.source}, skip #{skip.skip} is"
+                                     f" {skip.channels}ch {fmt_size(skip.size)} from {skip.source}; the input size"
+                                     f" must be divisible by {2 ** (net.levels - 1)}")
+        h = t.cat([h, skip], into=path)  # th.cat([h, hs.pop()], dim=1)
         with t.block(path, title):
             h = run_block(t, block, h, e)
     # h.type(x.dtype), then out = GroupNorm32, SiLU, conv_nd(input_ch -> out_channels)
     with t.unit("out", "conv", "Sequential", h, f"GroupNorm, SiLU, 3x3 conv -> {net.out_channels}") as u:
-        y = t.group_norm("0", h, GROUPS, net.ch)
-        return u.done(t.conv("2", y, net.ch, net.out_channels, 3, 1, 1), new=False)
+        y = norm(t, "0", h, net.ch)
+        # upstream sizes this conv by input_ch, not ch: the decoder ends on level 0, so they agree
+        return u.done(t.conv("2", y, net.input_ch, net.out_channels, 3, 1, 1), new=False)

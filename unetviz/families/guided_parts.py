@@ -7,7 +7,7 @@ the way its ``forward`` does, so layers land in execution order with their real 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ModelFailure
 from ..tracer import Act, Tracer, fmt_size
@@ -71,6 +71,13 @@ class Emb:
     use_new_attention_order: bool
 
 
+def norm(t: Tracer, name: str, x: Act, channels: int) -> Act:
+    """``normalization(channels)``: guided's own ``GroupNorm32`` (it normalises in float32), named as
+    the real module's class so the trace reads like the model's ``print``."""
+    tensors = [("weight", (channels,)), ("bias", (channels,))]
+    return t.owner(name, "GroupNorm32", x, replace(x, source=""), tensors, f"{GROUPS} groups")
+
+
 def describe(block: Block) -> str:
     names = []
     for m in block.layers:
@@ -128,7 +135,7 @@ def res_block(t: Tracer, name: str, x: Act, m: Res, e: Emb) -> Act:
     kind = "upsample" if m.up else "downsample" if m.down else "resnet"
     with t.unit(name, kind, "ResBlock", x, note) as u:
         t.declare(("in_layers", "h_upd", "x_upd", "emb_layers", "out_layers", "skip_connection"))
-        h = t.group_norm("in_layers.0", x, GROUPS, m.channels)
+        h = norm(t, "in_layers.0", x, m.channels)
         if m.up:
             h, x = _twice(h), _twice(x)
         elif m.down:
@@ -136,7 +143,7 @@ def res_block(t: Tracer, name: str, x: Act, m: Res, e: Emb) -> Act:
             x = _pool(t, f"{u.path}.x_upd.op", x)
         h = t.conv("in_layers.2", h, m.channels, m.out_channels, 3, 1, 1)
         t.linear("emb_layers.1", e.emb, e.emb.channels, emb_out, note="scale+shift" if shift else "")
-        h = t.group_norm("out_layers.0", h, GROUPS, m.out_channels)
+        h = norm(t, "out_layers.0", h, m.out_channels)
         h = t.conv("out_layers.3", h, m.out_channels, m.out_channels, 3, 1, 1)
         if m.channels != m.out_channels:
             t.conv("skip_connection", x, m.channels, m.out_channels, 1, 1, 0)
@@ -153,7 +160,7 @@ def attention_block(t: Tracer, name: str, x: Act, m: Attn, new_order: bool) -> A
     note = f"{m.num_heads} heads x {head_dim}, {kind}, {tokens} tokens"
     with t.unit(name, "attention", "AttentionBlock", x, note) as u:
         flat = Act(x.channels, (tokens,), x.source)
-        h = t.group_norm("norm", flat, GROUPS, m.channels)
+        h = norm(t, "norm", flat, m.channels)
         qkv = t.conv("qkv", h, m.channels, 3 * m.channels, 1, dims=1)
         if m.channels % m.num_heads:
             # the constructor accepts it; QKVAttention's forward asserts width % (3 * heads) == 0

@@ -45,8 +45,10 @@ def render_table(trace: Trace, depth: str = "layers") -> Any:
         size = r.in_size if r.in_size == r.out_size else f"{r.in_size} -> {r.out_size}"
         ch = r.in_channels if r.kind == "concat" else (
             f"{r.in_channels} -> {r.out_channels}" if r.in_channels else "")
-        table.add_row("" if r.index is None else str(r.index), r.path, r.type, ch, size,
-                      "" if r.params is None else f"{r.params:,}", r.skip, r.note, style=STYLE[r.kind],
+        # Text cells: paths and messages may hold brackets that rich would take for markup
+        cells = ("" if r.index is None else str(r.index), r.path, r.type, ch, size,
+                 "" if r.params is None else f"{r.params:,}", r.skip, r.note)
+        table.add_row(*(Text(c) for c in cells), style=STYLE[r.kind],
                       end_section=r.kind == "block" and depth == "blocks")
     parts: list[Any] = [table, skip_table(trace)]
     parts += [Text(line, style="green") for line in explain(trace)]
@@ -57,10 +59,12 @@ def render_table(trace: Trace, depth: str = "layers") -> Any:
 
 def skip_table(trace: Trace) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title="skip stack (push order)", title_justify="left", pad_edge=False)
     for col in ("#", "pushed by", "channels", "size", "popped by"):
         t.add_column(col, justify="right" if col in ("#", "channels", "size") else "left")
     for s in trace.skips:
-        t.add_row(str(s.index), s.unit, str(s.channels), fmt_size(s.size), s.to or "(never popped)")
+        t.add_row(*(Text(c) for c in (str(s.index), s.unit, str(s.channels), fmt_size(s.size),
+                                       s.to or "(never popped)")))
     return t

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -16,7 +17,9 @@ that sees a single value per group (32 channels at 1x1), a batch artefact unetvi
 
 def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
     """``UNetModel(**kwargs)``, with create_model's string / empty forms turned into what it passes."""
-    from guided_diffusion.unet import UNetModel
+    with warnings.catch_warnings():  # its nn.py uses torch.cuda.amp.custom_fwd, deprecated in torch 2.4
+        warnings.simplefilter("ignore", FutureWarning)
+        from guided_diffusion.unet import UNetModel
 
     kw = dict(kwargs)
     size = kw.get("image_size")
@@ -25,10 +28,11 @@ def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
     if isinstance(kw.get("attention_resolutions"), str):
         kw["attention_resolutions"] = tuple(attention_rates(kw["attention_resolutions"], size))
     with torch.device("meta"):
-        model: torch.nn.Module = UNetModel(**kw)
+        model: Any = UNetModel(**kw)
     if kw.get("use_fp16"):
         model.convert_to_fp16()  # what guided-diffusion's scripts do right after create_model
-    return model.eval()
+    out: torch.nn.Module = model.eval()
+    return out
 
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:
