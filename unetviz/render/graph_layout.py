@@ -38,6 +38,7 @@ class Item:
     tokens: int | None = None
     kernel: Size | None = None
     stride: Size | None = None
+    params: int = 0
     cats: list[str] = field(default_factory=list)
     """One line per concat feeding this node: ``cat 1280 + 640 = 1920``."""
     failed: bool = False
@@ -66,6 +67,9 @@ class Layout:
     failure: Failure | None
     rows: list[list[str]] = field(default_factory=list)
     """Node ids that share a rank: an encoder row and the decoder row its skip goes to."""
+    enc_rows: list[list[str]] = field(default_factory=list)
+    dec_rows: list[list[str]] = field(default_factory=list)
+    """Decoder rows bottom-up."""
 
     @property
     def items(self) -> list[Item]:
@@ -145,14 +149,15 @@ def build_layout(trace: Trace, detail: str) -> Layout:
     for u in _top_units(trace.units):
         covered.update(range(u.first, u.last))
         tops.append(Item("", u.path, u.kind, u.type, u.in_channels, u.out_channels, u.in_size, u.out_size,
-                         u.first, u.last, u.block, u.note))
+                         u.first, u.last, u.block, u.note, params=u.params))
     for i, x in enumerate(trace.layers):
         if i not in covered:  # a layer outside every unit (or an observed trace without units)
             tops.append(Item("", x.path, _kind_of_layer(x), x.type, x.in_channels, x.out_channels, x.in_size,
-                             x.out_size, i, i + 1, x.path.split(".")[0], x.note, x.tokens, x.kernel, x.stride))
+                             x.out_size, i, i + 1, x.path.split(".")[0], x.note, x.tokens, x.kernel, x.stride,
+                             x.params))
     tops.sort(key=lambda it: (it.first, it.last))
     cond_tops = [it for it in tops if _is_vector(trace.layers, it.first, it.last)]
-    main_tops = [it for it in tops if it not in cond_tops]
+    main_tops = [it for it in tops if all(it is not c for c in cond_tops)]  # identity: equal rows may repeat
     cond_lines = _conditioning(trace, cond_tops, main_tops)
 
     def expand(group: list[Item]) -> list[Item]:
@@ -163,7 +168,7 @@ def build_layout(trace: Trace, detail: str) -> Layout:
             for i in range(top.first, top.last):
                 x = trace.layers[i]
                 out.append(Item("", x.path, top.kind, x.type, x.in_channels, x.out_channels, x.in_size,
-                                x.out_size, i, i + 1, top.block, x.note, x.tokens, x.kernel, x.stride))
+                                x.out_size, i, i + 1, top.block, x.note, x.tokens, x.kernel, x.stride, x.params))
         return out
 
     main, cond = expand(main_tops), expand(cond_tops)
@@ -193,6 +198,7 @@ def build_layout(trace: Trace, detail: str) -> Layout:
 
     position = {it.id: k for k, it in enumerate(main)}
     consumer_of: dict[int, Item] = {}
+    extra: list[Link] = []
     for c in trace.concats:
         head = at_layer.get(c.at) if c.at < len(trace.layers) else None
         head = head or locate(c.consumer)
@@ -205,8 +211,16 @@ def build_layout(trace: Trace, detail: str) -> Layout:
         for op in c.inputs:
             if op.skip is not None:
                 consumer_of[op.skip] = head
+                continue
+            # an operand kept aside outside the skip stack (lucidrains' ``r``): draw where it comes from
+            # unless it is simply the previous node's output
+            src = locate(op.source)
+            k = position.get(head.id, 0)
+            if src is not None and src is not head and (k == 0 or main[k - 1] is not src):
+                extra.append(Link(src.id, head.id, -1, f"{op.channels}ch {fmt(op.size)}"))
 
     links: list[Link] = []
+    # skip edges, then (index -1) concat operands from outside the stack
     for s in trace.skips:
         first, second = (s.unit, s.source) if detail == "blocks" else (s.source, s.unit)
         tail = locate(first) or locate(second)
@@ -215,41 +229,51 @@ def build_layout(trace: Trace, detail: str) -> Layout:
         label = f"#{s.index} {s.channels}ch {size}"
         if tail is None and s.source != "input":
             continue
+        if head is None and tail is not None:
+            tail.cats.append(f"{label} pushed, never popped")
         links.append(Link(tail.id if tail else "input", head.id if head else None, s.index, label))
 
+    links += extra
     # Phases: the encoder ends with the last node that pushes a skip, the decoder starts with the
     # first node that consumes one; whatever runs in between is the bottleneck.
-    pushes = [position[x.tail] for x in links if x.tail in position]
-    pops = [position[x.head] for x in links if x.head in position]
+    pushes = [position[x.tail] for x in links if x.tail in position and x.index >= 0]
+    pops = [position[x.head] for x in links if x.head in position and x.index >= 0]
     enc_end = max(pushes) if pushes else len(main) - 1
     dec_start = min(pops) if pops else len(main)
     if dec_start <= enc_end:  # interleaved pushes and pops: split at the first pop
         enc_end = dec_start - 1
     enc, mid, dec = main[: enc_end + 1], main[enc_end + 1 : dec_start], main[dec_start:]
 
-    # Rank pairs must be monotone (deeper encoder node <-> earlier decoder node), and a node may sit in
-    # one pair only, or dot gets contradictory rank constraints. A LIFO stack always satisfies this.
-    pairs: list[tuple[str, str]] = []
-    enc_ids = {it.id for it in enc}  # not the input node: it sits on the top row with the output
-    dec_ids = {it.id for it in dec}
-    used: set[str] = set()
-    last_head = len(main)
-    for x in sorted(links, key=lambda x: (position.get(x.tail, -1), x.index)):
-        if x.head is None or x.tail not in enc_ids or x.head not in dec_ids or x.tail in used or x.head in used:
-            continue
-        if position[x.head] >= last_head:
-            continue
-        pairs.append((x.tail, x.head))
-        used.update((x.tail, x.head))
-        last_head = position[x.head]
-
+    pairs = _pairs(links, position, enc, dec)
     if trace.error is not None:
         hit = locate(trace.error.at)
         if hit is not None:
             hit.failed = True
     width = ROW_WIDTH if detail == "blocks" else 1
-    rows = _rows(enc, dec, mid, pairs, width, MID_WIDTH if detail == "blocks" else 1)
-    return Layout(enc, mid, dec, cond, links, pairs, cond_lines, trace.error, rows)
+    rows, enc_rows, dec_rows = _rows(enc, dec, mid, pairs, width, MID_WIDTH if detail == "blocks" else 1)
+    return Layout(enc, mid, dec, cond, links, pairs, cond_lines, trace.error, rows, enc_rows, dec_rows)
+
+
+def _pairs(links: list[Link], position: dict[str, int], enc: list[Item], dec: list[Item]) -> list[tuple[str, str]]:
+    """(encoder node, decoder node) of each skip that can share a rank.
+
+    Pairs must be monotone (deeper encoder node <-> earlier decoder node), and a node may sit in one
+    pair only, or dot gets contradictory rank constraints. A LIFO skip stack always satisfies this.
+    """
+    pairs: list[tuple[str, str]] = []
+    enc_ids = {it.id for it in enc}  # not the input node: it sits on the top row with the output
+    dec_ids = {it.id for it in dec}
+    used: set[str] = set()
+    last_head = len(position)
+    for lk in sorted(links, key=lambda lk: (position.get(lk.tail, -1), lk.index)):
+        if lk.index < 0 or lk.head is None or lk.tail not in enc_ids or lk.head not in dec_ids:
+            continue
+        if lk.tail in used or lk.head in used or position[lk.head] >= last_head:
+            continue
+        pairs.append((lk.tail, lk.head))
+        used.update((lk.tail, lk.head))
+        last_head = position[lk.head]
+    return pairs
 
 
 def _chunks(ids: list[str], width: int, from_end: bool) -> list[list[str]]:
@@ -260,7 +284,7 @@ def _chunks(ids: list[str], width: int, from_end: bool) -> list[list[str]]:
 
 
 def _rows(enc: list[Item], dec: list[Item], mid: list[Item], pairs: list[tuple[str, str]], width: int,
-          mid_width: int) -> list[list[str]]:
+          mid_width: int) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
     """Rank groups. At blocks detail the nodes between two skip pushes sit side by side (a resnet and its
     attention), which keeps SD-sized models on one screen; at layers detail every node has its own rank."""
     tails = {t for t, _ in pairs}
@@ -294,4 +318,4 @@ def _rows(enc: list[Item], dec: list[Item], mid: list[Item], pairs: list[tuple[s
             rows.append(row)
     rows += [row for k, row in enumerate(dec_rows) if k not in merged]
     rows += _chunks([it.id for it in mid], mid_width, False)
-    return rows
+    return rows, enc_rows, dec_rows
