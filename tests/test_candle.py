@@ -162,7 +162,7 @@ def test_property_manifest_equals_diffusers(cfg: dict[str, Any]) -> None:
 
 # ---- unetviz.verify: a hooked forward pass of the real diffusers model ----------------------------------------
 def test_verify_v1_5() -> None:
-    from unetviz.verify import verify
+    from unetviz.verification import verify
 
     r = verify(str(SD15))
     assert r.ok, r.disagreements
@@ -170,7 +170,7 @@ def test_verify_v1_5() -> None:
 
 
 def test_verify_small_config_at_size_not_divisible() -> None:
-    from unetviz.verify import verify
+    from unetviz.verification import verify
 
     blocks = [{"out_channels": 16, "use_cross_attn": 1, "attention_head_dim": 2},
               {"out_channels": 32, "use_cross_attn": None, "attention_head_dim": 4},

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from unetviz.upstream import guided as real  # noqa: E402
-from unetviz.verify import verify  # noqa: E402
+from unetviz.verification import verify  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.cuda.amp:FutureWarning")
 
@@ -72,11 +72,9 @@ def traced_layers(trace: unetviz.Trace) -> list[tuple[Any, ...]]:
 
 
 def verified(source: str | dict[str, Any], size: Any = None) -> list[Any]:
-    """unetviz.verify's disagreements, minus one verifier quirk: a failure in UNetModel.forward itself
-    (its torch.cat) is observed at the root module, path "", which same_place() does not treat as a
-    prefix of our output block."""
-    report = verify(source, size)
-    return [d for d in report.disagreements if not (d.what == "error.at" and d.real.startswith(": "))]
+    """unetviz.verify's disagreements (a failure in UNetModel.forward itself, its torch.cat, is observed
+    at the root module and matches our output block)."""
+    return list(verify(source, size).disagreements)
 
 
 def check_against_real(source: str | dict[str, Any], size: Any = None, own_hooks: bool = True) -> unetviz.Trace:

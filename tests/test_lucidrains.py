@@ -163,10 +163,8 @@ def test_random_invalid_configs_are_rejected_by_both(config: dict[str, Any], bad
 # ---- against the hooked forward pass of the real model (unetviz.verify) ---------------------------------
 
 def _verifier() -> Any:
-    # imported by module path: once unetviz/verify.py is imported, the attribute ``unetviz.verify``
-    # names that submodule instead of the function unetviz/__init__.py exports
     try:
-        return importlib.import_module("unetviz.verify").verify
+        return importlib.import_module("unetviz.verification").verify
     except ImportError:
         return None
 

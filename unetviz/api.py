@@ -97,6 +97,6 @@ def trace_for_weights(source: Source) -> Trace:
 
 def verify(source: Source, size: int | str | tuple[int, int] | None = None) -> Any:
     """Build the real upstream model on the meta device and compare it with the trace."""
-    from .verify import verify as _verify
+    from .verification import verify as _verify
 
     return _verify(source, size)

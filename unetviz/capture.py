@@ -29,11 +29,10 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .layer_rows import finish_layer, layer_row
 from .records import Layer, Size
 
 CAT_FUNCS = {torch.cat, torch.concat, torch.concatenate}
-CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-CHANNEL_LAST = (nn.Linear, nn.LayerNorm, nn.Embedding)
 
 
 def tensors_in(obj: Any, depth: int = 0) -> Iterator[torch.Tensor]:
@@ -53,13 +52,17 @@ class CatEvent:
     """A channel concatenation as it happened."""
 
     operands: list[tuple[str, int, Size, int, bool]]
-    """Per operand: (from, channels, size, identity key, was it fed to an already finished module)."""
+    """Per operand: (from, channels, size, identity key, did an already finished module take it as an input
+    or hand it on as an output it did not make: the marks of an encoder feature kept for later)."""
     channels: int
     size: Size
     at: int
     """``len(layers)`` when the concat ran."""
     result: int
     """Identity key of the result tensor."""
+    kept: dict[int, tuple[str, int, Size]] = field(default_factory=dict)
+    """For an operand that is a view (a crop) of a kept feature: identity key -> that feature's
+    (from, channels, size), which is what was pushed."""
     consumer: str | None = None
     next_module: str | None = None
     """The next module entered after the concat: the consumer if no module receives the result."""
@@ -103,9 +106,13 @@ class _Recorder(TorchFunctionMode):
             self.state.before_cat(args, kwargs)
         result = func(*args, **kwargs)
         st = self.state
-        for t in tensors_in(result):
-            if id(t) not in st.keep:
-                st.new_tensor(t)
+        if isinstance(result, torch.Tensor):  # the common case, kept cheap: this runs for every op
+            if id(result) not in st.keep:
+                st.new_tensor(result)
+        elif isinstance(result, (tuple, list)):
+            for t in tensors_in(result):
+                if id(t) not in st.keep:
+                    st.new_tensor(t)
         if func in CAT_FUNCS:
             st.after_cat(args, kwargs, result)
         return result
@@ -121,7 +128,7 @@ class _State:
         self.keep: dict[int, torch.Tensor] = {}  # strong refs: ids never get reused (meta tensors are free)
         self.claim: dict[int, str] = {}  # tensor -> innermost module that returned it
         self.tag: dict[int, str] = {}  # tensor -> module that most recently finished before it was made
-        self.fed: dict[int, list[str]] = {}  # tensor -> modules it was an input of
+        self.fed: dict[int, list[str]] = {}  # tensor -> modules it was an input of, or passed on
         self.stack: list[str] = []
         self.finished: set[str] = set()
         self.last_exited = "input"
@@ -160,12 +167,23 @@ class _State:
         ops, dim = self._cat_args(args, kwargs)
         if not ops or not isinstance(result, torch.Tensor) or result.dim() != 4 or dim % 4 != 1:
             return
-        operands = [(self.source(t), int(t.shape[1]), tuple(int(d) for d in t.shape[2:]), id(t),
-                     any(m in self.finished for m in self.fed.get(id(t), ()))) for t in ops]
+        operands = []
+        kept: dict[int, tuple[str, int, Size]] = {}
+        for t in ops:
+            key, fed = id(t), self._was_kept(t)
+            base = t._base
+            if not fed and base is not None and self._was_kept(base):
+                # a crop (Ronneberger) is a view made just before the concat: its base was pushed
+                key, fed = id(base), True
+                kept[key] = (self.source(base), int(base.shape[1]), tuple(int(d) for d in base.shape[2:]))
+            operands.append((self.source(t), int(t.shape[1]), tuple(int(d) for d in t.shape[2:]), key, fed))
         ev = CatEvent(operands, int(result.shape[1]), tuple(int(d) for d in result.shape[2:]),
-                      len(self.cap.layers), id(result))
+                      len(self.cap.layers), id(result), kept)
         self.cap.cats.append(ev)
         self.pending.append(ev)
+
+    def _was_kept(self, t: torch.Tensor) -> bool:
+        return any(m in self.finished for m in self.fed.get(id(t), ()))
 
     # ---- hooks -------------------------------------------------------------------------------
     def pre(self, module: nn.Module, args: Any, kwargs: Any) -> None:
@@ -192,7 +210,7 @@ class _State:
             self.cap.units.append(u)
         if module._parameters and any(p is not None for p in module._parameters.values()):
             n = self.calls[path] = self.calls.get(path, 0) + 1
-            row = _layer(module, path, first_in, n)
+            row = layer_row(module, path, first_in, n)
             self.open_layers.setdefault(id(module), []).append(len(self.cap.layers))
             self.cap.layers.append(row)
 
@@ -202,7 +220,8 @@ class _State:
         for t in outs:
             if id(t) not in self.keep:
                 self.new_tensor(t)
-            self.claim.setdefault(id(t), path)  # hooks fire innermost first: the first claim wins
+            if self.claim.setdefault(id(t), path) != path:  # hooks fire innermost first: the first claim wins
+                self.fed.setdefault(id(t), []).append(path)  # an outer module hands it on (res_samples)
         if self.stack:
             self.stack.pop()
         self.finished.add(path)
@@ -211,75 +230,12 @@ class _State:
         rows = self.open_layers.get(id(module))
         if rows:
             i = rows.pop()
-            self.cap.layers[i] = _finish_layer(module, self.cap.layers[i], out)
+            self.cap.layers[i] = finish_layer(module, self.cap.layers[i], out)
         units = self.open_units.get(id(module))
         if units:
             u = units.pop()
             u.out_shape = None if out is None else tuple(out.shape)
             u.last = len(self.cap.layers)
-
-
-def _size(t: torch.Tensor | None) -> Size | None:
-    return None if t is None else tuple(int(d) for d in t.shape[2:])
-
-
-def _tokens(t: torch.Tensor | None) -> int | None:
-    if t is None or t.dim() < 3:
-        return None
-    n = 1
-    for d in t.shape[1:-1]:
-        n *= int(d)
-    return n
-
-
-def _pair(v: Any) -> Size:
-    return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),)
-
-
-def _own_tensors(module: nn.Module, path: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    prefix = f"{path}." if path else ""
-    out = [(f"{prefix}{k}", tuple(int(d) for d in p.shape)) for k, p in module._parameters.items() if p is not None]
-    out += [(f"{prefix}{k}", tuple(int(d) for d in b.shape)) for k, b in module._buffers.items()
-            if b is not None and k not in module._non_persistent_buffers_set]
-    return tuple(out)
-
-
-def _layer(module: nn.Module, path: str, x: torch.Tensor | None, call: int) -> Layer:
-    """The row as known at entry; ``_finish_layer`` adds what the output tells."""
-    in_c = int(x.shape[1]) if x is not None and x.dim() > 1 else 0
-    out_c = 0
-    kernel = stride = padding = None
-    if isinstance(module, CONV_TYPES):
-        in_c, out_c = module.in_channels, module.out_channels
-        kernel, stride = _pair(module.kernel_size), _pair(module.stride)
-        padding = None if isinstance(module.padding, str) else _pair(module.padding)
-    elif isinstance(module, nn.Linear):
-        in_c, out_c = module.in_features, module.out_features
-    elif isinstance(module, nn.GroupNorm):
-        in_c = out_c = module.num_channels
-    elif isinstance(module, nn.LayerNorm):
-        in_c = out_c = int(module.normalized_shape[-1]) if module.normalized_shape else 0
-    elif isinstance(module, nn.Embedding):
-        in_c, out_c = module.num_embeddings, module.embedding_dim
-    channel_last = isinstance(module, CHANNEL_LAST)
-    spatial = isinstance(module, (*CONV_TYPES, nn.GroupNorm)) or (x is not None and x.dim() == 4)
-    in_size = _size(x) if spatial and not channel_last else None
-    tokens = _tokens(x) if channel_last else None
-    params = sum(p.numel() for p in module._parameters.values() if p is not None)
-    return Layer(path, type(module).__name__, in_c, out_c, in_size, None, kernel, stride, padding, params,
-                 _own_tensors(module, path), "", f"call {call}" if call > 1 else "", tokens)
-
-
-def _finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None) -> Layer:
-    from dataclasses import replace
-
-    out_c = row.out_channels
-    if not out_c and out is not None and out.dim() > 1:
-        out_c = int(out.shape[1])
-    out_size = None
-    if row.in_size is not None or (out is not None and out.dim() == 4 and not isinstance(module, CHANNEL_LAST)):
-        out_size = _size(out)
-    return replace(row, out_channels=out_c, out_size=out_size)
 
 
 def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], units: set[str]) -> Capture:
@@ -295,10 +251,12 @@ def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], uni
         with torch.no_grad(), _Recorder(st):
             st.cap.output = model(*args, **kwargs)
     except Exception as e:  # the model's own failure is a result, not a crash of unetviz
-        last = st.cap.layers[-1].path if st.cap.layers else "the first layer"
+        last = st.cap.layers[-1].path if st.cap.layers else None
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         st.cap.error_at = st.stack[-1] if st.stack else None
-        st.cap.error = f"failed after layer {last}: {type(e).__name__}: {msg}"
+        where = ("before the first layer" if last is None else f"in layer {last}" if st.stack and st.stack[-1] == last
+                 else f"after layer {last}")
+        st.cap.error = f"failed {where}: {type(e).__name__}: {msg}"
     finally:
         for h in handles:
             h.remove()

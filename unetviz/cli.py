@@ -64,9 +64,8 @@ def cmd_table(a: argparse.Namespace) -> int:
 
 
 def cmd_weights(a: argparse.Namespace) -> int:
-    from .render.weights import check_weights, read_shapes, render_check, render_weights
-
     from .api import trace_for_weights
+    from .render.weights import check_weights, read_shapes, render_check, render_weights
 
     t = trace_for_weights(_source(a))
     if t.error is not None:
@@ -92,11 +91,12 @@ def cmd_graph(a: argparse.Namespace) -> int:
 def cmd_verify(a: argparse.Namespace) -> int:
     from .config import parse_size
     from .render.report import render_report
-    from .verify import verify
+    from .verification import verify
 
     report = verify(_source(a), parse_size(a.size))
     _print(render_report(report))
-    return 0 if report.ok else 1
+    # exit 1 also when both agree that the model fails at this input (the interface's exit-code rule)
+    return 0 if report.ok and report.error_ours is None else 1
 
 
 def cmd_presets(a: argparse.Namespace) -> int:

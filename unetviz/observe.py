@@ -72,10 +72,10 @@ def _kind(path: str, type_: str) -> str:
     for key, kind in (("downsamplers", "downsample"), ("upsamplers", "upsample")):
         if key in leaf:
             return kind
-    for key, kind in (("transformer", "transformer"), ("attn", "attention"), ("attention", "attention"),
-                      ("res", "resnet"), ("downsample", "downsample"), ("upsample", "upsample"), ("down", "downsample"),
-                      ("up", "upsample"), ("conv", "conv"), ("norm", "norm"), ("embed", "embed"),
-                      ("linear", "mlp")):
+    for key, kind in (("timestep", "mlp"), ("transformer", "transformer"), ("attn", "attention"),
+                      ("attention", "attention"), ("res", "resnet"), ("downsample", "downsample"),
+                      ("upsample", "upsample"), ("down", "downsample"), ("up", "upsample"), ("conv", "conv"),
+                      ("norm", "norm"), ("embed", "embed"), ("linear", "mlp")):
         if key in name:
             return kind
     return "mlp" if "time" in path else "conv"
@@ -98,19 +98,23 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
     layers = tuple(replace(x, unit=_unit_of(x.path, unit_list)) for x in cap.layers)
     # 1. which operands are popped skips (module docstring), numbered in creation order
     popped: dict[int, tuple[int, str, int, Any]] = {}
-    for ev in cap.cats:
-        running = max(ev.operands, key=lambda o: cap.creation.get(o[3], 0))[3]
-        for src, ch, size, key, fed in ev.operands:
-            if key != running and fed and key not in popped:
-                popped[key] = (cap.creation.get(key, 0), src, ch, size)
+    marked: set[tuple[int, int]] = set()  # (concat number, operand position) of every pop
+    for n, ev in enumerate(cap.cats):
+        # the running state is the newest operand; a tensor given twice (no mid block: the last
+        # encoder output is both the state and the top skip) is the state first, a pop after
+        running = max(range(len(ev.operands)), key=lambda i: (cap.creation.get(ev.operands[i][3], 0), -i))
+        for i, (src, ch, size, key, fed) in enumerate(ev.operands):
+            if i != running and fed:
+                marked.add((n, i))
+                popped.setdefault(key, (cap.creation.get(key, 0), *ev.kept.get(key, (src, ch, size))))
     order = sorted(popped, key=lambda k: popped[k][0])
     index = {k: i for i, k in enumerate(order)}
     to: dict[int, str] = {}
     concats = []
-    for ev in cap.cats:
+    for n, ev in enumerate(cap.cats):
         ops = []
-        for src, ch, size, key, _ in ev.operands:
-            skip = index.get(key)
+        for i, (src, ch, size, key, _) in enumerate(ev.operands):
+            skip = index[key] if (n, i) in marked else None
             if skip is not None:
                 to.setdefault(skip, ev.consumer or "")
             ops.append(Operand(src, ch, size, skip))
@@ -174,8 +178,8 @@ def config_of(module: nn.Module) -> dict[str, Any] | None:
     """The unetviz config dict of a recognised upstream module, read from its own attributes."""
     family = _family(module)
     if family == "diffusers":
-        cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(module.config).items()
-               if not k.startswith("_")}
+        config: Any = module.config  # diffusers' FrozenDict of the constructor arguments
+        cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(config).items() if not k.startswith("_")}
         return {"_class_name": type(module).__name__, **cfg}
     if family == "guided":
         return _guided_config(module)
@@ -248,11 +252,18 @@ def trace_module(module: Any, size: Any = None, input: Any = None, observe_only:
         if t is not None and t.manifest == real:
             return t
     model = _on_meta(module)
-    if family is not None and input is None:
+    shape = tuple(input.shape) if isinstance(input, torch.Tensor) else input
+    if family is not None and (input is None or (isinstance(shape, tuple) and len(shape) == 4
+                                                 and all(isinstance(d, int) for d in shape))):
+        from dataclasses import replace
+
         from .upstream import family_module
 
+        # an upstream model also needs its timestep (and text context...): the adapter makes them
         adapter = family_module(family)
         hint = symbolic_shell(model, size)
+        if input is not None:
+            hint = replace(hint, in_channels=shape[1], in_size=tuple(shape[2:]), size_source="input")
         args, kw = adapter.inputs(model, hint)
         return observe(model, args, {**kw, **kwargs}, family=family, size_source=hint.size_source)
     args, kw, source = _input_args(model, input, size)

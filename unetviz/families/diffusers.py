@@ -96,6 +96,12 @@ def _finish(t: Tracer, a: Args, x: Act, c0: int) -> Act:
 def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
     """``UNet2DModel``: unconditional (or class-conditional) pixel-space U-Net."""
     down, up, boc = _common(a)
+    for key, types in (("down_block_types", down), ("up_block_types", up)):
+        cross = [b for b in types if b.startswith("CrossAttn")]
+        if cross:  # get_*_block raises: UNet2DModel passes no cross_attention_dim
+            known = UP_BLOCK_TYPES if key == "up_block_types" else DOWN_BLOCK_TYPES
+            raise UnetvizError(f"{key}: {cross[0]!r} needs cross_attention_dim, which UNet2DModel does not have;"
+                               f" allowed: {', '.join(b for b in known if not b.startswith('CrossAttn'))}")
     t.declare(("conv_in", "time_proj", "time_embedding", "class_embedding", "down_blocks", "up_blocks",
                "mid_block", "conv_norm_out", "conv_act", "conv_out"))
     sample = _sample(t, a, size)

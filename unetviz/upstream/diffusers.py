@@ -9,6 +9,8 @@ import torch
 from ..families.diffusers import TEXT_TOKENS
 from ..records import Trace
 
+BATCH = 2
+
 
 def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
     import diffusers
@@ -20,35 +22,40 @@ def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
 
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """sample, timestep, and for the conditional model the text context and SDXL's added embeds."""
+    """sample, timestep, and for the conditional model the text context and SDXL's added embeds.
+
+    Batch 2: at batch 1 torch's GroupNorm refuses a group holding a single value (a 1x1 map with one
+    channel per group), an artefact of the batch size that the batch-agnostic trace does not model.
+    """
     cfg: Any = model.config  # a diffusers FrozenDict; torch types it as Tensor | Module
     meta = torch.device("meta")
-    sample = torch.empty(1, trace.in_channels, *trace.in_size, device=meta)
-    timestep = torch.ones(1, dtype=torch.long, device=meta)
+    b = BATCH
+    sample = torch.empty(b, trace.in_channels, *trace.in_size, device=meta)
+    timestep = torch.ones(b, dtype=torch.long, device=meta)
     kw: dict[str, Any] = {"return_dict": False}
     if cfg.get("class_embed_type") is not None or cfg.get("num_class_embeds") is not None:
-        kw["class_labels"] = _class_labels(cfg, meta)
+        kw["class_labels"] = _class_labels(cfg, meta, b)
     if type(model).__name__ == "UNet2DModel":
         return (sample, timestep), kw
     cross = cfg.cross_attention_dim
     width = cfg.encoder_hid_dim or (cross if isinstance(cross, int) else cross[0])
-    kw["encoder_hidden_states"] = torch.empty(1, TEXT_TOKENS, width, device=meta)
+    kw["encoder_hidden_states"] = torch.empty(b, TEXT_TOKENS, width, device=meta)
     if cfg.get("time_cond_proj_dim") is not None:
-        kw["timestep_cond"] = torch.empty(1, cfg.time_cond_proj_dim, device=meta)
+        kw["timestep_cond"] = torch.empty(b, cfg.time_cond_proj_dim, device=meta)
     if cfg.get("addition_embed_type") == "text_time":
         total = cfg.projection_class_embeddings_input_dim
         n_ids = 6 if total > 6 * cfg.addition_time_embed_dim else 1
         text = total - n_ids * cfg.addition_time_embed_dim
-        kw["added_cond_kwargs"] = {"text_embeds": torch.empty(1, text, device=meta),
-                                   "time_ids": torch.empty(1, n_ids, device=meta)}
+        kw["added_cond_kwargs"] = {"text_embeds": torch.empty(b, text, device=meta),
+                                   "time_ids": torch.empty(b, n_ids, device=meta)}
     return (sample, timestep), kw
 
 
-def _class_labels(cfg: Any, meta: torch.device) -> torch.Tensor:
+def _class_labels(cfg: Any, meta: torch.device, b: int) -> torch.Tensor:
     kind = cfg.get("class_embed_type")
     if kind in ("projection", "simple_projection"):
-        return torch.empty(1, cfg.projection_class_embeddings_input_dim, device=meta)
+        return torch.empty(b, cfg.projection_class_embeddings_input_dim, device=meta)
     if kind == "identity":
         ted = cfg.get("time_embedding_dim") or cfg.block_out_channels[0] * 4
-        return torch.empty(1, ted, device=meta)
-    return torch.zeros(1, dtype=torch.long, device=meta)
+        return torch.empty(b, ted, device=meta)
+    return torch.zeros(b, dtype=torch.long, device=meta)
