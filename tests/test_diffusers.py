@@ -155,3 +155,53 @@ def test_config_file_round_trip(tmp_path: Any) -> None:
     bad.write_text("!!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(unetviz.UnetvizError, match="not valid YAML"):
         unetviz.trace(str(bad))
+
+
+EXTRA_CONFIGS = {
+    # uneven layers_per_block and transformer depths, per-block heads, a 2-level self-attention block
+    "uneven": ({"_class_name": "UNet2DConditionModel", "block_out_channels": [32, 64, 64],
+                "down_block_types": ["CrossAttnDownBlock2D", "AttnDownBlock2D", "DownBlock2D"],
+                "up_block_types": ["UpBlock2D", "AttnUpBlock2D", "CrossAttnUpBlock2D"], "layers_per_block": [1, 3, 2],
+                "transformer_layers_per_block": [2, 1, 1], "attention_head_dim": [2, 8, 4], "cross_attention_dim": 24,
+                "norm_num_groups": 8}, "24x40"),
+    # resnet samplers both ways, scale-shift time conditioning, linear projections
+    "resnet-samplers": ({"_class_name": "UNet2DConditionModel", "block_out_channels": [32, 64],
+                         "down_block_types": ["ResnetDownsampleBlock2D", "CrossAttnDownBlock2D"],
+                         "up_block_types": ["CrossAttnUpBlock2D", "ResnetUpsampleBlock2D"],
+                         "resnet_time_scale_shift": "scale_shift", "use_linear_projection": True,
+                         "attention_head_dim": 4, "cross_attention_dim": 16, "norm_num_groups": 8}, "16x16"),
+    # odd, non-square size: diffusers forwards upsample_size so every concat still matches
+    "odd-size": ({**resolve("sd15")[0], "block_out_channels": [32, 64, 64, 64], "norm_num_groups": 8,
+                  "attention_head_dim": 4, "cross_attention_dim": 32}, "45x37"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA_CONFIGS))
+def test_extra_configs_agree_with_hooks_on_the_real_model(name: str) -> None:
+    pytest.importorskip("diffusers")
+    from unetviz.verification import verify
+
+    config, size = EXTRA_CONFIGS[name]
+    report = verify(config, size)
+    assert report.ok, report.disagreements
+    t = unetviz.trace(config, size=size)
+    assert report.counts["layers"] == len(t.layers) and report.counts["concats"] == len(t.concats) > 0
+    assert report.output_ours == report.output_real
+
+
+def test_verify_command_exit_codes() -> None:
+    pytest.importorskip("diffusers")
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "unetviz", "verify", *args], capture_output=True, text=True,
+                              timeout=600)
+
+    ok = run("--preset", "ddpm-cifar10", "--size", "32x48")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "164 layers, 12 concats, 328 tensors agree" in " ".join(ok.stdout.split())
+    fails = run("--preset", "ddpm-cifar10", "--size", "31")  # both sides fail at the same concat
+    assert fails.returncode == 1 and "up_blocks.1" in fails.stdout
+    bad = run("--preset", "nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: preset: unknown preset 'nope'")
