@@ -63,7 +63,7 @@ PRESETS: dict[str, Preset] = {
                 "num_res_blocks": 2, "attention_resolutions": [8, 16, 32], "channel_mult": [1, 1, 2, 2, 4, 4],
                 "num_classes": 1000, "num_head_channels": 64, "use_scale_shift_norm": True,
                 "resblock_updown": True}),
-        Preset("ronneberger2015", "The original U-Net (Ronneberger et al. 2015): 572x572 in, 388x388 out",
+        Preset("ronneberger2015", "The original U-Net (Ronneberger et al. 2015): unpadded convs, crop-and-concat",
                {"family": "ronneberger"}),
     ]
 }
