@@ -56,8 +56,8 @@ def observe(model: Any, trace: unetviz.Trace) -> tuple[list[tuple[Any, ...]], tu
         seen.append((names[m], c_in, out.shape[-1] if x.dim() < 3 else out.shape[1],
                      tuple(x.shape[2:]), tuple(out.shape[2:])))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if list(m.parameters(recurse=False))]
     args, kw = real.inputs(model, trace)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if list(m.parameters(recurse=False))]
     try:
         with torch.no_grad():
             y = model(*args, **kw)
@@ -223,7 +223,8 @@ def test_random_invalid_configs_are_rejected_by_both(bad: dict[str, Any], nrb: i
         assert "\n" not in str(e)
     else:
         assert t.error is not None, "a config the real model rejects must not trace cleanly"
+    kwargs, shell = kwargs_of(cfg), unetviz.trace({**SMALL})  # outside: only the model may raise below
     with pytest.raises((AssertionError, ValueError, RuntimeError, TypeError, IndexError, ZeroDivisionError)):
         with torch.device("meta"):  # the bare constructor, without the adapter's create_model forms
-            model = UNetModel(**kwargs_of(cfg)).eval()
-        observe(model, unetviz.trace({**SMALL}))  # inputs only need in_channels and a size
+            model = UNetModel(**kwargs).eval()
+        observe(model, shell)  # inputs only need in_channels and a size

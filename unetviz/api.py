@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from .config import Args, load_file, parse_size, split_family
+from .config import Args, check_finite, load_file, parse_size, split_family
 from .errors import ModelFailure, UnetvizError
 from .families import BUILDERS
 from .presets import PRESETS
@@ -18,19 +20,26 @@ from .tracer import Tracer
 Source = str | Path | dict[str, Any]
 
 
+def preset_config(name: str) -> dict[str, Any]:
+    """A fresh copy of a preset's config (callers may change it without touching the preset)."""
+    if name not in PRESETS:
+        close = difflib.get_close_matches(name, list(PRESETS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnetvizError(f"preset: unknown preset {name!r}{hint} (allowed: {', '.join(PRESETS)};"
+                           " or a path to a .json/.yaml config)")
+    return copy.deepcopy(PRESETS[name].config)
+
+
 def resolve(source: Source) -> tuple[dict[str, Any], str | None]:
-    """(config dict, preset name) of a preset name, a config path or a config dict."""
+    """(config dict, preset name) of a preset name, a config path (a ``Path`` is always a file) or a dict."""
     if isinstance(source, dict):
         return source, None
     if isinstance(source, str) and source in PRESETS:
-        return PRESETS[source].config, source
+        return preset_config(source), source
     p = Path(source)
-    if p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
+    if isinstance(source, Path) or p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
         return load_file(p), None
-    close = difflib.get_close_matches(str(source), list(PRESETS), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise UnetvizError(f"preset: unknown preset {str(source)!r}{hint} (allowed: {', '.join(PRESETS)};"
-                       " or a path to a .json/.yaml config)")
+    return preset_config(str(source)), None  # raises: unknown preset, with a did-you-mean
 
 
 def trace(source: Source | Any, size: int | str | tuple[int, int] | None = None, **kwargs: Any) -> Trace:
@@ -44,6 +53,7 @@ def trace(source: Source | Any, size: int | str | tuple[int, int] | None = None,
 
         return trace_module(source, size=size, **kwargs)
     config, preset = resolve(source)
+    check_finite(config, "the config")
     hw = parse_size(size)
     key = _key(config)
     return _trace_cached(key, hw, preset)
@@ -80,7 +90,7 @@ def _trace_cached(key: str, size: tuple[int, int] | None, preset: str | None) ->
         raise UnetvizError("config: too deeply nested") from None
     if not t.in_size:
         raise UnetvizError("config: the builder found no input size")  # pragma: no cover
-    result = t.build(out, error=error, config=args.values)
+    result = t.build(out, error=error, config=_frozen(args.values))
     return replace(result, preset=preset)
 
 
@@ -93,6 +103,16 @@ def trace_for_weights(source: Source) -> Trace:
             break
         t = trace(source, size=size)
     return t
+
+
+def _frozen(value: Any) -> Any:
+    """Read-only view: dicts become mappingproxies, lists tuples, so no caller can change a cached
+    trace or, through it, a family's DEFAULTS."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def verify(source: Source, size: int | str | tuple[int, int] | None = None) -> Any:

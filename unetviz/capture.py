@@ -103,8 +103,12 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         if func in CAT_FUNCS:
-            self.state.before_cat(args, kwargs)
-        result = func(*args, **kwargs)
+            _ours(self.state.before_cat, args, kwargs)
+        result = func(*args, **kwargs)  # the model's own op: its exceptions are the model's failures
+        _ours(self._tag, func, args, kwargs, result)
+        return result
+
+    def _tag(self, func: Any, args: Any, kwargs: Any, result: Any) -> None:
         st = self.state
         if isinstance(result, torch.Tensor):  # the common case, kept cheap: this runs for every op
             if id(result) not in st.keep:
@@ -115,7 +119,17 @@ class _Recorder(TorchFunctionMode):
                     st.new_tensor(t)
         if func in CAT_FUNCS:
             st.after_cat(args, kwargs, result)
-        return result
+
+
+class ObserverError(Exception):
+    """A bug in unetviz's own bookkeeping during capture: never reported as the model failing."""
+
+
+def _ours(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as e:
+        raise ObserverError(f"unetviz's observer failed in {getattr(fn, '__name__', fn)}: {e!r}") from e
 
 
 class _State:
@@ -245,11 +259,19 @@ def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], uni
         st.new_tensor(t, source="input")
     handles = []
     try:
+        def pre(module: nn.Module, a: Any, kw: Any) -> None:
+            _ours(st.pre, module, a, kw)
+
+        def post(module: nn.Module, a: Any, kw: Any, output: Any) -> None:
+            _ours(st.post, module, a, kw, output)
+
         for m in model.modules():
-            handles.append(m.register_forward_pre_hook(st.pre, with_kwargs=True))
-            handles.append(m.register_forward_hook(st.post, with_kwargs=True))
+            handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
+            handles.append(m.register_forward_hook(post, with_kwargs=True))
         with torch.no_grad(), _Recorder(st):
             st.cap.output = model(*args, **kwargs)
+    except ObserverError:
+        raise
     except Exception as e:  # the model's own failure is a result, not a crash of unetviz
         last = st.cap.layers[-1].path if st.cap.layers else None
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

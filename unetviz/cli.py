@@ -20,10 +20,16 @@ class _Parser(argparse.ArgumentParser):
         raise UnetvizError(message)
 
 
-def _source(a: argparse.Namespace) -> str:
+def _source(a: argparse.Namespace) -> str | Path:
+    """--preset only names presets, --config only reads files (a Path), whatever the strings look like."""
     if (a.preset is None) == (a.config is None):
         raise UnetvizError("give exactly one of --preset NAME or --config FILE")
-    return str(a.preset if a.preset is not None else a.config)
+    if a.config is not None:
+        return Path(a.config)
+    from .api import preset_config
+
+    preset_config(a.preset)  # an unknown name is an error here, never a file path
+    return str(a.preset)
 
 
 def _trace(a: argparse.Namespace) -> Any:
@@ -38,8 +44,14 @@ def _print(renderable: Any) -> None:
         return
     from rich.console import Console
 
-    # piped output is not wrapped, so greps and diffs see whole lines
-    Console(width=None if sys.stdout.isatty() else 400).print(renderable)
+    if sys.stdout.isatty():
+        Console().print(renderable)
+        return
+    # piped: wide enough that no line wraps (greps and diffs see whole rows), without the padding
+    console = Console(width=400, color_system=None)
+    with console.capture() as cap:
+        console.print(renderable)
+    sys.stdout.write("\n".join(line.rstrip() for line in cap.get().splitlines()) + "\n")
 
 
 def _model_fails(trace: Any, printed_error: bool) -> int:

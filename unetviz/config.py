@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
                                " `pip install pyyaml`") from None
         try:
             data = yaml.safe_load(text)
+        except RecursionError:
+            raise UnetvizError(f"--config: {str(p)!r} is nested too deeply to be a config") from None
         except yaml.YAMLError as e:
             raise UnetvizError(f"--config: {str(p)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
     else:
@@ -43,9 +46,24 @@ def load_file(path: str | Path) -> dict[str, Any]:
         except json.JSONDecodeError as e:
             raise UnetvizError(f"--config: {str(p)!r} is not valid JSON: {e.msg} at line {e.lineno}"
                                f" column {e.colno}") from None
+        except RecursionError:
+            raise UnetvizError(f"--config: {str(p)!r} is nested too deeply to be a config") from None
     if not isinstance(data, dict):
         raise UnetvizError(f"--config: {str(p)!r} must hold a JSON object, got {type(data).__name__}")
+    check_finite(data, str(p))
     return data
+
+
+def check_finite(value: Any, where: str, key: str = "") -> None:
+    """NaN and infinities (JSON's non-standard NaN/Infinity, 1e400, YAML's .nan) are no config value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UnetvizError(f"{key or 'config'}: got {value!r} in {where!r}; allowed: finite numbers")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_finite(v, where, str(k))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            check_finite(v, where, key)
 
 
 def split_family(config: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
@@ -72,6 +90,12 @@ def split_family(config: Mapping[str, Any]) -> tuple[str, str | None, dict[str, 
     return str(fam), cls, kwargs
 
 
+_FROM_KEY: Any = object()  # Args.int's "no value given": None is a value a config may hold
+MAX_INT = 1 << 20
+"""The largest integer a config may use (channels, counts, sizes): far above any published U-Net,
+and small enough that no config can make the tracer run away."""
+
+
 class Args:
     """Constructor keyword arguments checked against the upstream signature and defaults."""
 
@@ -86,15 +110,17 @@ class Args:
     def raw(self, key: str) -> Any:
         return self.values[key]
 
-    def int(self, key: str, minimum: builtins.int = 0, value: Any = None) -> builtins.int:
-        v = self.values[key] if value is None else value
+    def int(self, key: str, minimum: builtins.int = 0, value: Any = _FROM_KEY) -> builtins.int:
+        """``value`` (an item of a list, say) or, when not given, ``values[key]``, checked."""
+        v = self.values[key] if value is _FROM_KEY else value
+        allowed = f"an integer from {minimum} to {MAX_INT:,}"
         if isinstance(v, bool) or not isinstance(v, int):
-            if isinstance(v, float) and v.is_integer():
+            if isinstance(v, float) and math.isfinite(v) and v.is_integer() and abs(v) <= MAX_INT:
                 v = int(v)
             else:
-                raise bad_value(key, v, f"an integer >= {minimum}")
-        if v < minimum:
-            raise bad_value(key, v, f"an integer >= {minimum}")
+                raise bad_value(key, v, allowed)
+        if not minimum <= v <= MAX_INT:
+            raise bad_value(key, v, allowed)
         return v
 
     def opt_int(self, key: str, minimum: builtins.int = 0) -> builtins.int | None:
@@ -102,8 +128,8 @@ class Args:
 
     def float(self, key: str) -> builtins.float:
         v = self.values[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise bad_value(key, v, "a number")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise bad_value(key, v, "a finite number")
         return float(v)
 
     def bool(self, key: str) -> builtins.bool:

@@ -271,13 +271,13 @@ def trace_module(module: Any, size: Any = None, input: Any = None, observe_only:
 
 
 def _on_meta(module: nn.Module) -> nn.Module:
-    """The module itself if already on meta; otherwise a meta copy (the caller's model is untouched)."""
-    if all(p.device.type == "meta" for p in module.parameters()):
-        return module.eval()
+    """A meta-device copy in eval mode; the caller's model (weights, device, training flag) is untouched."""
     try:
         clone = copy.deepcopy(module)
-    except Exception:  # an unpicklable attribute: a meta copy of the weights is not worth a crash
-        clone = module
+    except Exception as e:  # never fall back to moving the caller's own model to meta
+        raise UnetvizError(f"module: cannot copy {type(module).__name__} to trace it on the meta device"
+                           f" ({type(e).__name__}: {e}); trace a config instead, or build the model on"
+                           " torch.device('meta') and pass that") from None
     return clone.to("meta").eval()
 
 

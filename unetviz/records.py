@@ -9,6 +9,7 @@ real code flattens the image before a GroupNorm or Conv1d; ``None`` for channel-
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,15 @@ Size = tuple[int, ...]
 Shape = tuple[int, ...]
 
 SCHEMA = "unetviz.trace/1"
+
+
+def numel(shape: Size | Shape | None) -> int:
+    """The product of a shape's dimensions (1 for a scalar or no shape)."""
+    n = 1
+    for d in shape or ():
+        n *= d
+    return n
+
 WEIGHTS_SCHEMA = "unetviz.weights/1"
 
 
@@ -147,8 +157,8 @@ class Trace:
     manifest: tuple[tuple[str, Shape], ...]
     """The ``state_dict`` keys and shapes in the real model's order."""
     error: Failure | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    """The resolved constructor arguments (defaults filled in)."""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The resolved constructor arguments (defaults filled in), read-only."""
     size_source: str = ""
     """Where the input size came from: ``--size``, ``sample_size``, ``family default``."""
     blocks: tuple[tuple[str, str], ...] = ()
@@ -159,13 +169,7 @@ class Trace:
     @property
     def params(self) -> int:
         """Total parameters: every tensor of the state_dict."""
-        total = 0
-        for _, shape in self.manifest:
-            n = 1
-            for d in shape:
-                n *= d
-            total += n
-        return total
+        return sum(numel(shape) for _, shape in self.manifest)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON trace of ``../shared/spec/interface.md`` as plain data."""

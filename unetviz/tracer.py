@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from .errors import ModelFailure, UnetvizError
-from .records import Concat, Layer, Operand, Shape, Size, Skip, Trace, Unit
+from .records import Concat, Layer, Operand, Shape, Size, Skip, Trace, Unit, numel
 
 
 @dataclass(frozen=True)
@@ -145,16 +145,14 @@ class Tracer:
              note: str = "", kernel: Size | None = None, stride: Size | None = None,
              padding: Size | None = None) -> Act:
         full = self.path(name)
+        if len(self.layers) >= MAX_LAYERS:  # a runaway config (layers_per_block: 100000) must not hang
+            raise UnetvizError(f"config: the model would have more than {MAX_LAYERS:,} layers (at {full});"
+                               " unetviz traces models up to that size")
         failed = x.channels != in_c
         if failed:  # the real module raises inside: it has no output
             out = replace(out, size=None)
         keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
-        params = 0
-        for _, shape in keyed:
-            n = 1
-            for d in shape:
-                n *= d
-            params += n
+        params = sum(numel(shape) for _, shape in keyed)
         self._note_seen(full)
         self.layers.append(Layer(full, type_, in_c, out.channels, x.size, out.size, kernel, stride, padding,
                                  params, keyed, self._unit or full, note, x.tokens))
@@ -233,10 +231,6 @@ class Tracer:
         s = self._skips[self._stack.pop()]
         return Act(s.channels, s.size, s.source, skip=s.index)
 
-    @property
-    def stack_depth(self) -> int:
-        return len(self._stack)
-
     def peek_size(self) -> Size | None:
         """Size of the skip on top of the stack (diffusers' ``upsample_size``)."""
         return self._skips[self._stack[-1]].size if self._stack else None
@@ -294,6 +288,9 @@ class Tracer:
                      tuple(self.layers), tuple(self.concats), skips, tuple(self.units), self.manifest(),
                      blocks=tuple(self.blocks), size_source=self.size_source, **kw)  # type: ignore[arg-type]
 
+
+MAX_LAYERS = 20_000
+"""SDXL has 1,050; the cap keeps any config's trace under a few seconds."""
 
 _KIND = {"Conv1d": "conv", "Conv2d": "conv", "ConvTranspose2d": "conv", "Linear": "mlp", "GroupNorm": "norm",
          "LayerNorm": "norm", "Embedding": "embed"}

@@ -11,7 +11,8 @@ model fails, that the real forward fails too at a matching place.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from .errors import UnetvizError
@@ -72,11 +73,14 @@ def verify(source: Any, size: Any = None) -> Report:
     from .api import resolve, trace
     from .config import split_family
 
+    if not isinstance(source, (str, Path, dict)):
+        raise UnetvizError(f"source: verify takes a preset name, a config path or a config dict, not a"
+                           f" {type(source).__name__}; for a live module use unetviz.trace(module)")
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
-    ours = trace(source, size=size)
+    config, preset = resolve(source)  # read once: the file is not parsed again below
+    ours = replace(trace(config, size=size), preset=preset)
     clock["trace"] = time.perf_counter() - t0
-    config, _ = resolve(source) if not isinstance(source, dict) else (source, None)
     family, cls, kwargs = split_family(config)
     real, model, info, notes = observe_real(family, cls, kwargs, ours, clock)
     t0 = time.perf_counter()

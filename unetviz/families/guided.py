@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Args
+from ..config import MAX_INT, Args
 from ..errors import ModelFailure, UnetvizError, bad_value
 from ..records import Size
 from ..tracer import Act, Tracer, fmt_size
@@ -63,8 +63,9 @@ class Net:
 
 
 def _number(key: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise bad_value(key, v, "a list of numbers")
+    # bounded: int(mult * model_channels) must stay a channel count, never inf or a 300-digit number
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_INT:
+        raise bad_value(key, v, f"a list of numbers from 0 (exclusive) to {MAX_INT:,}")
     return v
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..errors import UnetvizError, bad_value
 from ..records import Trace
-from .graph_layout import DETAILS, Item, Layout, build_layout, fmt
+from ..tracer import fmt_size as fmt
+from .graph_layout import DETAILS, Item, Layout, build_layout
 
 FORMATS = (".svg", ".png", ".pdf", ".dot")
 FONT = "Helvetica"

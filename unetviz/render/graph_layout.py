@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..records import Failure, Layer, Size, Trace, Unit
+from ..records import Failure, Layer, Size, Trace, Unit, numel
+from ..tracer import fmt_size as fmt
 
 DETAILS = ("blocks", "layers")
 ROW_WIDTH = 3
@@ -76,10 +77,6 @@ class Layout:
         return [*self.enc, *self.mid, *self.dec]
 
 
-def fmt(size: Size | None) -> str:
-    return "-" if size is None else "x".join(str(d) for d in size)
-
-
 def _kind_of_layer(layer: Layer) -> str:
     t = layer.type.lower()
     if "conv" in t:
@@ -108,13 +105,6 @@ def _is_vector(layers: tuple[Layer, ...], first: int, last: int) -> bool:
     return bool(span) and all(x.in_size is None and x.tokens is None for x in span)
 
 
-def _area(size: Size | None) -> int:
-    n = 1
-    for d in size or ():
-        n *= d
-    return n
-
-
 def _conditioning(trace: Trace, tops: list[Item], main: list[Item]) -> list[str]:
     """Say once how the conditioning enters, instead of drawing an edge into every consumer."""
     lines = [f"{c.path}: {c.type} {c.in_channels}→{c.out_channels}" for c in tops]
@@ -126,7 +116,7 @@ def _conditioning(trace: Trace, tops: list[Item], main: list[Item]) -> list[str]
         span = trace.layers[it.first : it.last]
         if any(x.in_size is None and x.tokens is None for x in span):
             fed[it.type] += 1
-        image = _area(it.in_size)
+        image = numel(it.in_size)
         for x in span:
             # a token sequence whose length is not the image's: keys/values from an outside context
             if x.tokens is not None and image > 1 and x.tokens != image:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UnetvizError
-from ..records import Shape, Trace
+from ..records import Shape, Trace, numel
 
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors caps its header at 100 MB too
 
@@ -51,20 +51,36 @@ def read_shapes(path: Path) -> dict[str, Shape]:
         (n,) = struct.unpack("<Q", raw[:8])
         if n > min(_MAX_HEADER, len(raw) - 8):
             raise UnetvizError(f"--check: {path.name!r} has a corrupt safetensors header length ({n})")
-        try:
-            header = json.loads(raw[8 : 8 + n])
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UnetvizError(f"--check: {path.name!r} has a safetensors header that is not JSON") from None
-        return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UnetvizError(f"--check: {path.name!r} is not JSON; allowed: .safetensors or a .json manifest") from None
+        header = _json(raw[8 : 8 + n], path, "has a safetensors header that is not JSON")
+        if not isinstance(header, dict):
+            raise UnetvizError(f"--check: {path.name!r} has a safetensors header that is not a JSON object")
+        entries = {k: v.get("shape") if isinstance(v, dict) else v for k, v in header.items() if k != "__metadata__"}
+        return _shapes(entries, path)
+    data = _json(raw, path, "is not JSON; allowed: .safetensors or a .json manifest")
     if isinstance(data, dict) and isinstance(data.get("tensors"), dict):
         data = data["tensors"]
-    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+    if not isinstance(data, dict):
         raise UnetvizError(f"--check: {path.name!r} must map keys to shapes ({{\"conv_in.weight\": [320, 4, 3, 3]}})")
-    return {str(k): tuple(int(d) for d in v) for k, v in data.items()}
+    return _shapes(data, path)
+
+
+def _json(raw: bytes, path: Path, problem: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise UnetvizError(f"--check: {path.name!r} {problem}") from None
+
+
+def _shapes(entries: dict[str, Any], path: Path) -> dict[str, Shape]:
+    """Every entry must be a list of non-negative integers: anything else names the key."""
+    out: dict[str, Shape] = {}
+    for key, shape in entries.items():
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                                  for d in shape):
+            raise UnetvizError(f"--check: {path.name!r}: {key}: got shape {shape!r}; allowed: a list of"
+                               " non-negative integers")
+        out[str(key)] = tuple(shape)
+    return out
 
 
 def check_weights(trace: Trace, shapes: dict[str, Shape]) -> WeightsCheck:
@@ -85,10 +101,7 @@ def render_weights(trace: Trace) -> Any:
     t.add_column("shape", justify="right")
     t.add_column("numel", justify="right")
     for i, (key, shape) in enumerate(trace.manifest):
-        n = 1
-        for d in shape:
-            n *= d
-        t.add_row(str(i), key, "x".join(map(str, shape)) or "scalar", f"{n:,}")
+        t.add_row(str(i), key, "x".join(map(str, shape)) or "scalar", f"{numel(shape):,}")
     return t
 
 
