@@ -95,5 +95,5 @@ def test_verify_rejects_a_module_with_a_pointer_to_trace() -> None:
     pytest.importorskip("torch")
     from torch import nn
 
-    with pytest.raises(unetviz.UnetvizError, match="unetviz.trace\\(module\\)"):
+    with pytest.raises(unetviz.UnetvizError, match=r"unetviz\.trace\(module\)"):
         unetviz.verify(nn.Conv2d(1, 1, 1))  # type: ignore[arg-type]
