@@ -98,7 +98,7 @@ def trace_for_weights(source: Source) -> Trace:
     """A trace whose manifest is complete: the weights do not depend on the input size, but a trace
     that fails part-way only knows the layers before the failure, so other sizes are tried."""
     t = trace(source)
-    for size in (256, 572, 512, 1024, 128):
+    for size in (256, 572, 512, 1024, 2048, 4096, 128):  # deep models need a large power of two
         if t.error is None:
             break
         t = trace(source, size=size)
