@@ -24,7 +24,7 @@ from torch import nn
 
 from .capture import Capture, capture, tensors_in
 from .errors import UnetvizError
-from .records import Concat, Failure, Operand, Skip, Trace, Unit
+from .records import Concat, Failure, Operand, Skip, Trace, Unit, enclosing
 
 CONTAINERS = (nn.ModuleList, nn.ModuleDict)
 
@@ -82,11 +82,7 @@ def _kind(path: str, type_: str) -> str:
 
 
 def _unit_of(path: str, units: list[str]) -> str:
-    best = ""
-    for u in units:
-        if (path == u or path.startswith(u + ".")) and len(u) > len(best):
-            best = u
-    return best or path
+    return enclosing(path, units) or path
 
 
 def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: str, in_channels: int,

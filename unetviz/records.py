@@ -9,7 +9,7 @@ real code flattens the image before a GroupNorm or Conv1d; ``None`` for channel-
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,20 @@ Size = tuple[int, ...]
 Shape = tuple[int, ...]
 
 SCHEMA = "unetviz.trace/1"
+
+
+def within(path: str, prefix: str) -> bool:
+    """``path`` is the module ``prefix`` or one of its submodules."""
+    return path == prefix or path.startswith(prefix + ".")
+
+
+def enclosing(path: str, prefixes: Iterable[str]) -> str:
+    """The longest of ``prefixes`` that ``path`` lies within, or ``""``."""
+    best = ""
+    for p in prefixes:
+        if within(path, p) and len(p) > len(best):
+            best = p
+    return best
 
 
 def numel(shape: Size | Shape | None) -> int:

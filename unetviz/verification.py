@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UnetvizError
-from .records import Trace
+from .records import Trace, within
 
 LAYER_FIELDS = ("path", "type", "in_channels", "out_channels", "in_size", "out_size", "kernel", "stride",
                 "padding", "params", "tokens")
@@ -231,14 +231,10 @@ def _layers(ours: Trace, real: Trace, add: Any) -> None:
     # when both fail, either side may run a few more layers of the failing module (diffusers computes
     # q, k and v before dividing by zero heads; unetviz stops at the check)
     places = [e.at for e in (ours.error, real.error) if e is not None and e.at]
-    inside = len(places) == 2 and all(any(_within(x.path, p) for p in places) for x in extra)
+    inside = len(places) == 2 and all(any(within(x.path, p) for p in places) for x in extra)
     if extra and not inside:
         add("layer.count", f"#{n}", f"{len(ours.layers)} layers", f"{len(real.layers)} layers (first unmatched:"
             f" {extra[0].path})")
-
-
-def _within(path: str, prefix: str) -> bool:
-    return path == prefix or path.startswith(prefix + ".")
 
 
 def _concats(ours: Trace, real: Trace, add: Any, rank: dict[int, int]) -> None:

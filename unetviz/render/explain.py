@@ -5,7 +5,7 @@ Everything comes from the trace's skip pushes and pops, so it holds for any fami
 
 from __future__ import annotations
 
-from ..records import Trace
+from ..records import Trace, enclosing
 from ..tracer import fmt_size
 
 
@@ -17,11 +17,7 @@ def _owner(path: str, blocks: dict[str, str], headings: list[str]) -> str:
     """The heading (down_blocks.1, output_blocks.7, ...) a module path sits under."""
     if path in blocks:
         return blocks[path]
-    best = ""
-    for h in headings:
-        if (path == h or path.startswith(h + ".")) and len(h) > len(best):
-            best = h
-    return best or path.split(".")[0]
+    return enclosing(path, headings) or path.split(".")[0]
 
 
 def explain(trace: Trace) -> list[str]:
