@@ -91,18 +91,33 @@ def _trace_cached(key: str, size: tuple[int, int] | None, preset: str | None) ->
     if not t.in_size:
         raise UnetvizError("config: the builder found no input size")  # pragma: no cover
     result = t.build(out, error=error, config=_frozen(args.values))
+    if error is not None:
+        # the forward stopped part-way, but the model has every module the constructor makes: the
+        # constructor's pass gives the whole manifest, and rejects a config error found past the failure
+        result = replace(result, manifest=_constructed(key).manifest)
     return replace(result, preset=preset)
 
 
+@lru_cache(maxsize=64)
+def _constructed(key: str) -> Trace:
+    """The constructor's pass (``Tracer(construct=True)``): every module, at no particular size."""
+    import json
+
+    config = json.loads(key)
+    family, cls, kwargs = split_family(config)
+    builder = BUILDERS[cls or family]
+    t = Tracer(builder.family, builder.model, construct=True)
+    # the size is only nominal: in this pass no size can fail, and none decides which modules exist
+    out = builder.build(t, Args(kwargs, builder.defaults, builder.what), (64, 64))
+    return t.build(out)
+
+
 def trace_for_weights(source: Source) -> Trace:
-    """A trace whose manifest is complete: the weights do not depend on the input size, but a trace
-    that fails part-way only knows the layers before the failure, so other sizes are tried."""
-    t = trace(source)
-    for size in (256, 572, 512, 1024, 2048, 4096, 128):  # deep models need a large power of two
-        if t.error is None:
-            break
-        t = trace(source, size=size)
-    return t
+    """The constructor's pass of ``source``: its manifest is every ``state_dict`` tensor, whatever
+    input sizes the model runs at."""
+    config, preset = resolve(source)
+    check_finite(config, "the config")
+    return replace(_constructed(_key(config)), preset=preset)
 
 
 def _frozen(value: Any) -> Any:

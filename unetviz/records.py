@@ -40,6 +40,12 @@ def numel(shape: Size | Shape | None) -> int:
         n *= d
     return n
 
+
+def fmt_size(size: Size | Shape | None) -> str:
+    """``64x96`` (height x width); ``-`` for no spatial size."""
+    return "-" if size is None else "x".join(str(d) for d in size)
+
+
 WEIGHTS_SCHEMA = "unetviz.weights/1"
 
 
@@ -75,6 +81,9 @@ class Layer:
     """A short human note: heads x head_dim, where keys and values come from, groups."""
     tokens: int | None = None
     """For channel-last layers on a token sequence: the sequence length."""
+    source: str = ""
+    """The producer of the layer's input: a module path, ``input``, or a named tensor of the forward
+    (``encoder_hidden_states``, ``time_proj``). Diagrams draw data flow from it."""
 
 
 @dataclass(frozen=True)

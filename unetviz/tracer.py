@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from .errors import ModelFailure, UnetvizError
-from .records import Concat, Layer, Operand, Shape, Size, Skip, Trace, Unit, numel
+from .kinds import Kind, kind_of
+from .records import Concat, Layer, Operand, Shape, Size, Skip, Trace, Unit, fmt_size, numel
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,6 @@ class Act:
 
     def by(self, source: str) -> Act:
         return replace(self, source=source, skip=None)
-
-
-def fmt_size(size: Size | None) -> str:
-    return "-" if size is None else "x".join(str(d) for d in size)
 
 
 @dataclass
@@ -58,8 +55,15 @@ class UnitCtx:
 
 @dataclass
 class Tracer:
+    """The cursor a builder walks. ``construct=True`` is the constructor's pass: every module the
+    config makes is recorded (the ``state_dict`` manifest, the parameters) and config errors raise,
+    but nothing the forward pass would do at a size fails: ``fail`` records and returns, sizes that
+    would be empty are clamped to 1 and channel mismatches are noted, so the walk reaches every module."""
+
     family: str
     model: str
+    construct: bool = False
+    """The constructor's pass (see above); ``False`` for the forward pass at a size."""
     layers: list[Layer] = field(default_factory=list)
     concats: list[Concat] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
@@ -74,6 +78,24 @@ class Tracer:
     _unit: str = ""
     _declared: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _seen: dict[str, dict[str, int]] = field(default_factory=dict)
+    suppressed: list[ModelFailure] = field(default_factory=list)
+    """Forward failures the constructor's pass walked past (``construct=True`` only)."""
+
+    def fail(self, at: str | None, message: str) -> None:
+        """Where the real forward would fail: raises ``ModelFailure``, except in the constructor's
+        pass, which records it and returns so the builder goes on to the remaining modules."""
+        failure = ModelFailure(at, message)
+        if not self.construct:
+            raise failure
+        self.suppressed.append(failure)
+
+    def heading(self, path: str, title: str) -> None:
+        """A heading over top-level modules that share no parent module (lucidrains' mid steps)."""
+        self.blocks.append((path, title))
+
+    def set_size_source(self, text: str) -> None:
+        """Say where the input size came from when the builder knows better than ``start`` did."""
+        self.size_source = text
 
     def start(self, channels: int, size: Size, source: str) -> Act:
         """The model's input ``sample``: where every trace begins."""
@@ -114,7 +136,7 @@ class Tracer:
                 self._block = saved
 
     @contextmanager
-    def unit(self, name: str, kind: str, type_: str, x: Act, note: str = "") -> Iterator[UnitCtx]:
+    def unit(self, name: str, kind: Kind, type_: str, x: Act, note: str = "") -> Iterator[UnitCtx]:
         """A block-level step. Close it with ``u.done(y)`` before the ``with`` ends."""
         with self.scope(name) as full:
             ctx = UnitCtx(full, kind, type_, x, len(self.layers), note)
@@ -148,20 +170,22 @@ class Tracer:
         if len(self.layers) >= MAX_LAYERS:  # a runaway config (layers_per_block: 100000) must not hang
             raise UnetvizError(f"config: the model would have more than {MAX_LAYERS:,} layers (at {full});"
                                " unetviz traces models up to that size")
-        failed = x.channels != in_c
+        failed = x.channels != in_c and not self.construct
         if failed:  # the real module raises inside: it has no output
             out = replace(out, size=None)
         keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
         params = sum(numel(shape) for _, shape in keyed)
         self._note_seen(full)
         self.layers.append(Layer(full, type_, in_c, out.channels, x.size, out.size, kernel, stride, padding,
-                                 params, keyed, self._unit or full, note, x.tokens))
+                                 params, keyed, self._unit or full, note, x.tokens, x.source))
         if failed:
             # recorded first: the real module is entered (its hooks fire) before it raises
             raise ModelFailure(full, f"{full} ({type_}) expects {in_c} input channels but gets {x.channels}"
                                      f" from {x.source}")
+        if x.channels != in_c:
+            self.fail(full, f"{full} ({type_}) expects {in_c} input channels but gets {x.channels}")
         if not self._unit:  # a bare layer (conv_norm_out, an Embedding) is a unit of its own
-            self._close_unit(full, _KIND.get(type_, "layer"), type_, x, out, len(self.layers) - 1, note)
+            self._close_unit(full, kind_of(full, type_), type_, x, out, len(self.layers) - 1, note)
         return out.by(full)
 
     def conv(self, name: str, x: Act, in_c: int, out_c: int, kernel: int | Size, stride: int | Size = 1,
@@ -171,7 +195,8 @@ class Tracer:
         k, s, p = _tup(kernel, dims), _tup(stride, dims), _tup(padding, dims)
         full = self.path(name)
         if x.size is None or len(x.size) != dims:
-            raise ModelFailure(full, f"{full} expects a {dims}-d spatial input, got size {fmt_size(x.size)}")
+            self.fail(full, f"{full} expects a {dims}-d spatial input, got size {fmt_size(x.size)}")
+            x = replace(x, size=(1,) * dims)
         if transpose:
             size = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(x.size, k, s, p, strict=True))
             wshape: Shape = (in_c, out_c // groups, *k)
@@ -181,7 +206,9 @@ class Tracer:
             wshape = (out_c, in_c // groups, *k)
             type_ = f"Conv{dims}d"
         tensors: list[tuple[str, Shape]] = [("weight", wshape), *([("bias", (out_c,))] if bias else [])]
-        too_small = min(size) < 1
+        too_small = min(size) < 1 and not self.construct
+        if self.construct:
+            size = tuple(max(1, d) for d in size)
         y = self._add(name, type_, x, in_c, Act(out_c, None if too_small else size, ""), tensors, note, k, s, p)
         if too_small:
             raise ModelFailure(full, f"{full} ({type_} kernel {fmt_size(k)}) gets a {fmt_size(x.size)} input,"
@@ -226,8 +253,9 @@ class Tracer:
     def pop(self, consumer: str = "") -> Act:
         """``hs.pop()``: the most recent unpopped skip."""
         if not self._stack:
-            raise ModelFailure(self.path(consumer) if consumer else None, "the skip stack is empty: the decoder"
-                               " pops more skips than the encoder pushed")
+            self.fail(self.path(consumer) if consumer else None, "the skip stack is empty: the decoder"
+                      " pops more skips than the encoder pushed")
+            return Act(0, None, "input")
         s = self._skips[self._stack.pop()]
         return Act(s.channels, s.size, s.source, skip=s.index)
 
@@ -242,7 +270,7 @@ class Tracer:
         for other in xs[1:]:
             if other.size != first.size:
                 what = f"skip #{other.skip} from {other.source}" if other.skip is not None else other.source
-                raise ModelFailure(consumer, f"torch.cat before {consumer}: {first.channels}ch"
+                self.fail(consumer, f"torch.cat before {consumer}: {first.channels}ch"
                                              f" {fmt_size(first.size)} from {first.source} does not match"
                                              f" {other.channels}ch {fmt_size(other.size)} ({what})")
         ops = tuple(Operand(a.source, a.channels, a.size, a.skip) for a in xs)
@@ -291,10 +319,6 @@ class Tracer:
 
 MAX_LAYERS = 20_000
 """SDXL has 1,050; the cap keeps any config's trace under a few seconds."""
-
-_KIND = {"Conv1d": "conv", "Conv2d": "conv", "ConvTranspose2d": "conv", "Linear": "mlp", "GroupNorm": "norm",
-         "LayerNorm": "norm", "Embedding": "embed"}
-
 
 def _tup(v: int | Size, dims: int) -> Size:
     return (v,) * dims if isinstance(v, int) else tuple(v)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ModelFailure
 from ..tracer import Act, Tracer
 from .diffusers_parts import Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
 
@@ -42,7 +41,7 @@ class BlockSpec:
 def _attn_heads(t: Tracer, name: str, channels: int, head_dim: int) -> int:
     heads = channels // head_dim
     if heads < 1:
-        raise ModelFailure(t.path(name), f"{t.path(name)}: attention_head_dim {head_dim} is larger than"
+        t.fail(t.path(name), f"{t.path(name)}: attention_head_dim {head_dim} is larger than"
                                          f" the {channels} channels, so it has 0 heads")
     return heads
 

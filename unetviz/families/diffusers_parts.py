@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ModelFailure, UnetvizError
+from ..errors import UnetvizError
 from ..tracer import Act, Tracer, fmt_size
 
 
@@ -39,7 +39,7 @@ def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, ou
             size = x.size or ()
             new = tuple(d * 2 for d in size) if up else tuple(d // 2 for d in size)
             if min(new) < 1:
-                raise ModelFailure(u.path, f"{u.path} cannot downsample a {fmt_size(x.size)} input")
+                t.fail(u.path, f"{u.path} cannot downsample a {fmt_size(x.size)} input")
             h = Act(h.channels, new, h.source)
             shortcut_in = Act(x.channels, new, x.source)
         h = t.conv("conv1", h, in_channels, out_channels, 3, 1, 1)
@@ -128,7 +128,7 @@ def transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim:
             out = t.linear("proj_out", seq, inner, in_channels)
             if in_channels != inner:
                 # upstream reshapes proj_out's output with inner_dim channels
-                raise ModelFailure(u.path, f"{u.path}: proj_out gives {in_channels} channels but the reshape"
+                t.fail(u.path, f"{u.path}: proj_out gives {in_channels} channels but the reshape"
                                            f" expects heads x head_dim = {inner}")
         else:
             out = t.conv("proj_out", Act(inner, x.size, seq.source), inner, in_channels, 1, 1, 0)
@@ -153,7 +153,7 @@ def upsample_2d(t: Tracer, name: str, x: Act, channels: int, out_channels: int,
     note = "nearest x2" if output_size is None else f"nearest to {fmt_size(output_size)} (upsample_size)"
     with t.unit(name, "upsample", "Upsample2D", x, note) as u:
         if x.channels != channels:
-            raise ModelFailure(u.path, f"{u.path} expects {channels} channels, gets {x.channels}")
+            t.fail(u.path, f"{u.path} expects {channels} channels, gets {x.channels}")
         y = t.conv("conv", Act(x.channels, size, x.source), channels, out_channels, 3, 1, 1)
         return u.done(y, new=False)
 

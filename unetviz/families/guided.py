@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import MAX_INT, Args
-from ..errors import ModelFailure, UnetvizError, bad_value
+from ..errors import UnetvizError, bad_value
 from ..records import Size
 from ..tracer import Act, Tracer, fmt_size
 from .guided_parts import GROUPS, Attn, Block, Conv, Emb, Res, Sample, describe, norm, run_block
@@ -229,7 +229,7 @@ def build(t: Tracer, a: Args, size: Size | None) -> Act:
         if skip.size != h.size:
             # Upsample always doubles (no output size, unlike diffusers), so a size the encoder halved
             # with rounding comes back one off
-            raise ModelFailure(path, f"torch.cat of h and hs.pop() before {path} (decoder level {block.level}): h is"
+            t.fail(path, f"torch.cat of h and hs.pop() before {path} (decoder level {block.level}): h is"
                                      f" {h.channels}ch {fmt_size(h.size)} from {h.source}, skip #{skip.skip} is"
                                      f" {skip.channels}ch {fmt_size(skip.size)} from {skip.source}; the input size"
                                      f" must be divisible by {2 ** (net.levels - 1)}")

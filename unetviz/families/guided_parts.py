@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..errors import ModelFailure
 from ..tracer import Act, Tracer, fmt_size
 
 GROUPS = 32
@@ -112,7 +111,7 @@ def _pool(t: Tracer, where: str, x: Act) -> Act:
     """``avg_pool_nd(2, kernel_size=2, stride=2)``: floors, and PyTorch refuses an empty output."""
     size = tuple(d // 2 for d in x.size or ())
     if min(size, default=0) < 1:
-        raise ModelFailure(where, f"{where} (AvgPool2d 2x2) gets a {fmt_size(x.size)} input: the output would be"
+        t.fail(where, f"{where} (AvgPool2d 2x2) gets a {fmt_size(x.size)} input: the output would be"
                                   f" {fmt_size(size)}")
     return Act(x.channels, size, where)
 
@@ -165,7 +164,7 @@ def attention_block(t: Tracer, name: str, x: Act, m: Attn, new_order: bool) -> A
         if m.channels % m.num_heads:
             # the constructor accepts it; QKVAttention's forward asserts width % (3 * heads) == 0
             where = f"{u.path}.attention"
-            raise ModelFailure(where, f"{where} ({kind}): {m.channels} channels do not split into"
+            t.fail(where, f"{where} ({kind}): {m.channels} channels do not split into"
                                       f" {m.num_heads} heads (num_heads / num_heads_upsample)")
         h = t.conv("proj_out", Act(m.channels, qkv.size, f"{u.path}.attention"), m.channels, m.channels, 1, dims=1)
         return u.done(Act(m.channels, x.size, h.source))  # (x + h).reshape(...): the block's own tensor

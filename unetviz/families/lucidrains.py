@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from ..config import Args
-from ..errors import ModelFailure, UnetvizError, bad_value
+from ..errors import UnetvizError, bad_value
 from ..records import Size
 from ..tracer import Act, Tracer, fmt_size
 
@@ -110,7 +110,7 @@ def downsample(t: Tracer, name: str, x: Act, dim: int, dim_out: int) -> Act:
     with t.unit(name, "downsample", "Downsample", x, f"2x2 pixel unshuffle {dim}->{dim * 4}, 1x1 conv") as u:
         size = x.size or ()
         if any(d % 2 for d in size):
-            raise ModelFailure(u.path, f"{u.path}: Rearrange '(h p1) (w p2)' with p1 = p2 = 2 needs even sizes;"
+            t.fail(u.path, f"{u.path}: Rearrange '(h p1) (w p2)' with p1 = p2 = 2 needs even sizes;"
                                        f" got {fmt_size(x.size)}")
         h = Act(dim * 4, tuple(d // 2 for d in size), x.source)
         return u.done(t.conv("1", h, dim * 4, dim_out, 1), new=False)
@@ -159,9 +159,9 @@ def _sinusoidal(t: Tracer, a: Args, dim: int) -> Act:
     half_dim = dim // 2
     where = t.path("0")
     if theta <= 0:
-        raise ModelFailure(where, f"{where}: math.log(sinusoidal_pos_emb_theta = {theta:g}) is undefined")
+        t.fail(where, f"{where}: math.log(sinusoidal_pos_emb_theta = {theta:g}) is undefined")
     if half_dim == 1:
-        raise ModelFailure(where, f"{where}: dim {dim} gives half_dim - 1 = 0, a division by zero")
+        t.fail(where, f"{where}: dim {dim} gives half_dim - 1 = 0, a division by zero")
     # it emits 2 * (dim // 2) features: an odd dim then fails at time_mlp.1, which wants dim
     return Act(2 * half_dim, None, where)
 
@@ -201,7 +201,7 @@ def build(t: Tracer, a: Args, size: Size | None) -> Act:
     x = t.start(channels, size or (64, 64), "--size" if size else "family default")
     factor = 2 ** (len(downs) - 1)
     if any(d % factor for d in x.size or ()):
-        raise ModelFailure(None, f"Unet.forward asserts the input size must be divisible by 2**(stages-1) ="
+        t.fail(None, f"Unet.forward asserts the input size must be divisible by 2**(stages-1) ="
                                  f" 2**{len(downs) - 1} = {factor}; got {fmt_size(x.size)}")
     if self_condition:
         x = t.cat((Act(channels, x.size, "input"), x), "init_conv")  # (x_self_cond, x)

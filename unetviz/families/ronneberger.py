@@ -100,7 +100,7 @@ def _pool(t: Tracer, x: Act) -> Act:
     size = x.size or ()
     if any(d % 2 for d in size):
         at = t.path("pool")
-        raise ModelFailure(at, f"{at} (MaxPool2d 2x2) gets an odd {fmt_size(x.size)} input from {x.source};"
+        t.fail(at, f"{at} (MaxPool2d 2x2) gets an odd {fmt_size(x.size)} input from {x.source};"
                                " every 2x2 max-pool needs an even height and width")
     return Act(x.channels, tuple(d // 2 for d in size), x.source)
 
@@ -147,7 +147,7 @@ def build(t: Tracer, a: Args, size: Size | None) -> Act:
                     crop = (skip.size, y.size)
                     if any(s < n for s, n in zip(skip.size, y.size, strict=True)):
                         at = t.path("crop")  # cannot happen for a valid size; kept as a guard
-                        raise ModelFailure(at, f"{at}: skip {fmt_size(skip.size)} is smaller than"
+                        t.fail(at, f"{at}: skip {fmt_size(skip.size)} is smaller than"
                                                f" the up-convolved {fmt_size(y.size)}")
                     skip = replace(skip, size=y.size, source=t.path("crop"))
                 h = t.cat([skip, y], into="conv1", crop=crop)

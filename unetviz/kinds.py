@@ -1,0 +1,63 @@
+"""The one vocabulary of unit kinds, its classifier, and how each kind is drawn.
+
+A *unit* is a block-level step (a resnet, an attention, a sampler, a lone conv). Builders name the
+kind of each unit they open; bare layers and observed modules are classified here, by one function,
+so the tracer, the observer, the graph layout and the colours can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Kind = Literal["conv", "norm", "embed", "mlp", "resnet", "attention", "transformer", "downsample", "upsample",
+               "layer"]
+KIND_NAMES: tuple[Kind, ...] = get_args(Kind)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindStyle:
+    """How a kind is shown in diagrams and legends."""
+
+    label: str
+    """The legend entry; kinds that share a label share one legend line."""
+    color: str
+    """Node fill colour (samplers share one so the level changes stand out)."""
+
+
+KINDS: dict[Kind, KindStyle] = {
+    "resnet": KindStyle(label="resnet", color="#dbeafe"),
+    "attention": KindStyle(label="attention / transformer", color="#fde68a"),
+    "transformer": KindStyle(label="attention / transformer", color="#fde68a"),
+    "downsample": KindStyle(label="down / upsample", color="#bbf7d0"),
+    "upsample": KindStyle(label="down / upsample", color="#bbf7d0"),
+    "conv": KindStyle(label="conv", color="#e5e7eb"),
+    "norm": KindStyle(label="norm", color="#f5f5f4"),
+    "mlp": KindStyle(label="mlp / embedding", color="#fbcfe8"),
+    "embed": KindStyle(label="mlp / embedding", color="#fbcfe8"),
+    "layer": KindStyle(label="other layer", color="#ffffff"),
+}
+
+# (substring of the lower-cased class name, kind), tried in order: the specific names first, and
+# "norm" before "up"/"down" so GroupNorm never reads as a sampler
+_BY_TYPE: tuple[tuple[str, Kind], ...] = (
+    ("timestep", "mlp"), ("transformer", "transformer"), ("attn", "attention"), ("attention", "attention"),
+    ("norm", "norm"), ("res", "resnet"), ("downsample", "downsample"), ("upsample", "upsample"),
+    ("down", "downsample"), ("up", "upsample"), ("conv", "conv"), ("embed", "embed"), ("linear", "mlp"),
+)
+
+
+def kind_of(path: str, type_: str) -> Kind:
+    """The kind of a module from its path and class name (bare layers, observed modules)."""
+    parent = path.split(".")[-2] if "." in path else path
+    if "downsamplers" in parent:
+        return "downsample"
+    if "upsamplers" in parent:
+        return "upsample"
+    name = type_.lower()
+    for key, kind in _BY_TYPE:
+        if key in name:
+            return kind
+    if name in ("sequential", "linear"):
+        return "mlp"
+    return "mlp" if "time" in path else "layer"
