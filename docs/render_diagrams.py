@@ -1,4 +1,5 @@
-"""Render every preset at block detail into docs/diagrams/<preset>.svg (`make diagrams`).
+"""Render every preset at unit detail (one node per unit, the U) into docs/diagrams/<preset>.svg
+(`make diagrams`).
 
 Needs Graphviz's `dot`. Prints one line per preset (the renderer's own message) and exits 1 if any
 preset fails to render, so a broken diagram does not go unnoticed.
@@ -20,7 +21,7 @@ def main() -> int:
     failed = 0
     for name in unetviz.PRESETS:
         try:
-            print(write_graph(unetviz.trace(name), OUT / f"{name}.svg", detail="blocks"))
+            print(write_graph(unetviz.trace(name), OUT / f"{name}.svg", detail="units"))
         except unetviz.UnetvizError as e:
             print(f"error: {name}: {e}", file=sys.stderr)
             failed += 1

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unetviz
-from unetviz.config import split_family
+from unetviz.families import lookup
 from unetviz.families.candle import DEFAULTS, from_config
 from unetviz.upstream import candle as real_candle
 from unetviz.upstream import diffusers as real_diffusers
@@ -23,7 +23,7 @@ SD15 = Path(__file__).parent.parent / "examples" / "candle-sd15.json"
 
 
 def kwargs_of(config: dict[str, Any]) -> dict[str, Any]:
-    return split_family(config)[2]
+    return lookup(config)[1]
 
 
 def state(model: torch.nn.Module) -> list[tuple[str, tuple[int, ...]]]:

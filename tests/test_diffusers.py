@@ -122,8 +122,8 @@ def _numel(shape: list[int]) -> int:
       ["UpBlock2D", "UpBlock2D"], "block_out_channels": [32, 64]}, "down_block_types: unknown block type 'Bogus2D'"),
     ({"_class_name": "UNet2DModel", "block_out_channels": [48, 64, 64, 64]}, "norm_num_groups: got 32; it must"
                                                                               " divide the 48 channels"),
-    ({"_class_name": "UNet2DModel", "layers_per_block": -1},
-     "layers_per_block: got -1; allowed: an integer from 1 to 1,048,576"),
+    ({"_class_name": "UNet2DModel", "layers_per_block": 2.0},
+     "layers_per_block: got 2.0; allowed: an integer from -1,048,576 to 1,048,576"),
     ({"_class_name": "UNet2DModel", "layers_per_block": "2"}, "layers_per_block: got '2'"),
     ({"_class_name": "UNet2DConditionModel", "attention_head_dim": [8, 8]}, "attention_head_dim has 2 entries"),
     ({"_class_name": "UNet2DConditionModel", "num_attention_heads": 8}, "num_attention_heads: must be null"),

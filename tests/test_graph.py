@@ -12,8 +12,13 @@ import pytest
 
 import unetviz
 from unetviz import UnetvizError
-from unetviz.render.graph import to_graphviz, write_graph
-from unetviz.render.graph_layout import build_layout, fmt
+from unetviz.kinds import KIND_NAMES, KINDS
+from unetviz.records import fmt_size as fmt
+from unetviz.records import within
+from unetviz.render.graph import DETAILS, fit_width, notebook_svg, to_graphviz, write_graph
+from unetviz.render.graph_flow import CONTEXT, Flow, build_flow
+from unetviz.render.graph_layout import build_layout
+from unetviz.render.graph_style import legend
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` binary is not installed")
 
@@ -49,7 +54,7 @@ def test_one_labelled_skip_edge_per_stack_entry_in_svg(traces: dict[str, unetviz
     t = traces[preset]
     out = tmp_path / f"{preset}.svg"
     msg = write_graph(t, out)
-    assert msg.startswith(f"wrote {preset}.svg (") and f"{count} skip edges" in msg
+    assert msg.startswith(f"wrote {out} (") and f"{count} skip edges" in msg
     svg = out.read_text(encoding="utf-8")
     assert len(re.findall(r'<g id="skip\d+" class="edge">', svg)) == count
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
@@ -61,11 +66,11 @@ def test_one_labelled_skip_edge_per_stack_entry_in_svg(traces: dict[str, unetviz
 def test_every_layer_path_at_layers_detail(traces: dict[str, unetviz.Trace], preset: str) -> None:
     t = traces[preset]
     src = to_graphviz(t, detail="layers").source
-    for layer in t.layers:
-        assert f"<B>{layer.path}</B>" in src, layer.path
-    # one cluster per block heading
+    for layer in t.layers:  # labelled relative to its unit; the full path is the tooltip
+        assert f'tooltip="{layer.path}: ' in src, layer.path
+    # a cluster per block heading (or, for a one-unit block, the unit's own cluster)
     for block, _ in t.blocks:
-        assert f"subgraph cluster_{block} " in src or f'subgraph "cluster_{block}" ' in src
+        assert f"cluster_{block}" in src, block
 
 
 @needs_dot
@@ -75,7 +80,8 @@ def test_every_layer_path_in_layers_svg(traces: dict[str, unetviz.Trace], tmp_pa
     write_graph(t, out, detail="layers")
     svg = out.read_text(encoding="utf-8")
     for layer in t.layers:
-        assert f">{layer.path}</text>" in svg, layer.path
+        assert f'xlink:title="{layer.path}: ' in svg, layer.path
+    assert len(re.findall(r'<g id="skip\d+" class="edge">', svg)) == len(t.skips)
 
 
 def png_size_and_pixels(data: bytes) -> tuple[int, int, bytes]:
@@ -114,7 +120,7 @@ def test_bad_extension_and_detail_are_one_line_errors(traces: dict[str, unetviz.
         write_graph(traces["sd15"], tmp_path / "x.jpg")
     assert "'.jpg'" in str(e.value) and ".svg" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(UnetvizError) as e:
-        write_graph(traces["sd15"], tmp_path / "x.svg", detail="units")
+        write_graph(traces["sd15"], tmp_path / "x.svg", detail="unit")
     assert "'units'" in str(e.value) and "'blocks'" in str(e.value) and "'layers'" in str(e.value)
     with pytest.raises(UnetvizError):
         to_graphviz(traces["sd15"], detail="everything")
@@ -131,7 +137,7 @@ def test_dot_source_works_without_the_dot_binary(traces: dict[str, unetviz.Trace
     assert "`dot` is not installed" in str(e.value) and "apt-get install graphviz" in str(e.value)
     assert "--out FILE.dot" in str(e.value)
     msg = write_graph(traces["sd15"], tmp_path / "x.dot")
-    assert msg.startswith("wrote x.dot (47 nodes, 12 skip edges,")
+    assert msg.startswith(f"wrote {tmp_path / 'x.dot'} (47 units, 12 skip edges,")
     assert (tmp_path / "x.dot").read_text(encoding="utf-8").startswith("digraph")
 
 
@@ -139,19 +145,22 @@ def test_dot_source_works_without_the_dot_binary(traces: dict[str, unetviz.Trace
 def test_u_layout_for_every_preset(preset: str) -> None:
     """Encoder left/down, decoder right/up, and every skip's two ends on one rank (a horizontal edge)."""
     t = unetviz.trace(preset)
-    for detail in ("blocks", "layers"):
+    for detail in ("blocks", "units"):
         lay = build_layout(t, detail)
         enc, dec = {i.id for i in lay.enc}, {i.id for i in lay.dec}
         popped = [s for s in t.skips if s.to is not None]
         links = [x for x in lay.links if x.index >= 0 and x.head is not None]
         assert len(links) == len(popped)
-        assert len(lay.pairs) == len(popped)
+        # a block pushes several skips to one decoder block: one pair per block, the rest float
+        if detail == "units":
+            assert len(lay.pairs) == len(popped)
+        else:
+            assert lay.pairs and set(lay.pairs) <= {(x.tail, x.head) for x in links}
         assert all(a in enc and b in dec for a, b in lay.pairs)
         rank = {n: k for k, row in enumerate(lay.rows) for n in row}
         assert all(rank[a] == rank[b] for a, b in lay.pairs)
         assert len(rank) == len(lay.items)  # every node in exactly one row
-        if detail == "blocks":
-            assert all(len(r) <= 6 for r in lay.rows if not set(r) & {i.id for i in lay.mid})
+        assert all(len(r) <= 6 for r in lay.rows if not set(r) & {i.id for i in lay.mid})
     assert "cat " in to_graphviz(t).source  # each concat's sum is shown
 
 
@@ -181,4 +190,136 @@ def test_failure_without_any_unit_still_renders(tmp_path: Path) -> None:
     assert t.error is not None
     msg = write_graph(t, tmp_path / "fail.svg")
     assert "the model fails here" in (tmp_path / "fail.svg").read_text(encoding="utf-8")
-    assert msg.startswith("wrote fail.svg")
+    assert msg.startswith(f"wrote {tmp_path / 'fail.svg'}")
+    write_graph(t, tmp_path / "fail-layers.svg", detail="layers")
+    assert "the model fails here" in (tmp_path / "fail-layers.svg").read_text(encoding="utf-8")
+
+
+# -- the layer diagram draws data flow ----------------------------------------------------------------
+
+
+def edges_by_path(t: unetviz.Trace, flow: Flow) -> set[tuple[str, str]]:
+    """(tail, head) of every drawn edge, layers named by path, other nodes by their id."""
+    def name(nid: str) -> str:
+        n = flow.nodes[nid]
+        return t.layers[n.layer].path if n.layer >= 0 else nid
+    return {(name(e.tail), name(e.head)) for e in flow.edges if e.role != "invis"}
+
+
+def test_layer_edges_follow_the_recorded_sources(traces: dict[str, unetviz.Trace]) -> None:
+    t = traces["sd15"]
+    flow = build_flow(t)
+    edges = edges_by_path(t, flow)
+    res = "down_blocks.1.resnets.0"
+    producer = next(x.source for x in t.layers if x.path == f"{res}.norm1")
+    assert (producer, f"{res}.conv_shortcut") in edges  # the shortcut reads the resnet's input
+    assert (f"{res}.conv2", f"{res}.conv_shortcut") not in edges  # not execution order
+    attn = "down_blocks.1.attentions.0.transformer_blocks.0"
+    for kv in ("to_k", "to_v"):
+        assert ("ctx", f"{attn}.attn2.{kv}") in edges
+        assert (f"{attn}.attn2.to_q", f"{attn}.attn2.{kv}") not in edges
+    for qkv in ("to_q", "to_k", "to_v"):  # self-attention: one normed input, read three times
+        assert (f"{attn}.norm1", f"{attn}.attn1.{qkv}") in edges
+        assert (f"{attn}.attn1.{qkv}", f"{attn}.attn1.to_out.0") in edges
+    assert (f"{res}.conv1", f"{res}.time_emb_proj") not in edges
+    # the context is one node; time projections get no edge from the embedding
+    assert sum(n.role == "tensor" and n.tip == CONTEXT for n in flow.nodes.values()) == 1
+    assert not any(h.endswith("time_emb_proj") for _, h in edges)
+
+
+@pytest.mark.parametrize("preset", list(unetviz.PRESETS))
+def test_every_skip_edge_ends_at_its_concat(preset: str) -> None:
+    t = unetviz.trace(preset)
+    flow = build_flow(t)
+    heads = {e.id: flow.nodes[e.head] for e in flow.edges if e.role == "skip"}
+    popped = {op.skip for c in t.concats for op in c.inputs if op.skip is not None}
+    assert set(heads) == {f"skip{i}" for i in popped}
+    for c in t.concats:
+        for op in c.inputs:
+            if op.skip is not None:
+                head = heads[f"skip{op.skip}"]
+                assert head.role == "cat" and head.tip.startswith(c.consumer + ":"), (op, head)
+    # every node but the input and the context is reached by an edge, every layer sits in a unit group
+    reached = {e.head for e in flow.edges}
+    assert all(n.id in reached or n.role in ("input", "tensor", "temb", "holder") for n in flow.nodes.values())
+
+
+def test_lucidrains_skip_lands_on_the_concat_not_the_time_mlp() -> None:
+    t = unetviz.trace("ddpm-lucidrains")
+    flow = build_flow(t)
+    for e in flow.edges:
+        if e.role in ("skip", "aside"):
+            assert flow.nodes[e.head].role == "cat"
+    edges = edges_by_path(t, flow)
+    cat = next(e.head for e in flow.edges if e.id == "skip7")
+    assert (cat, "ups.0.0.block1.proj") in edges and (cat, "ups.0.0.res_conv") in edges
+    assert not any(h == "ups.0.0.mlp.1" for _, h in edges if _ == cat)
+
+
+def test_layer_diagram_bands_step_down_and_up(traces: dict[str, unetviz.Trace]) -> None:
+    from unetviz.render.graph_bands import columns
+
+    t = traces["sd15"]
+    cols, bands = columns(t, build_flow(t))
+    assert bands == ["64x64", "32x32", "16x16", "8x8", "8x8 bottleneck"]
+    assert [c.band for c in cols] == [0, 0, 1, 2, 3, 4, 3, 2, 1, 0]
+    assert [c.phase for c in cols] == ["cond", *["enc"] * 4, "mid", *["dec"] * 4]
+    src = to_graphviz(t, detail="layers").source
+    assert all(f"<B>{b}</B>" in src for b in bands)
+
+
+def test_blocks_detail_has_one_node_per_block(traces: dict[str, unetviz.Trace]) -> None:
+    for t in (*traces.values(), unetviz.trace("ddpm-lucidrains")):
+        lay = build_layout(t, "blocks")
+        paths = [it.path for it in lay.items]
+        headings = [b for b, _ in t.blocks]
+        assert [p for p in paths if p in headings] == headings
+        # the rest are the head and tail units under no heading (conv_in, conv_norm_out, conv_out)
+        units = {u.path: u for u in t.units}
+        assert all(p in units and units[p].block not in headings for p in paths if p not in headings)
+        assert sum(it.params for it in lay.items) + sum(it.params for it in lay.cond) == t.params
+    assert [it.path for it in build_layout(traces["sd15"], "blocks").items][-2:] == ["conv_norm_out", "conv_out"]
+
+
+def test_every_kind_has_a_colour_in_the_legend() -> None:
+    assert DETAILS == ("blocks", "units", "layers")
+    for detail_legend in (legend(), legend(flow=True)):
+        for kind in KIND_NAMES:
+            assert KINDS[kind].color.startswith("#"), kind
+            assert f'BGCOLOR="{KINDS[kind].color}"' in detail_legend and KINDS[kind].label in detail_legend
+
+
+def test_notebook_svg_scales_to_the_width() -> None:
+    svg = '<svg width="1200pt" height="300pt"\n viewBox="0.00 0.00 1200.00 300.00" xmlns="x">'
+    out = notebook_svg(svg)
+    assert 'width="100%"' in out and "max-width:1200pt" in out and 'height="300pt"' not in out
+    assert 'viewBox="0.00 0.00 1200.00 300.00"' in out
+
+
+@needs_dot
+def test_fit_width_keeps_the_digraph(traces: dict[str, unetviz.Trace]) -> None:
+    g = fit_width(to_graphviz(traces["sd15"], detail="blocks"))
+    assert g.source.startswith("digraph")
+    bundle = g._repr_mimebundle_()
+    assert 'width="100%"' in bundle["image/svg+xml"]
+
+
+@needs_dot
+@pytest.mark.parametrize("preset", ["sd15", "ddpm-lucidrains"])
+def test_layer_png_is_wider_than_tall(traces: dict[str, unetviz.Trace], tmp_path: Path, preset: str) -> None:
+    """The U laid out left to right: no 11,000-29,000 px tall strip."""
+    out = tmp_path / f"{preset}.png"
+    write_graph(unetviz.trace(preset), out, detail="layers")
+    width, height, _ = png_size_and_pixels(out.read_bytes())
+    assert height < 6000 and width > height, (width, height)
+
+
+def test_units_of_the_flow_are_the_traces(traces: dict[str, unetviz.Trace]) -> None:
+    t = traces["sdxl"]
+    flow = build_flow(t)
+    for group, unit, ids in flow.groups:
+        for nid in ids:
+            n = flow.nodes[nid]
+            if n.layer >= 0:
+                assert within(t.layers[n.layer].path, group)
+        assert unit is None or unit.path == group

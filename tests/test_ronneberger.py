@@ -199,7 +199,7 @@ def test_verify_paper() -> None:
     # the observer resolves the cropped operand (a view) to the pushed skip it was cut from
     r = _verify(PAPER)
     assert r.ok, r.disagreements
-    assert r.counts == {"layers": 23, "concats": 4, "skips": 4, "tensors": 46}
+    assert r.counts == {"layers": 23, "units": 10, "blocks": 10, "concats": 4, "skips": 4, "tensors": 46}
 
 
 def test_verify_non_square() -> None:
@@ -211,7 +211,7 @@ def test_verify_non_square() -> None:
 def test_verify_padded_non_square() -> None:
     r = _verify(config(padding=1, base_channels=16), "256x384")
     assert r.ok, r.disagreements
-    assert r.counts == {"layers": 23, "concats": 4, "skips": 4, "tensors": 46}
+    assert r.counts == {"layers": 23, "units": 10, "blocks": 10, "concats": 4, "skips": 4, "tensors": 46}
 
 
 def test_verify_odd_size_fails_at_the_same_pool() -> None:

@@ -11,7 +11,7 @@ pytest.importorskip("diffusers")
 
 import unetviz
 from unetviz.api import resolve
-from unetviz.config import split_family
+from unetviz.families import lookup
 from unetviz.render.report import render_report, verdict
 from unetviz.verification import compare, observe_real, verify
 
@@ -68,8 +68,8 @@ def test_ddpm_cifar10_odd_size_fails_in_both_at_the_same_place(size: int | str) 
 @pytest.fixture(scope="module")
 def cifar_pair() -> tuple[unetviz.Trace, unetviz.Trace]:
     ours = unetviz.trace("ddpm-cifar10")
-    family, cls, kwargs = split_family(resolve("ddpm-cifar10")[0])
-    real, _, _, _ = observe_real(family, cls, kwargs, ours, {})
+    family, kwargs = lookup(resolve("ddpm-cifar10")[0])
+    real, _, _, _ = observe_real(family, kwargs, ours, {})
     return ours, real
 
 

@@ -26,16 +26,28 @@ def _source(a: argparse.Namespace) -> str | Path:
         raise UnetvizError("give exactly one of --preset NAME or --config FILE")
     if a.config is not None:
         return Path(a.config)
-    from .api import preset_config
+    from .presets import find_preset
 
-    preset_config(a.preset)  # an unknown name is an error here, never a file path
-    return str(a.preset)
+    return find_preset(a.preset).name  # an unknown name is an error here, never a file path
 
 
 def _trace(a: argparse.Namespace) -> Any:
     from .api import trace
 
     return trace(_source(a), size=getattr(a, "size", None))
+
+
+def width() -> int:
+    """The terminal's width; piped output honours ``COLUMNS`` (default 120)."""
+    import os
+    import shutil
+
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((120, 40)).columns
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "120")))
+    except ValueError:
+        return 120
 
 
 def _print(renderable: Any) -> None:
@@ -45,10 +57,9 @@ def _print(renderable: Any) -> None:
     from rich.console import Console
 
     if sys.stdout.isatty():
-        Console().print(renderable)
+        Console(width=width()).print(renderable)
         return
-    # piped: wide enough that no line wraps (greps and diffs see whole rows), without the padding
-    console = Console(width=400, color_system=None)
+    console = Console(width=width(), color_system=None)
     with console.capture() as cap:
         console.print(renderable)
     sys.stdout.write("\n".join(line.rstrip() for line in cap.get().splitlines()) + "\n")
@@ -69,21 +80,17 @@ def cmd_table(a: argparse.Namespace) -> int:
     if a.format == "rich":
         from .render.table import render_table
 
-        _print(render_table(t, a.depth))
+        _print(render_table(t, a.depth, width()))
         return _model_fails(t, printed_error=True)
     _print(render_text(t, a.format, a.depth))
     return _model_fails(t, printed_error=False)
 
 
 def cmd_weights(a: argparse.Namespace) -> int:
-    from .api import trace_for_weights
+    from .api import weights
     from .render.weights import check_weights, read_shapes, render_check, render_weights
 
-    t = trace_for_weights(_source(a))
-    if t.error is not None:
-        print(f"error: the model fails before all its layers are traced ({t.error.message}), so its"
-              " manifest would be incomplete", file=sys.stderr)
-        return 1
+    t = weights(_source(a))
     if a.check is not None:
         result = check_weights(t, read_shapes(Path(a.check)))
         _print(render_check(result, a.check) + "\n")
@@ -121,7 +128,7 @@ def cmd_presets(a: argparse.Namespace) -> int:
     from rich.table import Table
 
     from .api import trace
-    from .tracer import fmt_size
+    from .records import fmt_size
 
     table = Table(title="unetviz presets (figures computed now)", title_justify="left", pad_edge=False)
     for col in ("name", "model", "input", "params", "tensors", "description"):
@@ -151,8 +158,8 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("table", help="every layer's channels and sizes, skip pushes/pops and concat sums")
     model(t)
     t.add_argument("--format", "-f", choices=("rich", "json", "csv", "md"), default="rich")
-    t.add_argument("--depth", "-d", choices=("layers", "units", "blocks"), default="layers",
-                   help="one row per layer (default), per resnet/attention/sampler, or per block")
+    t.add_argument("--depth", "-d", choices=("units", "layers", "blocks"), default="units",
+                   help="one row per resnet/attention/sampler (default), per layer, or per block")
     t.set_defaults(run=cmd_table)
     w = sub.add_parser("weights", help="the state_dict manifest: every key and shape, in the model's order")
     model(w, size=False)

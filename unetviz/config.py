@@ -15,9 +15,6 @@ from typing import Any
 
 from .errors import UnetvizError, bad_value
 
-FAMILY_OF_CLASS = {"UNet2DModel": "diffusers", "UNet2DConditionModel": "diffusers"}
-FAMILIES = ("diffusers", "lucidrains", "guided", "ronneberger", "candle")
-
 
 def load_file(path: str | Path) -> dict[str, Any]:
     """Read a config file: JSON, or YAML through ``yaml.safe_load`` when PyYAML is installed."""
@@ -66,30 +63,6 @@ def check_finite(value: Any, where: str, key: str = "") -> None:
             check_finite(v, where, key)
 
 
-def split_family(config: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
-    """(family, class name, constructor kwargs) of a config dict."""
-    if not isinstance(config, Mapping):
-        raise UnetvizError(f"config: must be a dict, got {type(config).__name__}")
-    cls = config.get("_class_name")
-    fam = config.get("family")
-    kwargs = {k: v for k, v in config.items() if not k.startswith("_") and k != "family"}
-    if cls is not None:
-        if cls not in FAMILY_OF_CLASS:
-            raise bad_value("_class_name", cls, FAMILY_OF_CLASS)
-        return FAMILY_OF_CLASS[cls], str(cls), kwargs
-    if fam is None:
-        raise UnetvizError("config: no \"family\" key and no \"_class_name\"; allowed families: "
-                           + ", ".join(FAMILIES) + " (or a diffusers config.json with _class_name"
-                           " UNet2DModel / UNet2DConditionModel)")
-    if fam not in FAMILIES:
-        raise bad_value("family", fam, FAMILIES)
-    if fam == "diffusers":
-        cls = kwargs.pop("class", "UNet2DConditionModel")
-        if cls not in FAMILY_OF_CLASS:
-            raise bad_value("class", cls, FAMILY_OF_CLASS)
-    return str(fam), cls, kwargs
-
-
 _FROM_KEY: Any = object()  # Args.int's "no value given": None is a value a config may hold
 MAX_INT = 1 << 20
 """The largest integer a config may use (channels, counts, sizes): far above any published U-Net,
@@ -114,14 +87,14 @@ class Args:
         """``value`` (an item of a list, say) or, when not given, ``values[key]``, checked."""
         v = self.values[key] if value is _FROM_KEY else value
         allowed = f"an integer from {minimum} to {MAX_INT:,}"
-        if isinstance(v, bool) or not isinstance(v, int):
-            if isinstance(v, float) and math.isfinite(v) and v.is_integer() and abs(v) <= MAX_INT:
-                v = int(v)
-            else:
-                raise bad_value(key, v, allowed)
-        if not minimum <= v <= MAX_INT:
+        # no float, not even 8.0: torch's constructors refuse a float size ("must be tuple of ints")
+        if isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= MAX_INT:
             raise bad_value(key, v, allowed)
         return v
+
+    def has_list(self, key: str) -> builtins.bool:
+        """The value is a list (JSON's form of a tuple), as upstream's ``isinstance(v, (list, tuple))``."""
+        return isinstance(self.values[key], (list, tuple))
 
     def opt_int(self, key: str, minimum: builtins.int = 0) -> builtins.int | None:
         return None if self.values[key] is None else self.int(key, minimum)
@@ -145,9 +118,10 @@ class Args:
             raise bad_value(key, v, allowed)
         return v
 
-    def str_list(self, key: str, allowed: Iterable[str]) -> list[str]:
+    def str_list(self, key: str, allowed: Iterable[str], value: Any = _FROM_KEY) -> list[str]:
+        """``value`` (the key's list after a builder's own normalisation) or ``values[key]``, checked."""
         allowed = tuple(allowed)
-        v = self.values[key]
+        v = self.values[key] if value is _FROM_KEY else value
         if isinstance(v, str) or not isinstance(v, (list, tuple)) or not v:
             raise bad_value(key, v, "a non-empty list of block type names")
         for item in v:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+Size = tuple[int, ...]
+
 Kind = Literal["conv", "norm", "embed", "mlp", "resnet", "attention", "transformer", "downsample", "upsample",
                "layer"]
 KIND_NAMES: tuple[Kind, ...] = get_args(Kind)
@@ -47,17 +49,28 @@ _BY_TYPE: tuple[tuple[str, Kind], ...] = (
 )
 
 
-def kind_of(path: str, type_: str) -> Kind:
-    """The kind of a module from its path and class name (bare layers, observed modules)."""
+def kind_of(path: str, type_: str, in_size: Size | None = None, out_size: Size | None = None) -> Kind:
+    """The kind of a module from its path, class name and (when known) the sizes it maps between:
+    a step that halves or doubles the resolution is a sampler whatever its class (guided's
+    ``ResBlock(down=True)``), and one named like a sampler that keeps it is not (the 2015 U-Net's
+    first ``Down``, which has no pool)."""
     parent = path.split(".")[-2] if "." in path else path
     if "downsamplers" in parent:
         return "downsample"
     if "upsamplers" in parent:
         return "upsample"
     name = type_.lower()
-    for key, kind in _BY_TYPE:
-        if key in name:
-            return kind
-    if name in ("sequential", "linear"):
-        return "mlp"
-    return "mlp" if "time" in path else "layer"
+    kind = next((k for key, k in _BY_TYPE if key in name), None)
+    if kind is None:
+        # a plain Sequential is an embedding MLP (time_mlp, time_embed) or a conv head (guided's out)
+        embedding = name == "linear" or "time" in path or "emb" in path
+        kind = "mlp" if embedding else "conv" if name == "sequential" else "layer"
+    if in_size and out_size and len(in_size) == len(out_size):
+        ratio = out_size[0] / max(1, in_size[0])
+        if ratio < 0.75:
+            return "downsample"
+        if ratio > 1.5:
+            return "upsample"
+        if kind in ("downsample", "upsample"):
+            return "conv"
+    return kind

@@ -67,8 +67,9 @@ def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int) -
     in_size = _size(x) if spatial and not channel_last else None
     tokens = _tokens(x) if channel_last else None
     params = sum(p.numel() for p in module._parameters.values() if p is not None)
-    return Layer(path, type(module).__name__, in_c, out_c, in_size, None, kernel, stride, padding, params,
-                 _own_tensors(module, path), "", f"call {call}" if call > 1 else "", tokens)
+    return Layer(path=path, type=type(module).__name__, in_channels=in_c, out_channels=out_c, in_size=in_size,
+                 out_size=None, kernel=kernel, stride=stride, padding=padding, params=params,
+                 tensors=_own_tensors(module, path), note=f"call {call}" if call > 1 else "", tokens=tokens)
 
 
 def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None) -> Layer:

@@ -24,17 +24,20 @@ from torch import nn
 
 from .capture import Capture, capture, tensors_in
 from .errors import UnetvizError
-from .records import Concat, Failure, Operand, Skip, Trace, Unit, enclosing
+from .families import Family, recognise
+from .kinds import kind_of
+from .records import Concat, Failure, Layer, Operand, Skip, Trace, Unit, enclosing
 
 CONTAINERS = (nn.ModuleList, nn.ModuleDict)
 
 
 def _transparent(m: nn.Module) -> bool:
-    """Containers whose children are the steps: ModuleList/Dict, plain Sequential, and Sequential
-    subclasses named like one (guided's TimestepEmbedSequential); MONAI's TwoConv is a unit."""
-    if isinstance(m, CONTAINERS) or type(m) is nn.Sequential:
+    """Containers whose children are the steps: ModuleList/Dict and Sequential subclasses named like
+    one (guided's TimestepEmbedSequential). A plain ``nn.Sequential`` is one step (lucidrains'
+    Downsample, guided's ``out``), as is MONAI's TwoConv."""
+    if isinstance(m, CONTAINERS):
         return True
-    return isinstance(m, nn.Sequential) and "Sequential" in type(m).__name__
+    return isinstance(m, nn.Sequential) and type(m) is not nn.Sequential and "Sequential" in type(m).__name__
 
 
 def _has_params(m: nn.Module) -> bool:
@@ -54,7 +57,13 @@ def unit_paths(model: nn.Module) -> tuple[dict[str, str], list[str]]:
     def walk(m: nn.Module, path: str, level: int) -> None:
         for name, child in m.named_children():
             p = f"{path}.{name}" if path else name
-            if _transparent(child):
+            listed = path and isinstance(m, CONTAINERS) and (_transparent(child) or type(child) is nn.Sequential)
+            if level == 0 and (listed or (isinstance(child, nn.Sequential) and _transparent(child))):
+                # an entry of a top-level list that holds steps (guided's input_blocks.3, lucidrains'
+                # downs.0): a heading, as the symbolic builders make it
+                blocks.append(p)
+                walk(child, p, 1)
+            elif _transparent(child):
                 walk(child, p, level)
             elif level == 0 and any(isinstance(c, CONTAINERS) for c in child.children()):
                 blocks.append(p)
@@ -64,21 +73,6 @@ def unit_paths(model: nn.Module) -> tuple[dict[str, str], list[str]]:
 
     walk(model, "", 0)
     return units, blocks
-
-
-def _kind(path: str, type_: str) -> str:
-    name = type_.lower()
-    leaf = path.split(".")[-2] if "." in path else path
-    for key, kind in (("downsamplers", "downsample"), ("upsamplers", "upsample")):
-        if key in leaf:
-            return kind
-    for key, kind in (("timestep", "mlp"), ("transformer", "transformer"), ("attn", "attention"),
-                      ("attention", "attention"), ("res", "resnet"), ("downsample", "downsample"),
-                      ("upsample", "upsample"), ("down", "downsample"), ("up", "upsample"), ("conv", "conv"),
-                      ("norm", "norm"), ("embed", "embed"), ("linear", "mlp")):
-        if key in name:
-            return kind
-    return "mlp" if "time" in path else "conv"
 
 
 def _unit_of(path: str, units: list[str]) -> str:
@@ -113,22 +107,32 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
             skip = index[key] if (n, i) in marked else None
             if skip is not None:
                 to.setdefault(skip, ev.consumer or "")
-            ops.append(Operand(src, ch, size, skip))
-        concats.append(Concat(ev.consumer or "", ev.channels, ev.size, tuple(ops), ev.at))
-    skips = tuple(Skip(i, popped[k][1], popped[k][2], popped[k][3], to.get(i), _unit_of(popped[k][1], unit_list))
-                  for i, k in enumerate(order))
+            ops.append(Operand(source=src, channels=ch, size=size, skip=skip))
+        concats.append(Concat(consumer=ev.consumer or "", channels=ev.channels, size=ev.size, inputs=tuple(ops),
+                              at=ev.at))
+    skips = tuple(Skip(index=i, source=popped[k][1], channels=popped[k][2], size=popped[k][3], to=to.get(i),
+                       unit=_unit_of(popped[k][1], unit_list)) for i, k in enumerate(order))
     units = tuple(
-        Unit(u.path, _kind(u.path, u.type), u.type, _ch(u.in_shape), _ch(u.out_shape), _sz(u.in_shape),
-             _sz(u.out_shape), u.params, u.first, u.last, _block(u.path, blocks))
-        for u in cap.units)
+        _unit(u, layers, blocks) for u in cap.units)
     out = next(tensors_in(cap.output), None) if cap.error is None else None
     manifest = tuple((k, tuple(int(d) for d in v.shape)) for k, v in model.state_dict(keep_vars=True).items())
-    error = None if cap.error is None else Failure(cap.error_at, cap.error)
-    return Trace(family, type(model).__name__, None, in_channels, in_size,
-                 None if out is None else int(out.shape[1]) if out.dim() > 1 else None,
-                 None if out is None else tuple(int(d) for d in out.shape[2:]),
-                 layers, tuple(concats), skips, units, manifest, error, {}, size_source,
-                 tuple((b, type(model.get_submodule(b)).__name__) for b in blocks), "observed")
+    error = None if cap.error is None else Failure(at=cap.error_at, message=cap.error)
+    return Trace(family=family, model=type(model).__name__, preset=None, in_channels=in_channels, in_size=in_size,
+                 out_channels=None if out is None else int(out.shape[1]) if out.dim() > 1 else None,
+                 out_size=None if out is None else tuple(int(d) for d in out.shape[2:]),
+                 layers=layers, concats=tuple(concats), skips=skips, units=units, manifest=manifest, error=error,
+                 size_source=size_source, blocks=tuple((b, type(model.get_submodule(b)).__name__) for b in blocks),
+                 source="observed")
+
+
+def _unit(u: Any, layers: tuple[Layer, ...], blocks: list[str]) -> Unit:
+    in_size, out_size = _sz(u.in_shape), _sz(u.out_shape)
+    in_c, out_c = _ch(u.in_shape), _ch(u.out_shape)
+    if u.last - u.first == 1 and layers[u.first].path == u.path:  # a bare layer: its own attributes tell
+        in_c, out_c = layers[u.first].in_channels, layers[u.first].out_channels
+    return Unit(path=u.path, kind=kind_of(u.path, u.type, in_size, out_size), type=u.type, in_channels=in_c,
+                out_channels=out_c, in_size=in_size, out_size=out_size, params=u.params, first=u.first,
+                last=u.last, block=_block(u.path, blocks))
 
 
 def _ch(shape: tuple[int, ...] | None) -> int:
@@ -140,10 +144,8 @@ def _sz(shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
 
 
 def _block(path: str, blocks: list[str]) -> str:
-    for b in blocks:
-        if path.startswith(b + "."):
-            return b
-    return path.split(".")[0]
+    """The heading a unit sits under; a unit under none is a block of its own (as in the tracer)."""
+    return enclosing(path, blocks) or path
 
 
 def observe(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, family: str = "torch",
@@ -159,20 +161,14 @@ def observe(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
 
 
 # ---- trace(module) ------------------------------------------------------------------------------
-def _family(module: nn.Module) -> str | None:
-    mod, name = type(module).__module__, type(module).__name__
-    if mod.startswith("diffusers") and name in ("UNet2DModel", "UNet2DConditionModel"):
-        return "diffusers"
-    if mod.startswith(("guided_diffusion", "improved_diffusion")) and name == "UNetModel":
-        return "guided"
-    if mod.startswith("denoising_diffusion_pytorch") and name == "Unet":
-        return "lucidrains"
-    return None
+def _family(module: nn.Module) -> Family | None:
+    return recognise(type(module).__module__, type(module).__name__)
 
 
 def config_of(module: nn.Module) -> dict[str, Any] | None:
     """The unetviz config dict of a recognised upstream module, read from its own attributes."""
-    family = _family(module)
+    record = _family(module)
+    family = None if record is None else record.family
     if family == "diffusers":
         config: Any = module.config  # diffusers' FrozenDict of the constructor arguments
         cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(config).items() if not k.startswith("_")}
@@ -237,7 +233,7 @@ def trace_module(module: Any, size: Any = None, input: Any = None, observe_only:
                            f" {type(module).__name__}")
     family = _family(module)
     if family is not None and not observe_only and input is None and not kwargs:
-        from .api import trace as symbolic
+        from .tracing import trace_config as symbolic
 
         try:
             cfg = config_of(module)
@@ -261,9 +257,10 @@ def trace_module(module: Any, size: Any = None, input: Any = None, observe_only:
         if input is not None:
             hint = replace(hint, in_channels=shape[1], in_size=tuple(shape[2:]), size_source="input")
         args, kw = adapter.inputs(model, hint)
-        return observe(model, args, {**kw, **kwargs}, family=family, size_source=hint.size_source)
+        return observe(model, args, {**kw, **kwargs}, family=family.family, size_source=hint.size_source)
     args, kw, source = _input_args(model, input, size)
-    return observe(model, args, {**kw, **kwargs}, family=family or "torch", size_source=source)
+    return observe(model, args, {**kw, **kwargs}, family="torch" if family is None else family.family,
+                   size_source=source)
 
 
 def _on_meta(module: nn.Module) -> nn.Module:
@@ -290,5 +287,6 @@ def symbolic_shell(model: nn.Module, size: Any) -> Trace:
         hw = parse_size(tuple(s) if isinstance(s, (list, tuple)) else int(s))
         source = "sample_size"
     assert hw is not None
-    return Trace("observed", type(model).__name__, None, in_c, hw, None, None, (), (), (), (), (), None, {},
-                 source)
+    return Trace(family="observed", model=type(model).__name__, preset=None, in_channels=in_c, in_size=hw,
+                 out_channels=None, out_size=None, layers=(), concats=(), skips=(), units=(), manifest=(),
+                 size_source=source)

@@ -5,16 +5,35 @@ A preset holds constructor arguments only; every figure unetviz shows for it is 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import UnetvizError
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class Preset:
+    """A published configuration under a short name."""
+
     name: str
+    """The name ``--preset`` takes (matched case-insensitively)."""
     description: str
+    """What the model is and where its config comes from; never a figure (those are computed)."""
     config: dict[str, Any] = field(default_factory=dict)
     """A config dict in the ``--config`` format (``_class_name`` or ``family`` plus kwargs)."""
+
+
+def find_preset(name: str) -> Preset:
+    """The preset called ``name`` (any case); an unknown name gets a did-you-mean."""
+    if name in PRESETS:
+        return PRESETS[name]
+    folded = {n.lower(): p for n, p in PRESETS.items()}
+    if name.lower() in folded:
+        return folded[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(folded), n=1)
+    hint = f"; did you mean {folded[close[0]].name!r}?" if close else ""
+    raise UnetvizError(f"preset: unknown preset {name!r}{hint} (allowed: {', '.join(PRESETS)})")
 
 
 _SD_DOWN = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
@@ -28,42 +47,91 @@ _SD15: dict[str, Any] = {
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset("sd15", "Stable Diffusion 1.5 UNet (runwayml/stable-diffusion-v1-5 unet/config.json)", _SD15),
-        Preset("sd21", "Stable Diffusion 2.1 UNet (768-v): linear projections, 64-channel heads",
-               {**_SD15, "attention_head_dim": [5, 10, 20, 20], "cross_attention_dim": 1024,
+        Preset(
+            name="sd15",
+            description="Stable Diffusion 1.5 UNet (runwayml/stable-diffusion-v1-5 unet/config.json)",
+            config=_SD15),
+        Preset(
+            name="sd21",
+            description="Stable Diffusion 2.1 UNet (768-v): linear projections, 64-channel heads",
+            config={**_SD15, "attention_head_dim": [5, 10, 20, 20], "cross_attention_dim": 1024,
                 "use_linear_projection": True, "upcast_attention": True, "sample_size": 96}),
-        Preset("sdxl", "Stable Diffusion XL base 1.0 UNet: 3 levels, 10-deep transformers, text_time embeds",
-               {"_class_name": "UNet2DConditionModel", "block_out_channels": [320, 640, 1280],
+        Preset(
+            name="sdxl",
+            description="Stable Diffusion XL base 1.0 UNet: 3 levels, 10-deep transformers, text_time embeds",
+            config={"_class_name": "UNet2DConditionModel", "block_out_channels": [320, 640, 1280],
                 "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
                 "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
                 "transformer_layers_per_block": [1, 2, 10], "attention_head_dim": [5, 10, 20],
                 "cross_attention_dim": 2048, "use_linear_projection": True, "addition_embed_type": "text_time",
                 "addition_time_embed_dim": 256, "projection_class_embeddings_input_dim": 2816,
                 "layers_per_block": 2, "in_channels": 4, "out_channels": 4, "sample_size": 128}),
-        Preset("ddpm-cifar10", "DDPM CIFAR-10 (google/ddpm-cifar10-32), pixel space 32x32",
-               {"_class_name": "UNet2DModel", "block_out_channels": [128, 256, 256, 256],
+        Preset(
+            name="ddpm-cifar10",
+            description="DDPM CIFAR-10 (google/ddpm-cifar10-32), pixel space 32x32",
+            config={"_class_name": "UNet2DModel", "block_out_channels": [128, 256, 256, 256],
                 "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"],
                 "up_block_types": ["UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
                 "downsample_padding": 0, "flip_sin_to_cos": False, "freq_shift": 1, "norm_eps": 1e-6,
                 "attention_head_dim": None, "in_channels": 3, "out_channels": 3, "layers_per_block": 2,
                 "sample_size": 32}),
-        Preset("unet2d-attn-64", "The UNet2DModel of seed 000 (a learner's latent 64x64 model)",
-               {"_class_name": "UNet2DModel", "sample_size": 64, "in_channels": 4, "out_channels": 4,
+        Preset(
+            name="unet2d-attn-64",
+            description="A learner's latent 64x64 UNet2DModel (layers_per_block 2, attention in the inner levels)",
+            config={"_class_name": "UNet2DModel", "sample_size": 64, "in_channels": 4, "out_channels": 4,
                 "layers_per_block": 2, "block_out_channels": [64, 128, 256, 512],
                 "down_block_types": ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"],
                 "up_block_types": ["AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"]}),
-        Preset("ddpm-lucidrains", "lucidrains' denoising-diffusion-pytorch Unet of seed 002 (dim 64, mults 1,2,4,8)",
-               {"family": "lucidrains", "dim": 64, "dim_mults": [1, 2, 4, 8], "channels": 3, "flash_attn": True}),
-        Preset("iddpm-cifar10", "improved-diffusion CIFAR-10 UNetModel (learned sigma, attention at 16x16 and 8x8)",
-               {"family": "guided", "image_size": 32, "in_channels": 3, "model_channels": 128, "out_channels": 6,
+        Preset(
+            name="ddpm-lucidrains",
+            description="lucidrains' denoising-diffusion-pytorch Unet, its README's model (dim 64, mults 1,2,4,8)",
+            config={"family": "lucidrains", "dim": 64, "dim_mults": [1, 2, 4, 8], "channels": 3, "flash_attn": True}),
+        Preset(
+            name="iddpm-cifar10",
+            description="improved-diffusion CIFAR-10 UNetModel (learned sigma, attention at 16x16 and 8x8)",
+            config={"family": "guided", "image_size": 32, "in_channels": 3, "model_channels": 128, "out_channels": 6,
                 "num_res_blocks": 3, "attention_resolutions": [2, 4], "dropout": 0.3,
                 "channel_mult": [1, 2, 2, 2], "num_heads": 4}),
-        Preset("adm-imagenet256", "guided-diffusion ImageNet 256x256 class-conditional UNetModel (ADM)",
-               {"family": "guided", "image_size": 256, "in_channels": 3, "model_channels": 256, "out_channels": 6,
+        Preset(
+            name="adm-imagenet256",
+            description="guided-diffusion ImageNet 256x256 class-conditional UNetModel (ADM)",
+            config={"family": "guided", "image_size": 256, "in_channels": 3, "model_channels": 256, "out_channels": 6,
                 "num_res_blocks": 2, "attention_resolutions": [8, 16, 32], "channel_mult": [1, 1, 2, 2, 4, 4],
                 "num_classes": 1000, "num_head_channels": 64, "use_scale_shift_norm": True,
                 "resblock_updown": True}),
-        Preset("ronneberger2015", "The original U-Net (Ronneberger et al. 2015): unpadded convs, crop-and-concat",
-               {"family": "ronneberger"}),
+        Preset(
+            name="ronneberger2015",
+            description="The original U-Net (Ronneberger et al. 2015): unpadded convs, crop-and-concat",
+            config={"family": "ronneberger"}),
+        Preset(
+            name="sd15-ldm",
+            description="Stable Diffusion 1.x UNet in the original naming: CompVis stable-diffusion"
+                        " configs/stable-diffusion/v1-inference.yaml, model.params.unet_config.params; image_size 64"
+                        " is the 512x512 latent (LatentDiffusion's image_size; the unet's own 32 is marked unused)",
+            config={"family": "ldm", "image_size": 64, "in_channels": 4, "out_channels": 4, "model_channels": 320,
+                    "attention_resolutions": [4, 2, 1], "num_res_blocks": 2, "channel_mult": [1, 2, 4, 4],
+                    "num_heads": 8, "use_spatial_transformer": True, "transformer_depth": 1, "context_dim": 768,
+                    "use_checkpoint": True, "legacy": False}),
+        Preset(
+            name="sd21-ldm",
+            description="Stable Diffusion 2.1 (768-v) UNet in the original naming: Stability-AI stablediffusion"
+                        " configs/stable-diffusion/v2-inference-v.yaml, model.params.unet_config.params; image_size 96"
+                        " is the 768x768 latent (the unet's own 32 is marked unused)",
+            config={"family": "ldm", "use_checkpoint": True, "use_fp16": True, "image_size": 96, "in_channels": 4,
+                    "out_channels": 4, "model_channels": 320, "attention_resolutions": [4, 2, 1],
+                    "num_res_blocks": 2, "channel_mult": [1, 2, 4, 4], "num_head_channels": 64,
+                    "use_spatial_transformer": True, "use_linear_in_transformer": True, "transformer_depth": 1,
+                    "context_dim": 1024, "legacy": False}),
+        Preset(
+            name="sdxl-sgm",
+            description="Stable Diffusion XL base 1.0 UNet in the original naming: Stability-AI generative-models"
+                        " configs/inference/sd_xl_base.yaml, model.params.network_config.params; image_size 128"
+                        " (the 1024x1024 latent) added, as sgm's UNetModel has none",
+            config={"family": "ldm", "image_size": 128, "adm_in_channels": 2816, "num_classes": "sequential",
+                    "use_checkpoint": True, "in_channels": 4, "out_channels": 4, "model_channels": 320,
+                    "attention_resolutions": [4, 2], "num_res_blocks": 2, "channel_mult": [1, 2, 4],
+                    "num_head_channels": 64, "use_spatial_transformer": True, "use_linear_in_transformer": True,
+                    "transformer_depth": [1, 2, 10], "context_dim": 2048,
+                    "spatial_transformer_attn_type": "softmax-xformers", "legacy": False}),
     ]
 }

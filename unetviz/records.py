@@ -8,10 +8,14 @@ real code flattens the image before a GroupNorm or Conv1d; ``None`` for channel-
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .kinds import Kind
+
+if TYPE_CHECKING:
+    import graphviz
 
 Size = tuple[int, ...]
 Shape = tuple[int, ...]
@@ -49,7 +53,7 @@ def fmt_size(size: Size | Shape | None) -> str:
 WEIGHTS_SCHEMA = "unetviz.weights/1"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Layer:
     """One module that owns parameters, in the order the forward pass runs it."""
 
@@ -64,7 +68,7 @@ class Layer:
     in_size: Size | None
     """Spatial size of the input, ``None`` for channel-last inputs."""
     out_size: Size | None
-    """Spatial size of the output."""
+    """Spatial size of the output; ``None`` also where the module fails and returns nothing."""
     kernel: Size | None = None
     """Kernel size of a convolution."""
     stride: Size | None = None
@@ -86,7 +90,7 @@ class Layer:
     (``encoder_hidden_states``, ``time_proj``). Diagrams draw data flow from it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Operand:
     """One input of a channel concatenation."""
 
@@ -94,12 +98,14 @@ class Operand:
     """Path of the module whose output this is (innermost module that returned it, or the last
     module that ran before it was made), or ``"input"`` for the model's input."""
     channels: int
+    """Its channels (dim 1)."""
     size: Size | None
+    """Its spatial size."""
     skip: int | None = None
     """Skip-stack index when the operand was popped from the stack."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Concat:
     """A ``torch.cat`` along the channel dimension."""
 
@@ -108,6 +114,7 @@ class Concat:
     channels: int
     """Channels of the result (the sum of the operands')."""
     size: Size | None
+    """Spatial size of the result (every operand's)."""
     inputs: tuple[Operand, ...]
     """Operands in the order of the ``torch.cat`` call."""
     at: int
@@ -116,70 +123,96 @@ class Concat:
     """For crop-and-concat (Ronneberger): the skip's size before and after the centre crop."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Skip:
     """One push onto the skip stack, in push order."""
 
     index: int
+    """Push order, 0 first (``#6`` in tables)."""
     source: str
     """Path of the module whose output was pushed."""
     channels: int
+    """Channels of the pushed tensor."""
     size: Size | None
+    """Its spatial size."""
     to: str | None
     """Path of the module that consumes it after the pop, ``None`` if never popped."""
     unit: str = ""
     """The block-level unit that produced it (``down_blocks.1.downsamplers.0``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Unit:
     """A block-level step: a resnet, an attention / transformer, a sampler, a lone conv."""
 
     path: str
-    kind: str
-    """One of: conv, norm, embed, resnet, attention, transformer, downsample, upsample, mlp."""
+    """The unit's module path."""
+    kind: Kind
+    """What it is, from the one vocabulary in ``unetviz.kinds``."""
     type: str
     """The upstream class name (ResnetBlock2D, Transformer2DModel, ...)."""
     in_channels: int
+    """Channels of the unit's input."""
     out_channels: int
+    """Channels of the unit's output."""
     in_size: Size | None
+    """Spatial size of the input."""
     out_size: Size | None
+    """Spatial size of the output."""
     params: int
+    """Parameters of the unit's layers (``Trace.layers[first:last]``)."""
     first: int
     """Index of the unit's first layer in ``Trace.layers``."""
     last: int
     """Index one past the unit's last layer."""
     block: str = ""
-    """The heading it sits under: ``down_blocks.1``, ``mid_block``, ``output_blocks.7``."""
+    """The heading it sits under: ``down_blocks.1``, ``mid_block``, ``output_blocks.7``; or its own
+    path for a head/tail step (``conv_in``, ``conv_norm_out``) that sits under no heading."""
     note: str = ""
+    """A short human note (``8 heads x 40``, ``1920->1280 +1x1 shortcut``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Failure:
     """Where the real model would fail at this input."""
 
     at: str | None
+    """The module where it fails, ``None`` where no module is to blame (the model's own forward)."""
     message: str
+    """What fails, with the numbers (``skip 15x15 vs 16x16``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Trace:
     """The symbolic (or observed) trace of one model at one input size."""
 
     family: str
+    """The registry's family name: ``diffusers``, ``lucidrains``, ``guided``, ..."""
     model: str
+    """The upstream class name."""
     preset: str | None
+    """The preset traced, if any."""
     in_channels: int
+    """Channels of the model's input ``sample``."""
     in_size: Size
+    """Spatial size of the input."""
     out_channels: int | None
+    """Channels of the output; ``None`` when the model fails."""
     out_size: Size | None
+    """Spatial size of the output; ``None`` when the model fails."""
     layers: tuple[Layer, ...]
+    """Every parameter-owning module, in forward order (up to the failure, if any)."""
     concats: tuple[Concat, ...]
+    """Every channel concatenation, in forward order."""
     skips: tuple[Skip, ...]
+    """The skip stack, in push order."""
     units: tuple[Unit, ...]
+    """Block-level steps; they partition ``layers``."""
     manifest: tuple[tuple[str, Shape], ...]
-    """The ``state_dict`` keys and shapes in the real model's order."""
+    """The ``state_dict`` keys and shapes in the real model's order: every module the constructor
+    makes, also when the forward fails part-way."""
     error: Failure | None = None
+    """Where the model fails at this input, if it does."""
     config: Mapping[str, Any] = field(default_factory=dict)
     """The resolved constructor arguments (defaults filled in), read-only."""
     size_source: str = ""
@@ -188,6 +221,8 @@ class Trace:
     """Block headings in order: (block path, human description)."""
     source: str = "symbolic"
     """``symbolic`` (built from a config) or ``observed`` (hooked forward pass)."""
+    name: str = ""
+    """What to call it in titles: the preset, the config file's name, or empty."""
 
     @property
     def params(self) -> int:
@@ -196,109 +231,35 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON trace of ``../shared/spec/interface.md`` as plain data."""
-        return {
-            "schema": SCHEMA,
-            "family": self.family,
-            "model": self.model,
-            "preset": self.preset,
-            "source": self.source,
-            "input": {"channels": self.in_channels, "size": list(self.in_size)},
-            "output": None
-            if self.out_channels is None
-            else {"channels": self.out_channels, "size": _list(self.out_size)},
-            "params": self.params,
-            "layers": [_layer_dict(x) for x in self.layers],
-            "concats": [_concat_dict(c) for c in self.concats],
-            "skips": [_skip_dict(s) for s in self.skips],
-            "units": [_unit_dict(u) for u in self.units],
-            "error": None if self.error is None else {"at": self.error.at, "message": self.error.message},
-        }
+        from .render.json_trace import trace_dict  # the writer lives with the renderers
+
+        return trace_dict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
+        import json
+
         return json.dumps(self.to_dict(), indent=indent)
 
     def weights(self) -> dict[str, Any]:
         """The weights manifest: exact ``state_dict`` keys and shapes, in order."""
-        return {
-            "schema": WEIGHTS_SCHEMA,
-            "count": len(self.manifest),
-            "params": self.params,
-            "tensors": {k: list(v) for k, v in self.manifest},
-        }
+        from .render.json_trace import weights_dict
 
-    def graph(self, detail: str = "blocks") -> Any:
+        return weights_dict(self)
+
+    def graph(self, detail: str = "units") -> graphviz.Digraph:
         """A ``graphviz.Digraph`` of the U; displays as SVG in a notebook."""
-        from .render.graph import to_graphviz
+        from .render.graph import fit_width, to_graphviz
 
-        return to_graphviz(self, detail=detail)
+        return fit_width(to_graphviz(self, detail=detail))  # a notebook shows it scaled to its width
 
     def _repr_html_(self) -> str:
         from .render.formats import to_html
 
         return to_html(self)
 
-
-def _list(size: Size | None) -> list[int] | None:
-    return None if size is None else list(size)
-
-
-def _layer_dict(x: Layer) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "path": x.path,
-        "type": x.type,
-        "in_channels": x.in_channels,
-        "out_channels": x.out_channels,
-        "in_size": _list(x.in_size),
-        "out_size": _list(x.out_size),
-    }
-    if x.kernel is not None:
-        d["kernel"] = list(x.kernel)
-        d["stride"] = _list(x.stride)
-        d["padding"] = _list(x.padding)
-    d["params"] = x.params
-    d["unit"] = x.unit
-    if x.tokens is not None:
-        d["tokens"] = x.tokens
-    if x.note:
-        d["note"] = x.note
-    return d
-
-
-def _concat_dict(c: Concat) -> dict[str, Any]:
-    inputs = []
-    for op in c.inputs:
-        o: dict[str, Any] = {"from": op.source, "channels": op.channels, "size": _list(op.size)}
-        if op.skip is not None:
-            o["skip"] = op.skip
-        inputs.append(o)
-    d: dict[str, Any] = {"consumer": c.consumer, "channels": c.channels, "size": _list(c.size), "inputs": inputs}
-    if c.crop is not None:
-        d["crop"] = {"from": list(c.crop[0]), "to": list(c.crop[1])}
-    return d
-
-
-def _skip_dict(s: Skip) -> dict[str, Any]:
-    return {
-        "index": s.index,
-        "from": s.source,
-        "unit": s.unit,
-        "channels": s.channels,
-        "size": _list(s.size),
-        "to": s.to,
-    }
-
-
-def _unit_dict(u: Unit) -> dict[str, Any]:
-    return {
-        "path": u.path,
-        "kind": u.kind,
-        "type": u.type,
-        "block": u.block,
-        "in_channels": u.in_channels,
-        "out_channels": u.out_channels,
-        "in_size": _list(u.in_size),
-        "out_size": _list(u.out_size),
-        "params": u.params,
-        "layers": [u.first, u.last],
-        **({"note": u.note} if u.note else {}),
-    }
+    def __repr__(self) -> str:
+        # the dataclass repr spells out every record: hundreds of KB for SD in a notebook
+        name = self.name or self.preset or self.model
+        fails = f", fails at {self.error.at}" if self.error is not None else ""
+        return (f"<Trace {name}: {self.family} {self.model}, {self.in_channels}x{fmt_size(self.in_size)},"
+                f" {len(self.layers)} layers, {len(self.skips)} skips, {self.params:,} params{fails}>")

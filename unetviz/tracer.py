@@ -9,13 +9,14 @@ module registration order, which the builder declares where it differs from exec
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .errors import ModelFailure, UnetvizError
 from .kinds import Kind, kind_of
-from .records import Concat, Layer, Operand, Shape, Size, Skip, Trace, Unit, fmt_size, numel
+from .records import Concat, Failure, Layer, Operand, Shape, Size, Skip, Trace, Unit, fmt_size, numel
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,10 @@ class Tracer:
 
     def _close_unit(self, full: str, kind: str, type_: str, x: Act, out: Act, first: int, note: str) -> None:
         params = sum(layer.params for layer in self.layers[first:])
-        self.units.append(Unit(full, kind, type_, x.channels, out.channels, x.size, out.size, params, first,
-                               len(self.layers), self._block or self._first_component(full), note))
-
-    @staticmethod
-    def _first_component(path: str) -> str:
-        return path.split(".")[0]
+        # a step under no heading (conv_in, conv_norm_out) is a block of its own: blocks partition the model
+        self.units.append(Unit(path=full, kind=kind, type=type_, in_channels=x.channels, out_channels=out.channels,
+                               in_size=x.size, out_size=out.size, params=params, first=first, last=len(self.layers),
+                               block=self._block or full, note=note))
 
     # ---- layers -------------------------------------------------------------------------------
     def _add(self, name: str, type_: str, x: Act, in_c: int, out: Act, tensors: Sequence[tuple[str, Shape]],
@@ -176,8 +175,9 @@ class Tracer:
         keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
         params = sum(numel(shape) for _, shape in keyed)
         self._note_seen(full)
-        self.layers.append(Layer(full, type_, in_c, out.channels, x.size, out.size, kernel, stride, padding,
-                                 params, keyed, self._unit or full, note, x.tokens, x.source))
+        self.layers.append(Layer(path=full, type=type_, in_channels=in_c, out_channels=out.channels, in_size=x.size,
+                                 out_size=out.size, kernel=kernel, stride=stride, padding=padding, params=params,
+                                 tensors=keyed, unit=self._unit or full, note=note, tokens=x.tokens, source=x.source))
         if failed:
             # recorded first: the real module is entered (its hooks fire) before it raises
             raise ModelFailure(full, f"{full} ({type_}) expects {in_c} input channels but gets {x.channels}"
@@ -247,7 +247,7 @@ class Tracer:
         """``hs.append(x)``: remember ``x`` for the decoder."""
         index = len(self._skips)
         unit = unit or (self.units[-1].path if self.units else x.source)
-        self._skips.append(Skip(index, x.source, x.channels, x.size, None, unit))
+        self._skips.append(Skip(index=index, source=x.source, channels=x.channels, size=x.size, to=None, unit=unit))
         self._stack.append(index)
 
     def pop(self, consumer: str = "") -> Act:
@@ -273,9 +273,10 @@ class Tracer:
                 self.fail(consumer, f"torch.cat before {consumer}: {first.channels}ch"
                                              f" {fmt_size(first.size)} from {first.source} does not match"
                                              f" {other.channels}ch {fmt_size(other.size)} ({what})")
-        ops = tuple(Operand(a.source, a.channels, a.size, a.skip) for a in xs)
+        ops = tuple(Operand(source=a.source, channels=a.channels, size=a.size, skip=a.skip) for a in xs)
         channels = sum(a.channels for a in xs)
-        self.concats.append(Concat(consumer, channels, first.size, ops, len(self.layers), crop))
+        self.concats.append(Concat(consumer=consumer, channels=channels, size=first.size, inputs=ops,
+                                   at=len(self.layers), crop=crop))
         for a in xs:
             if a.skip is not None:
                 self._skips[a.skip] = replace(self._skips[a.skip], to=consumer)
@@ -309,12 +310,13 @@ class Tracer:
         # sorted() is stable, so a module's own tensors keep their weight-then-bias order
         return tuple(sorted(entries, key=lambda e: self._rank(e[0])))
 
-    def build(self, out: Act | None, **kw: object) -> Trace:
-        skips = tuple(self._skips)
-        return Trace(self.family, self.model, None, self.in_channels, self.in_size,
-                     None if out is None else out.channels, None if out is None else out.size,
-                     tuple(self.layers), tuple(self.concats), skips, tuple(self.units), self.manifest(),
-                     blocks=tuple(self.blocks), size_source=self.size_source, **kw)  # type: ignore[arg-type]
+    def build(self, out: Act | None, error: Failure | None = None, config: Mapping[str, Any] | None = None) -> Trace:
+        return Trace(family=self.family, model=self.model, preset=None, in_channels=self.in_channels,
+                     in_size=self.in_size, out_channels=None if out is None else out.channels,
+                     out_size=None if out is None else out.size, layers=tuple(self.layers),
+                     concats=tuple(self.concats), skips=tuple(self._skips), units=tuple(self.units),
+                     manifest=self.manifest(), error=error, config=config or {}, size_source=self.size_source,
+                     blocks=tuple(self.blocks))
 
 
 MAX_LAYERS = 20_000

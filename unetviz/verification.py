@@ -11,15 +11,19 @@ model fails, that the real forward fails too at a matching place.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UnetvizError
+from .families import Family, lookup
 from .records import Trace, within
+from .tracing import resolve, trace_config
 
 LAYER_FIELDS = ("path", "type", "in_channels", "out_channels", "in_size", "out_size", "kernel", "stride",
                 "padding", "params", "tokens")
+UNIT_FIELDS = ("path", "kind", "in_channels", "out_channels", "in_size", "out_size", "params", "block")
+"""What a unit row shows (``--depth units``, the graph); its ``type`` and ``note`` are unetviz's wording."""
 MAX_DISAGREEMENTS = 200  # past this the model is plainly different; more rows would only bury the first
 
 
@@ -50,7 +54,7 @@ class Report:
     size: tuple[int, ...]
     """The input's spatial size (height, width)."""
     counts: dict[str, int]
-    """``layers``, ``concats``, ``skips`` and ``tensors`` (state_dict entries) compared."""
+    """``layers``, ``units``, ``blocks``, ``concats``, ``skips`` and ``tensors`` (state_dict entries) compared."""
     disagreements: tuple[Disagreement, ...]
     params_ours: int
     params_real: int
@@ -70,19 +74,16 @@ class Report:
 
 def verify(source: Any, size: Any = None) -> Report:
     """Compare the symbolic trace of ``source`` (preset, config path or dict) with the real model."""
-    from .api import resolve, trace
-    from .config import split_family
-
     if not isinstance(source, (str, Path, dict)):
         raise UnetvizError(f"source: verify takes a preset name, a config path or a config dict, not a"
                            f" {type(source).__name__}; for a live module use unetviz.trace(module)")
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
     config, preset = resolve(source)  # read once: the file is not parsed again below
-    ours = replace(trace(config, size=size), preset=preset)
+    ours = trace_config(config, size, preset)
     clock["trace"] = time.perf_counter() - t0
-    family, cls, kwargs = split_family(config)
-    real, model, info, notes = observe_real(family, cls, kwargs, ours, clock)
+    family, kwargs = lookup(config)
+    real, model, info, notes = observe_real(family, kwargs, ours, clock)
     t0 = time.perf_counter()
     diffs = compare(ours, real)
     if info is not None and info != real.params:
@@ -93,14 +94,15 @@ def verify(source: Any, size: Any = None) -> Report:
     del model
     return Report(
         ok=not diffs, family=ours.family, model=ours.model, preset=ours.preset, size=ours.in_size,
-        counts={"layers": min(len(ours.layers), len(real.layers)), "concats": min(len(ours.concats), len(real.concats)),
+        counts={"layers": min(len(ours.layers), len(real.layers)), "units": min(len(ours.units), len(real.units)),
+                "blocks": len(_block_rows(ours)), "concats": min(len(ours.concats), len(real.concats)),
                 "skips": min(len(ours.skips), len(real.skips)), "tensors": min(len(ours.manifest), len(real.manifest))},
         disagreements=tuple(diffs[:MAX_DISAGREEMENTS]), params_ours=ours.params, params_real=real.params,
         params_torchinfo=info, output_ours=_out(ours), output_real=_out(real), error_ours=_err(ours),
         error_real=_err(real), timings=clock, notes=tuple(notes))
 
 
-def observe_real(family: str, cls: str | None, kwargs: dict[str, Any], ours: Trace,
+def observe_real(family: Family, kwargs: dict[str, Any], ours: Trace,
                  clock: dict[str, float]) -> tuple[Trace, Any, int | None, list[str]]:
     """Build the real model on meta, run the hooked forward; (observed trace, model, torchinfo total, notes)."""
     from .upstream import family_module
@@ -110,7 +112,7 @@ def observe_real(family: str, cls: str | None, kwargs: dict[str, Any], ours: Tra
 
     t0 = time.perf_counter()
     try:
-        model = adapter.build(cls, dict(kwargs))
+        model = adapter.build(family.model if family.classes else None, dict(kwargs))
     except UnetvizError:
         raise
     except Exception as e:  # the upstream constructor rejects what the symbolic builder accepted
@@ -145,7 +147,9 @@ def _out(t: Trace) -> tuple[int, ...] | None:
 
 
 def _err(t: Trace) -> str | None:
-    return None if t.error is None else f"{t.error.at}: {t.error.message}"
+    if t.error is None:
+        return None
+    return f"{t.error.at}: {t.error.message}" if t.error.at else f"(the model's own forward) {t.error.message}"
 
 
 def _show(v: Any) -> str:
@@ -170,6 +174,8 @@ def compare(ours: Trace, real: Trace) -> list[Disagreement]:
     if ours.params != real.params and not partial:
         add("params", "model", f"{ours.params:,}", f"{real.params:,}")
     _layers(ours, real, add)
+    _units(ours, real, add)
+    _blocks(ours, real, add)
     # a forward pass only shows popped skips, numbered among themselves; ours number every push
     rank = {s.index: i for i, s in enumerate(x for x in ours.skips if x.to is not None)}
     _concats(ours, real, add, rank)
@@ -235,6 +241,55 @@ def _layers(ours: Trace, real: Trace, add: Any) -> None:
     if extra and not inside:
         add("layer.count", f"#{n}", f"{len(ours.layers)} layers", f"{len(real.layers)} layers (first unmatched:"
             f" {extra[0].path})")
+
+
+def _units(ours: Trace, real: Trace, add: Any) -> None:
+    """The block-level steps ``--depth units`` and the graph show: path, kind, channels, sizes."""
+    theirs = {u.path: u for u in real.units}
+    stop = _failure_cut(ours, real)
+    for u in ours.units:
+        if stop is not None and u.last >= stop:
+            break  # the unit the model dies in has no output on one side or the other
+        v = theirs.get(u.path)
+        if v is None:
+            add("unit.missing", u.path, f"{u.kind} {u.type}", None)
+            continue
+        for name in UNIT_FIELDS[1:]:
+            va, vb = getattr(u, name), getattr(v, name)
+            if va != vb:
+                add(f"unit.{name}", u.path, va, vb)
+
+
+def _blocks(ours: Trace, real: Trace, add: Any) -> None:
+    """Block rows (the units grouped by heading) must partition both models the same way."""
+    stop = _failure_cut(ours, real)
+    mine, theirs = _block_rows(ours, stop), _block_rows(real, stop)
+    if stop is not None:  # both stop inside a block: compare the blocks both finished
+        n = min(len(mine), len(theirs))
+        mine, theirs = dict(list(mine.items())[:n]), dict(list(theirs.items())[:n])
+    if list(mine) != list(theirs):
+        add("block.order", "model", ", ".join(mine), ", ".join(theirs))
+        return
+    for path in mine:
+        if mine[path] != theirs[path]:
+            add("block.params", path, f"{mine[path]:,}", f"{theirs[path]:,}")
+
+
+def _failure_cut(ours: Trace, real: Trace) -> int | None:
+    """Layers after this index are not compared as units: one side has stopped."""
+    if ours.error is None and real.error is None:
+        return None
+    return min(len(ours.layers), len(real.layers))
+
+
+def _block_rows(t: Trace, stop: int | None = None) -> dict[str, int]:
+    """Block path -> parameters of its layers, in forward order (units before ``stop``)."""
+    rows: dict[str, int] = {}
+    for u in t.units:
+        if stop is not None and u.last >= stop:
+            break
+        rows[u.block] = rows.get(u.block, 0) + u.params
+    return rows
 
 
 def _concats(ours: Trace, real: Trace, add: Any, rank: dict[int, int]) -> None:

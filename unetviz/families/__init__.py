@@ -1,45 +1,118 @@
-"""Family builders: one function per upstream model class, registered by name.
+"""The family registry: one record per upstream model class, and the lookup of a config's family.
 
 A builder has the signature ``build(tracer, args, size) -> Act``: it validates ``args`` as the
 upstream constructor would (raising ``UnetvizError``), then walks the forward pass on ``tracer``
-(raising ``ModelFailure`` where the real model would fail) and returns the output activation.
+(``tracer.fail`` where the real model would fail) and returns the output activation.
+
+Adding a family: its builder module here, its adapter in ``unetviz/upstream/``, one ``Family``
+record in ``FAMILIES`` (plus presets and tests). Nothing else names families.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Args
+from ..errors import UnetvizError, bad_value
 from ..records import Size
 from ..tracer import Act, Tracer
-from . import candle, diffusers, guided, lucidrains, ronneberger
+from . import candle, diffusers, guided, ldm, lucidrains, ronneberger
 
 
-@dataclass(frozen=True)
-class Builder:
+@dataclass(frozen=True, kw_only=True)
+class Family:
+    """Everything unetviz knows of one upstream model class."""
+
+    key: str
+    """Registry key: the diffusers class name, or the family name for the other families."""
     family: str
+    """The family name configs use (``{"family": "guided"}``) and traces report."""
     model: str
     """The upstream class name shown in traces."""
-    defaults: dict[str, Any]
+    defaults: Mapping[str, Any]
     """The upstream constructor's keyword defaults, exactly."""
     build: Callable[[Tracer, Args, Size | None], Act]
+    """The builder (see the module docstring)."""
     what: str
     """How errors name the constructor (``diffusers UNet2DConditionModel``)."""
+    adapter: str
+    """Module of the real-model adapter (``build``, ``inputs``), imported only by verification."""
+    pip: str
+    """What to install for the adapter's upstream package."""
+    live: tuple[str, ...] = ()
+    """Module prefixes whose class named ``model`` is this family when traced as a live module."""
+    classes: tuple[str, ...] = ()
+    """``_class_name`` values of config files that mean this record."""
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+    """Other names of the family in ``{"family": ...}`` configs."""
 
 
-BUILDERS: dict[str, Builder] = {
-    "UNet2DModel": Builder("diffusers", "UNet2DModel", diffusers.UNET2D_DEFAULTS, diffusers.unet2d,
-                           "diffusers UNet2DModel"),
-    "UNet2DConditionModel": Builder("diffusers", "UNet2DConditionModel", diffusers.UNET2D_CONDITION_DEFAULTS,
-                                    diffusers.unet2d_condition, "diffusers UNet2DConditionModel"),
-    "lucidrains": Builder("lucidrains", "Unet", lucidrains.DEFAULTS, lucidrains.build,
-                          "denoising_diffusion_pytorch.Unet"),
-    "guided": Builder("guided", "UNetModel", guided.DEFAULTS, guided.build, "guided_diffusion.unet.UNetModel"),
-    "ronneberger": Builder("ronneberger", "UNet2015", ronneberger.DEFAULTS, ronneberger.build,
-                           "the 2015 Ronneberger U-Net"),
-    "candle": Builder("candle", "UNet2DConditionModel", candle.DEFAULTS, candle.build,
-                      "candle UNet2DConditionModelConfig"),
-}
-"""Keyed by diffusers class name, or by family name for the other families."""
+DIFFUSERS_PIP = "diffusers==0.42.1"
+FAMILIES: tuple[Family, ...] = (
+    Family(key="UNet2DModel", family="diffusers", model="UNet2DModel", defaults=diffusers.UNET2D_DEFAULTS,
+           build=diffusers.unet2d, what="diffusers UNet2DModel", adapter="unetviz.upstream.diffusers",
+           pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNet2DModel",)),
+    Family(key="UNet2DConditionModel", family="diffusers", model="UNet2DConditionModel",
+           defaults=diffusers.UNET2D_CONDITION_DEFAULTS, build=diffusers.unet2d_condition,
+           what="diffusers UNet2DConditionModel", adapter="unetviz.upstream.diffusers", pip=DIFFUSERS_PIP,
+           live=("diffusers",), classes=("UNet2DConditionModel",)),
+    Family(key="lucidrains", family="lucidrains", model="Unet", defaults=lucidrains.DEFAULTS, build=lucidrains.build,
+           what="denoising_diffusion_pytorch.Unet", adapter="unetviz.upstream.lucidrains",
+           pip="denoising-diffusion-pytorch==2.3.4", live=("denoising_diffusion_pytorch",)),
+    Family(key="guided", family="guided", model="UNetModel", defaults=guided.DEFAULTS, build=guided.build,
+           what="guided_diffusion.unet.UNetModel", adapter="unetviz.upstream.guided", pip="guided-diffusion-sdk==1.0.0",
+           live=("guided_diffusion", "improved_diffusion")),
+    Family(key="ronneberger", family="ronneberger", model="UNet2015", defaults=ronneberger.DEFAULTS,
+           build=ronneberger.build, what="the 2015 Ronneberger U-Net", adapter="unetviz.upstream.ronneberger",
+           pip="torch"),
+    Family(key="candle", family="candle", model="UNet2DConditionModel", defaults=candle.DEFAULTS, build=candle.build,
+           what="candle UNet2DConditionModelConfig", adapter="unetviz.upstream.candle", pip=DIFFUSERS_PIP),
+    Family(key="ldm", family="ldm", model="UNetModel", defaults=ldm.DEFAULTS, build=ldm.build,
+           what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter="unetviz.upstream.ldm",
+           pip="stable-diffusion-sdkit==2.1.5 (--no-deps) + omegaconf", live=("ldm.", "sgm.")),
+)
+BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
+BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}
+FAMILY_NAMES: tuple[str, ...] = tuple(dict.fromkeys(f.family for f in FAMILIES))
+
+
+def _did_you_mean(value: object, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(value).lower(), [a.lower() for a in allowed], n=1)
+    return next((f"; did you mean {a!r}?" for a in allowed if close and a.lower() == close[0]), "")
+
+
+def lookup(config: Mapping[str, Any]) -> tuple[Family, dict[str, Any]]:
+    """(registry record, constructor kwargs) of a config dict."""
+    if not isinstance(config, Mapping):
+        raise UnetvizError(f"config: must be a dict, got {type(config).__name__}")
+    cls = config.get("_class_name")
+    fam = config.get("family")
+    kwargs = {k: v for k, v in config.items() if not k.startswith("_") and k != "family"}
+    if cls is not None:
+        if cls not in BY_CLASS:
+            raise UnetvizError(f"_class_name: got {cls!r}{_did_you_mean(cls, tuple(BY_CLASS))}; allowed:"
+                               f" {', '.join(BY_CLASS)}")
+        return BY_CLASS[cls], kwargs
+    if fam is None:
+        raise UnetvizError("config: no \"family\" key and no \"_class_name\"; allowed families: "
+                           + ", ".join(FAMILY_NAMES) + " (or a diffusers config.json with _class_name"
+                           " UNet2DModel / UNet2DConditionModel)")
+    if fam not in FAMILY_NAMES:
+        raise UnetvizError(f"family: got {fam!r}{_did_you_mean(fam, FAMILY_NAMES)}; allowed: {', '.join(FAMILY_NAMES)}")
+    if fam == "diffusers":
+        cls = kwargs.pop("class", "UNet2DConditionModel")
+        if cls not in BY_CLASS:
+            raise bad_value("class", cls, BY_CLASS)
+        return BY_CLASS[cls], kwargs
+    return BY_KEY[str(fam)], kwargs
+
+
+def recognise(module_name: str, class_name: str) -> Family | None:
+    """The record of a live module's class (``type(m).__module__``, ``type(m).__name__``), if any."""
+    for f in FAMILIES:
+        if class_name in (f.model, *f.classes) and module_name.startswith(f.live or ("\0",)):
+            return f
+    return None

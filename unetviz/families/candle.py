@@ -141,4 +141,4 @@ def build(t: Tracer, a: Args, size: Size | None) -> Act:
     finally:
         if size is None and "sample_size" not in a.given:
             # candle has no sample_size: the latent is height / 8 of its default 512x512 image
-            t.size_source = "family default (candle: 512x512 image / 8)"
+            t.set_size_source("family default (candle: 512x512 image / 8)")

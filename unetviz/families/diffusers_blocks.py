@@ -31,33 +31,38 @@ class BlockSpec:
     num_attention_heads: int = 1
     """CrossAttn blocks: the number of heads (diffusers' attention_head_dim naming quirk)."""
     transformer_layers: tuple[int, ...] = ()
+    cross_attention_dim: int | None = None
+    """CrossAttn blocks: the context width attn2's to_k/to_v are built for."""
     use_linear_projection: bool = False
     only_cross_attention: bool = False
     downsample_padding: int = 1
     sampler_type: str | None = "conv"
-    """AttnDown/UpBlock2D's downsample_type / upsample_type ("conv", "resnet" or None)."""
-
-
-def _attn_heads(t: Tracer, name: str, channels: int, head_dim: int) -> int:
-    heads = channels // head_dim
-    if heads < 1:
-        t.fail(t.path(name), f"{t.path(name)}: attention_head_dim {head_dim} is larger than"
-                                         f" the {channels} channels, so it has 0 heads")
-    return heads
+    """AttnDown/UpBlock2D's downsample_type / upsample_type: "conv", "resnet", anything else = none."""
 
 
 def _attend(t: Tracer, b: BlockSpec, j: int, x: Act, ctx: Ctx) -> Act:
     name = f"attentions.{j}"
     if b.type.startswith("Attn"):
         dim = b.attention_head_dim or b.out_channels
-        heads = _attn_heads(t, name, b.out_channels, dim)
-        return attention(t, name, x, b.out_channels, heads, dim, ctx.groups)
+        # heads = out_channels // attention_head_dim may be 0: built, but the forward divides by it
+        return attention(t, name, x, b.out_channels, b.out_channels // dim, dim, ctx.groups)
     if b.type.startswith("CrossAttn"):
         heads = b.num_attention_heads
         return transformer_2d(t, name, x, ctx, heads, b.out_channels // heads, b.out_channels,
                               b.transformer_layers[j], ctx.groups, b.use_linear_projection,
-                              b.only_cross_attention)
+                              b.only_cross_attention, b.cross_attention_dim)
     return x
+
+
+def _sampler(b: BlockSpec) -> str | None:
+    """Which sampler the block has: "conv", "resnet" or None."""
+    if not b.add_sampler:
+        return None
+    if b.type in ("ResnetDownsampleBlock2D", "ResnetUpsampleBlock2D"):
+        return "resnet"
+    if b.type in ("AttnDownBlock2D", "AttnUpBlock2D"):
+        return b.sampler_type if b.sampler_type in ("conv", "resnet") else None
+    return "conv"
 
 
 def down_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx) -> Act:
@@ -69,10 +74,9 @@ def down_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx) -> Act:
             x = resnet_block_2d(t, f"resnets.{j}", x, ctx, in_channels, b.out_channels)
             x = _attend(t, b, j, x, ctx)
             t.push(x)  # output_states += (hidden_states,)
-        if b.add_sampler:
-            resnet_down = b.type == "ResnetDownsampleBlock2D" or (
-                b.type == "AttnDownBlock2D" and b.sampler_type == "resnet")
-            if resnet_down:
+        sampler = _sampler(b)
+        if sampler is not None:
+            if sampler == "resnet":
                 x = resnet_block_2d(t, "downsamplers.0", x, ctx, b.out_channels, b.out_channels, down=True,
                                     kind="downsample")
             else:
@@ -90,6 +94,10 @@ def up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, forward_upsample
     """
     title = f"{b.type} {b.prev_output_channel}->{b.out_channels}"
     with t.block(f"up_blocks.{i}", title, order=ORDER):
+        if b.num_layers == 0:
+            # res_samples = down_block_res_samples[-0:]: a block without resnets takes every skip left
+            while t.peek_size() is not None:
+                t.pop()
         for j in range(b.num_layers):
             res_skip_channels = b.in_channels if j == b.num_layers - 1 else b.out_channels
             resnet_in_channels = b.prev_output_channel if j == 0 else b.out_channels
@@ -98,10 +106,11 @@ def up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, forward_upsample
             x = t.cat([x, skip], into=name)
             x = resnet_block_2d(t, name, x, ctx, resnet_in_channels + res_skip_channels, b.out_channels)
             x = _attend(t, b, j, x, ctx)
-        if b.add_sampler:
+        sampler = _sampler(b)
+        if sampler is not None:
             # UNet2DConditionModel hands the next skip's size down when the input is not divisible
             upsample_size = t.peek_size() if forward_upsample_size else None
-            if b.type == "ResnetUpsampleBlock2D" or (b.type == "AttnUpBlock2D" and b.sampler_type == "resnet"):
+            if sampler == "resnet":
                 x = resnet_block_2d(t, "upsamplers.0", x, ctx, b.out_channels, b.out_channels, up=True,
                                     kind="upsample")
             elif b.type == "AttnUpBlock2D":
@@ -115,7 +124,7 @@ def up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, forward_upsample
 def mid_block(t: Tracer, kind: str, x: Act, ctx: Ctx, channels: int, num_layers: int, *,
               attn_heads: int = 1, attn_head_dim: int | None = None, attn_groups: int | None = None,
               add_attention: bool = True, transformer_layers: int = 1,
-              use_linear_projection: bool = False) -> Act:
+              use_linear_projection: bool = False, cross_dim: int | None = None) -> Act:
     """UNetMidBlock2D (self-attention or none) or UNetMidBlock2DCrossAttn: resnet, (attn, resnet) x n."""
     with t.block("mid_block", kind, order=("attentions", "resnets")):
         x = resnet_block_2d(t, "resnets.0", x, ctx, channels, channels)
@@ -123,9 +132,9 @@ def mid_block(t: Tracer, kind: str, x: Act, ctx: Ctx, channels: int, num_layers:
             name = f"attentions.{j}"
             if kind == "UNetMidBlock2DCrossAttn":
                 x = transformer_2d(t, name, x, ctx, attn_heads, channels // attn_heads, channels,
-                                   transformer_layers, ctx.groups, use_linear_projection)
+                                   transformer_layers, ctx.groups, use_linear_projection, cross_dim=cross_dim)
             elif add_attention:
                 dim = attn_head_dim or channels
-                x = attention(t, name, x, channels, _attn_heads(t, name, channels, dim), dim, attn_groups)
+                x = attention(t, name, x, channels, channels // dim, dim, attn_groups)
             x = resnet_block_2d(t, f"resnets.{j + 1}", x, ctx, channels, channels)
     return x

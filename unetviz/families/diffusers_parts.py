@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UnetvizError
-from ..tracer import Act, Tracer, fmt_size
+from ..kinds import Kind
+from ..records import fmt_size
+from ..tracer import Act, Tracer
 
 
 @dataclass(frozen=True)
@@ -18,15 +20,19 @@ class Ctx:
     """What every block needs besides its own channels (the ``temb`` and the text context)."""
 
     temb: Act
+    """The ``emb`` the model hands its blocks (its width is what the caller's inputs made of it)."""
     groups: int
     eps_note: str = ""
     time_embedding_norm: str = "default"
     context: Act | None = None
+    """The ``encoder_hidden_states`` the blocks get (after encoder_hid_proj)."""
+    temb_channels: int | None = None
+    """What every ``time_emb_proj`` was built for (``blocks_time_embed_dim``); default: ``temb``'s width."""
 
 
 def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, out_channels: int,
                     groups: int | None = None, groups_out: int | None = None, up: bool = False,
-                    down: bool = False, kind: str = "resnet") -> Act:
+                    down: bool = False, kind: Kind = "resnet") -> Act:
     """``ResnetBlock2D``: norm1 -> conv1 (+ time_emb_proj) -> norm2 -> conv2, + shortcut."""
     groups = ctx.groups if groups is None else groups
     groups_out = groups if groups_out is None else groups_out
@@ -44,7 +50,8 @@ def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, ou
             shortcut_in = Act(x.channels, new, x.source)
         h = t.conv("conv1", h, in_channels, out_channels, 3, 1, 1)
         proj = out_channels * (2 if ctx.time_embedding_norm == "scale_shift" else 1)
-        t.linear("time_emb_proj", ctx.temb, ctx.temb.channels, proj,
+        temb_channels = ctx.temb.channels if ctx.temb_channels is None else ctx.temb_channels
+        t.linear("time_emb_proj", ctx.temb, temb_channels, proj,
                  note="scale+shift" if proj != out_channels else "")
         h = t.group_norm("norm2", h, groups_out, out_channels)
         h = t.conv("conv2", h, out_channels, out_channels, 3, 1, 1)
@@ -55,15 +62,18 @@ def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, ou
 
 def attention(t: Tracer, name: str, x: Act, query_dim: int, heads: int, dim_head: int,
               norm_groups: int | None, bias: bool = True, context: Act | None = None,
-              kind: str = "attention", spatial: bool = True) -> Act:
+              kind: Kind = "attention", spatial: bool = True, context_dim: int | None = None) -> Act:
     """``Attention`` run by ``AttnProcessor2_0``.
 
     On a 4-d input (``spatial``) it flattens to tokens first, so its GroupNorm sees (B, C, H*W)
-    and the residual is added inside: the output is the attention's own tensor.
+    and the residual is added inside: the output is the attention's own tensor. ``context_dim``:
+    the ``cross_attention_dim`` to_k/to_v were built for (the context passed may differ: then to_k
+    fails, as the real one does). With 0 heads the processor divides by zero after to_q/to_k/to_v.
     """
     inner = heads * dim_head
     cross = context is not None
-    note = f"{heads} heads x {dim_head}" + (f", k/v from {context.channels}-d context" if context else "")
+    kv_dim = context_dim if context_dim is not None else (context.channels if context else query_dim)
+    note = f"{heads} heads x {dim_head}" + (f", k/v from a {kv_dim}-d context" if cross else "")
     with t.unit(name, kind, "Attention", x, note) as u:
         tokens = x.tokens
         h = x
@@ -77,22 +87,31 @@ def attention(t: Tracer, name: str, x: Act, query_dim: int, heads: int, dim_head
         seq = Act(h.channels, None, h.source, tokens)
         kv_in = context if cross and context is not None else seq
         t.linear("to_q", seq, query_dim, inner, bias)
-        t.linear("to_k", kv_in, kv_in.channels if cross else query_dim, inner, bias)
-        t.linear("to_v", kv_in, kv_in.channels if cross else query_dim, inner, bias)
+        t.linear("to_k", kv_in, kv_dim, inner, bias)
+        t.linear("to_v", kv_in, kv_dim, inner, bias)
+        if heads < 1:
+            t.fail(u.path, f"{u.path}: {heads} heads (attention_head_dim {dim_head} is larger than the"
+                           f" {query_dim} channels): head_dim = inner_dim // heads divides by zero")
         out = t.linear("to_out.0", Act(inner, None, "", tokens), inner, query_dim, True)
         y = Act(query_dim, x.size, out.source, x.tokens) if spatial else out
         return u.done(y, new=spatial)
 
 
 def basic_transformer_block(t: Tracer, name: str, x: Act, dim: int, heads: int, head_dim: int,
-                            context: Act, only_cross_attention: bool) -> Act:
-    """``BasicTransformerBlock`` with ``norm_type="layer_norm"``: self-attn, cross-attn, GEGLU FF."""
+                            context: Act, only_cross_attention: bool, cross_dim: int | None) -> Act:
+    """``BasicTransformerBlock`` with ``norm_type="layer_norm"``: self-attn, cross-attn, GEGLU FF.
+
+    ``cross_dim`` None: no norm2/attn2 (and attn1, if only_cross_attention, still gets the context
+    but was built for ``dim``-wide keys)."""
     with t.scope(name) as block:
         h = t.layer_norm("norm1", x, dim)
         a = attention(t, "attn1", h, dim, heads, head_dim, None, bias=False, spatial=False,
-                      context=context if only_cross_attention else None)
-        h = t.layer_norm("norm2", a, dim)
-        a = attention(t, "attn2", h, dim, heads, head_dim, None, bias=False, spatial=False, context=context)
+                      context=context if only_cross_attention else None,
+                      context_dim=(cross_dim or dim) if only_cross_attention else None)
+        if cross_dim is not None:
+            h = t.layer_norm("norm2", a, dim)
+            a = attention(t, "attn2", h, dim, heads, head_dim, None, bias=False, spatial=False, context=context,
+                          context_dim=cross_dim)
         h = t.layer_norm("norm3", a, dim)
         with t.unit("ff", "mlp", "FeedForward", h, f"GEGLU {dim}->{4 * dim}x2->{dim}") as u:
             g = t.linear("net.0.proj", h, dim, 4 * dim * 2)
@@ -103,12 +122,16 @@ def basic_transformer_block(t: Tracer, name: str, x: Act, dim: int, heads: int, 
 
 def transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim: int, in_channels: int,
                    num_layers: int, groups: int, use_linear_projection: bool,
-                   only_cross_attention: bool = False) -> Act:
-    """``Transformer2DModel`` on continuous input: norm -> proj_in -> blocks -> proj_out + residual."""
+                   only_cross_attention: bool = False, cross_dim: int | None = None) -> Act:
+    """``Transformer2DModel`` on continuous input: norm -> proj_in -> blocks -> proj_out + residual.
+
+    With ``use_linear_projection`` the reshape after proj_out uses the input's channels, so any
+    heads x head_dim works; the note names the context width this block's attn2 expects."""
     if ctx.context is None:
         raise UnetvizError("cross_attention_dim: required by CrossAttn blocks")
     inner = heads * head_dim
-    note = f"{heads} heads x {head_dim} = {inner}, {num_layers} block(s), context {ctx.context.channels}"
+    expects = f"expects a {cross_dim}-d context" if cross_dim is not None else "no cross-attention"
+    note = f"{heads} heads x {head_dim} = {inner}, {num_layers} block(s), {expects}"
     with t.unit(name, "transformer", "Transformer2DModel", x, note) as u:
         h = t.group_norm("norm", x, groups, in_channels)
         size = x.size or (1,)
@@ -123,13 +146,9 @@ def transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim:
         with t.scope("transformer_blocks"):
             for i in range(num_layers):
                 seq = basic_transformer_block(t, str(i), seq, inner, heads, head_dim, ctx.context,
-                                              only_cross_attention)
+                                              only_cross_attention, cross_dim)
         if use_linear_projection:
             out = t.linear("proj_out", seq, inner, in_channels)
-            if in_channels != inner:
-                # upstream reshapes proj_out's output with inner_dim channels
-                t.fail(u.path, f"{u.path}: proj_out gives {in_channels} channels but the reshape"
-                                           f" expects heads x head_dim = {inner}")
         else:
             out = t.conv("proj_out", Act(inner, x.size, seq.source), inner, in_channels, 1, 1, 0)
         return u.done(Act(in_channels, x.size, out.source))

@@ -24,8 +24,8 @@ from typing import Any
 
 from ..config import MAX_INT, Args
 from ..errors import UnetvizError, bad_value
-from ..records import Size
-from ..tracer import Act, Tracer, fmt_size
+from ..records import Size, fmt_size
+from ..tracer import Act, Tracer
 from .guided_parts import GROUPS, Attn, Block, Conv, Emb, Res, Sample, describe, norm, run_block
 
 DEFAULTS: dict[str, Any] = {

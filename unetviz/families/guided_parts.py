@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..tracer import Act, Tracer, fmt_size
+from ..kinds import Kind
+from ..records import fmt_size
+from ..tracer import Act, Tracer
 
 GROUPS = 32
 """``nn.normalization`` is always ``GroupNorm32(32, channels)``."""
@@ -131,7 +133,7 @@ def res_block(t: Tracer, name: str, x: Act, m: Res, e: Emb) -> Act:
     note = f"{m.channels}->{m.out_channels}" + (" +1x1 skip" if m.channels != m.out_channels else "")
     note += ", scale-shift norm" if shift else ""
     note += ", nearest x2 inside" if m.up else ", avg-pool /2 inside" if m.down else ""
-    kind = "upsample" if m.up else "downsample" if m.down else "resnet"
+    kind: Kind = "upsample" if m.up else "downsample" if m.down else "resnet"
     with t.unit(name, kind, "ResBlock", x, note) as u:
         t.declare(("in_layers", "h_upd", "x_upd", "emb_layers", "out_layers", "skip_connection"))
         h = norm(t, "in_layers.0", x, m.channels)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import Args
 from ..errors import UnetvizError, bad_value
-from ..records import Size
-from ..tracer import Act, Tracer, fmt_size
+from ..records import Size, fmt_size
+from ..tracer import Act, Tracer
 
 DEFAULTS: dict[str, Any] = {
     "dim": None,  # required upstream (no default); None here means "not given"
@@ -46,17 +47,16 @@ def _per_stage(a: Args, key: str, n: int) -> list[int]:
 
 
 def _full_attn(a: Args, n: int) -> list[bool]:
+    """``full_attn``: ``if not full_attn`` takes the default (full attention only innermost); then
+    ``cast_tuple`` repeats a scalar, and each stage picks Attention by the entry's truthiness."""
     v = a.raw("full_attn")
-    if v is None or v is False or (isinstance(v, (list, tuple)) and not v):
-        # `if not full_attn`: False means the default too, full attention only in the innermost stage
+    if not v:
         return [False] * (n - 1) + [True]
-    if v is True:
-        return [True] * n
-    if isinstance(v, (list, tuple)) and all(isinstance(b, bool) for b in v):
-        if len(v) != n:
-            raise UnetvizError(f"full_attn has {len(v)} entries but dim_mults has {n} (upstream asserts they match)")
-        return list(v)
-    raise bad_value("full_attn", v, f"null, true, false or a list of {n} booleans (one per stage)")
+    if not isinstance(v, (list, tuple)):
+        return [True] * n  # cast_tuple(truthy, n)
+    if len(v) != n:
+        raise UnetvizError(f"full_attn has {len(v)} entries but dim_mults has {n} (upstream asserts they match)")
+    return [bool(b) for b in v]
 
 
 def _rmsnorm(t: Tracer, name: str, x: Act, dim: int) -> Act:
@@ -128,34 +128,102 @@ def plain_conv(t: Tracer, name: str, x: Act, dim: int, dim_out: int) -> Act:
         return u.done(t.conv("", x, dim, dim_out, 3, 1, 1), new=False)
 
 
-def time_mlp(t: Tracer, a: Args, dim: int, time_dim: int) -> Act:
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    """One ``downs``/``ups`` entry: ``(dim_in, dim_out), layer_full_attn, layer_attn_heads, layer_attn_dim_head``."""
+
+    dim_in: int
+    dim_out: int
+    full_attn: bool
+    heads: int
+    dim_head: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Net:
+    """What ``Unet.__init__`` decides, checked before any size is known."""
+
+    dim: int
+    channels: int
+    self_condition: bool
+    init_dim: int
+    out_dim: int
+    time_dim: int
+    learned: str | None
+    """``"learned"`` / ``"random"`` (RandomOrLearnedSinusoidalPosEmb) or None (SinusoidalPosEmb)."""
+    fourier_dim: int
+    theta: float
+    downs: tuple[Stage, ...]
+    ups: tuple[Stage, ...]
+    mid_dim: int
+    mid_heads: int
+    mid_dim_head: int
+    resolutions: int
+    """``len(in_out)``: decides ``is_last`` even where zip() dropped stages."""
+
+
+# the slots of each ModuleList stage, as forward unpacks them: `for block1, block2, attn, downsample in self.downs`
+BLOCK1, BLOCK2, ATTN, SAMPLER = "0", "1", "2", "3"
+
+
+def init(a: Args) -> Net:
+    """``Unet.__init__``: every argument checked as the constructor (or torch) would."""
+    if a.raw("dim") is None:
+        raise UnetvizError("dim: required (denoising_diffusion_pytorch.Unet has no default); allowed: an integer >= 1")
+    dim, channels = a.int("dim", 1), a.int("channels", 1)
+    for key in ("self_condition", "learned_variance", "learned_sinusoidal_cond", "random_fourier_features",
+                "flash_attn"):
+        a.bool(key)
+    dropout = a.float("dropout")
+    if not 0 <= dropout <= 1:
+        raise bad_value("dropout", a.raw("dropout"), "a probability from 0 to 1 (nn.Dropout)")
+    dim_mults = a.int_list("dim_mults", 1)
+    init_dim = a.opt_int("init_dim", 1) or dim
+    dims = [init_dim, *(dim * m for m in dim_mults)]
+    in_out = list(itertools.pairwise(dims))
+    learned = None
+    fourier_dim = dim
+    if a.bool("learned_sinusoidal_cond") or a.bool("random_fourier_features"):
+        sdim = a.int("learned_sinusoidal_dim", 0)
+        if sdim % 2:
+            raise bad_value("learned_sinusoidal_dim", sdim, "an even integer (upstream asserts it)")
+        learned, fourier_dim = ("random" if a.bool("random_fourier_features") else "learned"), sdim + 1
+    n = len(dim_mults)
+    full_attn = _full_attn(a, n)
+    heads, dim_head = _per_stage(a, "attn_heads", n), _per_stage(a, "attn_dim_head", n)
+
+    def stages(pairs: list[tuple[int, int]], fa: list[bool], h: list[int], d: list[int]) -> tuple[Stage, ...]:
+        # zip() truncates to the shortest: per-stage lists shorter than dim_mults drop stages upstream too
+        return tuple(Stage(dim_in=i, dim_out=o, full_attn=f, heads=hh, dim_head=dd)
+                     for (i, o), f, hh, dd in zip(pairs, fa, h, d, strict=False))
+
+    return Net(dim=dim, channels=channels, self_condition=a.bool("self_condition"), init_dim=init_dim,
+               out_dim=a.opt_int("out_dim", 1) or channels * (2 if a.bool("learned_variance") else 1),
+               time_dim=dim * 4, learned=learned, fourier_dim=fourier_dim,
+               theta=a.float("sinusoidal_pos_emb_theta") if learned is None else 0.0,
+               downs=stages(in_out, full_attn, heads, dim_head),
+               ups=stages(in_out[::-1], full_attn[::-1], heads[::-1], dim_head[::-1]),
+               mid_dim=dims[-1], mid_heads=heads[-1], mid_dim_head=dim_head[-1],
+               resolutions=len(in_out))
+
+
+def time_mlp(t: Tracer, net: Net) -> Act:
     """``time_mlp``: (random or learned) sinusoidal embedding -> Linear -> GELU -> Linear."""
     time = Act(0, None, "time")  # a (B,) tensor has no channel axis: 0, as the observed trace reports it
-    learned = a.bool("learned_sinusoidal_cond") or a.bool("random_fourier_features")
-    with t.scope("time_mlp"):
-        if learned:
-            sdim = a.int("learned_sinusoidal_dim", 0)
-            if sdim % 2:
-                raise bad_value("learned_sinusoidal_dim", sdim, "an even integer (upstream asserts it)")
-            fourier_dim = sdim + 1
-            note = "random" if a.bool("random_fourier_features") else "learned"
+    fd, td = net.fourier_dim, net.time_dim
+    note = net.learned or f"sinusoidal, theta {net.theta:g}"
+    with t.scope("time_mlp"), t.unit("", "mlp", "Sequential", time, f"{note}: {fd}->{td}->{td}") as u:
+        if net.learned:
+            emb = t.owner("0", "RandomOrLearnedSinusoidalPosEmb", time, Act(fd, None, ""), [("weights", (fd // 2,))],
+                          f"{note} frequencies, [t, sin, cos]")
         else:
-            fourier_dim = dim
-            note = f"sinusoidal, theta {a.raw('sinusoidal_pos_emb_theta')}"
-        with t.unit("", "mlp", "Sequential", time, f"{note}: {fourier_dim}->{time_dim}->{time_dim}") as u:
-            if learned:
-                kind = "RandomOrLearnedSinusoidalPosEmb"
-                emb = t.owner("0", kind, time, Act(fourier_dim, None, ""), [("weights", (fourier_dim // 2,))],
-                              f"{note} frequencies, [t, sin, cos]")
-            else:
-                emb = _sinusoidal(t, a, dim)
-            h = t.linear("1", emb, fourier_dim, time_dim)
-            return u.done(t.linear("3", h, time_dim, time_dim), new=False)
+            emb = _sinusoidal(t, net.theta, net.dim)
+        h = t.linear("1", emb, fd, td)
+        return u.done(t.linear("3", h, td, td), new=False)
 
 
-def _sinusoidal(t: Tracer, a: Args, dim: int) -> Act:
+def _sinusoidal(t: Tracer, theta: float, dim: int) -> Act:
     """``SinusoidalPosEmb`` has no parameters, but its arithmetic can fail at forward time."""
-    theta = a.float("sinusoidal_pos_emb_theta")
     half_dim = dim // 2
     where = t.path("0")
     if theta <= 0:
@@ -166,80 +234,50 @@ def _sinusoidal(t: Tracer, a: Args, dim: int) -> Act:
     return Act(2 * half_dim, None, where)
 
 
-def _heading(t: Tracer, path: str, title: str) -> None:
-    """A heading over top-level modules that share no parent module (the mid and final steps)."""
-    t.blocks.append((path, title))
-
-
 def build(t: Tracer, a: Args, size: Size | None) -> Act:
-    if a.raw("dim") is None:
-        raise UnetvizError("dim: required (denoising_diffusion_pytorch.Unet has no default); allowed: an integer >= 1")
-    dim = a.int("dim", 1)
-    channels = a.int("channels", 1)
-    self_condition = a.bool("self_condition")
-    for key in ("learned_variance", "learned_sinusoidal_cond", "random_fourier_features", "flash_attn"):
-        a.bool(key)
-    dropout = a.float("dropout")
-    if not 0 <= dropout <= 1:
-        raise bad_value("dropout", a.raw("dropout"), "a probability from 0 to 1 (nn.Dropout)")
-    dim_mults = a.int_list("dim_mults", 1)
-    input_channels = channels * (2 if self_condition else 1)
-    init_dim = a.opt_int("init_dim", 1) or dim
-    dims = [init_dim, *(dim * m for m in dim_mults)]
-    in_out = list(itertools.pairwise(dims))
-    time_dim = dim * 4
-    num_stages = len(dim_mults)
-    full_attn = _full_attn(a, num_stages)
-    attn_heads = _per_stage(a, "attn_heads", num_stages)
-    attn_dim_head = _per_stage(a, "attn_dim_head", num_stages)
-    out_dim = a.opt_int("out_dim", 1) or channels * (2 if a.bool("learned_variance") else 1)
-    # zip() truncates to the shortest: per-stage lists shorter than dim_mults drop stages upstream too
-    downs = list(zip(in_out, full_attn, attn_heads, attn_dim_head, strict=False))
-    ups = list(zip(in_out[::-1], full_attn[::-1], attn_heads[::-1], attn_dim_head[::-1], strict=False))
-
+    """``Unet.forward(x, time, x_self_cond)``, after ``init`` checked the whole config."""
+    net = init(a)
     t.declare(ORDER)
-    x = t.start(channels, size or (64, 64), "--size" if size else "family default")
-    factor = 2 ** (len(downs) - 1)
+    x = t.start(net.channels, size or (64, 64), "--size" if size else "family default")
+    factor = 2 ** (len(net.downs) - 1)
     if any(d % factor for d in x.size or ()):
         t.fail(None, f"Unet.forward asserts the input size must be divisible by 2**(stages-1) ="
-                                 f" 2**{len(downs) - 1} = {factor}; got {fmt_size(x.size)}")
-    if self_condition:
-        x = t.cat((Act(channels, x.size, "input"), x), "init_conv")  # (x_self_cond, x)
+                     f" 2**{len(net.downs) - 1} = {factor}; got {fmt_size(x.size)}")
+    if net.self_condition:
+        x = t.cat((Act(net.channels, x.size, "input"), x), "init_conv")  # (x_self_cond, x)
     with t.unit("init_conv", "conv", "Conv2d", x) as u:
-        x = u.done(t.conv("", x, input_channels, init_dim, 7, 1, 3), new=False)
+        x = u.done(t.conv("", x, net.channels * (2 if net.self_condition else 1), net.init_dim, 7, 1, 3), new=False)
     r = x  # x.clone(): made in forward, right after init_conv finished
-    temb = time_mlp(t, a, dim, time_dim)
+    temb = time_mlp(t, net)
 
-    for ind, ((dim_in, dim_out), layer_full_attn, heads, dim_head) in enumerate(downs):
-        is_last = ind >= len(in_out) - 1
-        with t.block(f"downs.{ind}", f"level {ind}, {fmt_size(x.size)}, {dim_in}->{dim_out}"):
-            x = resnet_block(t, "0", x, dim_in, dim_in, temb)
+    for ind, s in enumerate(net.downs):
+        is_last = ind >= net.resolutions - 1
+        with t.block(f"downs.{ind}", f"level {ind}, {fmt_size(x.size)}, {s.dim_in}->{s.dim_out}"):
+            x = resnet_block(t, BLOCK1, x, s.dim_in, s.dim_in, temb)
             t.push(x)
-            x = resnet_block(t, "1", x, dim_in, dim_in, temb)
-            x = attention(t, "2", x, dim_in, heads, dim_head, layer_full_attn)
+            x = resnet_block(t, BLOCK2, x, s.dim_in, s.dim_in, temb)
+            x = attention(t, ATTN, x, s.dim_in, s.heads, s.dim_head, s.full_attn)  # attn(x) + x
             t.push(x)
-            x = plain_conv(t, "3", x, dim_in, dim_out) if is_last else downsample(t, "3", x, dim_in, dim_out)
+            x = (plain_conv if is_last else downsample)(t, SAMPLER, x, s.dim_in, s.dim_out)
 
-    mid_dim = dims[-1]
-    _heading(t, "mid_block1", f"middle, {fmt_size(x.size)}, {mid_dim}")
-    x = resnet_block(t, "mid_block1", x, mid_dim, mid_dim, temb)
-    x = attention(t, "mid_attn", x, mid_dim, attn_heads[-1], attn_dim_head[-1], True)
-    x = resnet_block(t, "mid_block2", x, mid_dim, mid_dim, temb)
+    t.heading("mid_block1", f"middle, {fmt_size(x.size)}, {net.mid_dim}")
+    x = resnet_block(t, "mid_block1", x, net.mid_dim, net.mid_dim, temb)
+    x = attention(t, "mid_attn", x, net.mid_dim, net.mid_heads, net.mid_dim_head, True)
+    x = resnet_block(t, "mid_block2", x, net.mid_dim, net.mid_dim, temb)
 
-    for ind, ((dim_in, dim_out), layer_full_attn, heads, dim_head) in enumerate(ups):
-        is_last = ind == len(in_out) - 1
-        with t.block(f"ups.{ind}", f"level {len(ups) - 1 - ind}, {fmt_size(x.size)}, {dim_out}->{dim_in}"
+    for ind, s in enumerate(net.ups):
+        is_last = ind == net.resolutions - 1
+        with t.block(f"ups.{ind}", f"level {len(net.ups) - 1 - ind}, {fmt_size(x.size)}, {s.dim_out}->{s.dim_in}"
                                    + ("" if is_last else ", upsample at the end")):
-            x = t.cat((x, t.pop("0")), "0")
-            x = resnet_block(t, "0", x, dim_out + dim_in, dim_out, temb)
-            x = t.cat((x, t.pop("1")), "1")
-            x = resnet_block(t, "1", x, dim_out + dim_in, dim_out, temb)
-            x = attention(t, "2", x, dim_out, heads, dim_head, layer_full_attn)
-            x = plain_conv(t, "3", x, dim_out, dim_in) if is_last else upsample(t, "3", x, dim_out, dim_in)
+            x = t.cat((x, t.pop(BLOCK1)), BLOCK1)
+            x = resnet_block(t, BLOCK1, x, s.dim_out + s.dim_in, s.dim_out, temb)
+            x = t.cat((x, t.pop(BLOCK2)), BLOCK2)
+            x = resnet_block(t, BLOCK2, x, s.dim_out + s.dim_in, s.dim_out, temb)
+            x = attention(t, ATTN, x, s.dim_out, s.heads, s.dim_head, s.full_attn)
+            x = (plain_conv if is_last else upsample)(t, SAMPLER, x, s.dim_out, s.dim_in)
 
-    _heading(t, "final_res_block", f"output, {fmt_size(x.size)}, cat r -> {init_dim} -> {out_dim}")
+    t.heading("final_res_block", f"output, {fmt_size(x.size)}, cat r -> {net.init_dim} -> {net.out_dim}")
     x = t.cat((x, r), "final_res_block")
-    x = resnet_block(t, "final_res_block", x, init_dim * 2, init_dim, temb)
+    x = resnet_block(t, "final_res_block", x, net.init_dim * 2, net.init_dim, temb)
     with t.unit("final_conv", "conv", "Conv2d", x) as u:
-        return u.done(t.conv("", x, init_dim, out_dim, 1), new=False)
-
+        return u.done(t.conv("", x, net.init_dim, net.out_dim, 1), new=False)

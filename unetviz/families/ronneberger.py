@@ -26,8 +26,8 @@ from typing import Any
 
 from ..config import Args
 from ..errors import ModelFailure, UnetvizError
-from ..records import Size
-from ..tracer import Act, Tracer, fmt_size
+from ..records import Size, fmt_size
+from ..tracer import Act, Tracer
 
 DEFAULTS: dict[str, Any] = {
     "in_channels": 1, "num_classes": 2, "base_channels": 64, "depth": 5, "padding": 0, "bias": True,

@@ -1,16 +1,13 @@
 """Plain-words answers to the questions learners ask: why n resnets per up block, why these widths.
 
-Everything comes from the trace's skip pushes and pops, so it holds for any family.
+Everything comes from the trace's skip pushes and pops, so it holds for any family; each sum is
+worded by ``rows.concat_terms``, the same words as the table's concat rows.
 """
 
 from __future__ import annotations
 
 from ..records import Trace, enclosing
-from ..tracer import fmt_size
-
-
-def _block_of(trace: Trace) -> dict[str, str]:
-    return {u.path: u.block for u in trace.units}
+from .rows import concat_terms
 
 
 def _owner(path: str, blocks: dict[str, str], headings: list[str]) -> str:
@@ -24,7 +21,7 @@ def explain(trace: Trace) -> list[str]:
     """A few lines: where the skips come from and how each decoder block spends them."""
     if not trace.skips:
         return []
-    blocks = _block_of(trace)
+    blocks = {u.path: u.block for u in trace.units}
     headings = [b for b, _ in trace.blocks]
     pushed: dict[str, list[int]] = {}
     for s in trace.skips:
@@ -34,14 +31,9 @@ def explain(trace: Trace) -> list[str]:
              " one per concat."]
     popped: dict[str, list[str]] = {}
     for c in trace.concats:
-        ops = [op for op in c.inputs if op.skip is not None]
-        if not ops:
+        if not any(op.skip is not None for op in c.inputs):
             continue
-        owner = _owner(c.consumer, blocks, headings)
-        terms = " + ".join(
-            f"{op.channels} (skip #{op.skip} from {trace.skips[op.skip].unit}, {fmt_size(op.size)})"
-            if op.skip is not None else f"{op.channels} (previous)" for op in c.inputs)
-        popped.setdefault(owner, []).append(f"{c.channels} = {terms}")
+        popped.setdefault(_owner(c.consumer, blocks, headings), []).append(concat_terms(trace, c))
     for owner, sums in popped.items():
         lines.append(f"{owner} pops {len(sums)} skip(s), so it has {len(sums)} concat-fed layer(s):")
         lines.extend(f"  {s}" for s in sums)

@@ -1,4 +1,7 @@
-"""Plain-text formats of a trace: JSON, CSV, Markdown and the notebook's HTML table."""
+"""Plain-text formats of a trace: JSON, CSV, Markdown and the notebook's HTML table.
+
+Every table format loops over ``columns.COLUMNS`` and ``rows.build_rows``: one declaration.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +10,43 @@ import html
 import io
 
 from ..errors import bad_value
-from ..records import Trace
-from ..tracer import fmt_size
+from ..records import Trace, fmt_size
+from .columns import COLUMNS, csv_fields
 from .explain import explain
-from .rows import build_rows
+from .rows import Row, build_rows, relative
 from .table import summary_lines, title
 
 FORMATS = ("rich", "json", "csv", "md")
-_COLUMNS = ("kind", "index", "path", "type", "in_channels", "out_channels", "in_size", "out_size", "params",
-            "skip", "note")
 
 
-def to_csv(trace: Trace, depth: str = "layers") -> str:
+def to_csv(trace: Trace, depth: str = "units") -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(_COLUMNS)
+    fields = csv_fields()
+    w.writerow([name for name, _ in fields])
     for r in build_rows(trace, depth):
-        w.writerow([r.kind, "" if r.index is None else r.index, r.path, r.type, r.in_channels, r.out_channels,
-                    r.in_size, r.out_size, "" if r.params is None else r.params, r.skip, r.note])
+        if r.kind != "heading":
+            w.writerow([cell(r) for _, cell in fields])
     return buf.getvalue()
 
 
-def _md_cell(text: str) -> str:
+def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def to_markdown(trace: Trace, depth: str = "layers") -> str:
-    lines = [f"### {title(trace)}", "", "| # | path | type | in -> out ch | size | params | skip | note |",
-             "|---:|---|---|---:|---:|---:|---|---|"]
-    for r in build_rows(trace, depth):
-        if r.kind == "block" and depth != "blocks":
-            lines.append(f"| | **{r.path}** | **{_md_cell(r.type)}** | | | | | |")
-            continue
-        size = r.in_size if r.in_size == r.out_size else f"{r.in_size} -> {r.out_size}"
-        ch = r.in_channels if r.kind == "concat" else f"{r.in_channels} -> {r.out_channels}"
-        path = f"*{r.path}*" if r.kind == "concat" else r.path
-        lines.append(f"| {'' if r.index is None else r.index} | {_md_cell(path)} | {_md_cell(r.type)} | {ch} |"
-                     f" {size} | {'' if r.params is None else f'{r.params:,}'} | {_md_cell(r.skip)} |"
-                     f" {_md_cell(r.note)} |")
+def _md_row(r: Row) -> str:
+    if r.kind == "heading":
+        return f"| | **{_md(relative(r.path, r.parent))}** | **{_md(r.type)}** |" + " |" * (len(COLUMNS) - 3)
+    cells = [_md(c.cell(r)) for c in COLUMNS]
+    if r.kind == "concat":
+        cells = [f"*{x}*" if x else x for x in cells]
+    return "| " + " | ".join(cells) + " |"
+
+
+def to_markdown(trace: Trace, depth: str = "units") -> str:
+    lines = [f"### {title(trace)}", "", "| " + " | ".join(c.title for c in COLUMNS) + " |",
+             "|" + "|".join("---:" if c.align == "right" else "---" for c in COLUMNS) + "|"]
+    lines += [_md_row(r) for r in build_rows(trace, depth)]
     lines += ["", "| skip # | pushed by | channels | size | popped by |", "|---:|---|---:|---:|---|"]
     for s in trace.skips:
         lines.append(f"| {s.index} | {s.unit} | {s.channels} | {fmt_size(s.size)} | {s.to or '(never popped)'} |")
@@ -55,28 +57,40 @@ def to_markdown(trace: Trace, depth: str = "layers") -> str:
     return "\n".join(lines) + "\n"
 
 
+_HTML_STYLE = ("<style>.uv td,.uv th{text-align:left;white-space:nowrap;padding:1px 8px;font-family:monospace;"
+               "font-size:12px}.uv .r{text-align:right}.uv tr.concat{background:#fff6d5}"
+               ".uv tr.heading td{font-weight:bold;padding-top:6px}</style>")
+
+
 def to_html(trace: Trace, depth: str = "units") -> str:
-    """The notebook view (``Trace._repr_html_``): units by default, to stay one screen wide."""
+    """The notebook view (``Trace._repr_html_``): compact, left-aligned text, numbers right-aligned,
+    then the skip stack, the arithmetic and the totals."""
     e = html.escape
-    out = [f"<p><b>{e(title(trace))}</b></p>", "<table>",
-           "<tr><th>#</th><th>path</th><th>type</th><th>in &rarr; out ch</th><th>size</th><th>params</th>"
-           "<th>skip</th><th>note</th></tr>"]
+    out = [_HTML_STYLE, f"<p><b>{e(title(trace))}</b></p>", "<table class='uv'><tr>"
+           + "".join(f"<th class='{'r' if c.align == 'right' else ''}'>{e(c.title)}</th>" for c in COLUMNS) + "</tr>"]
     for r in build_rows(trace, depth):
-        if r.kind == "block":
-            out.append(f"<tr><td></td><td colspan='7'><b>{e(r.path)}</b> {e(r.type)}</td></tr>")
+        if r.kind == "heading":
+            out.append(f"<tr class='heading'><td></td><td colspan='{len(COLUMNS) - 1}'>"
+                       f"{e(relative(r.path, r.parent))} <span style='font-weight:normal'>{e(r.type)}</span></td></tr>")
             continue
-        size = r.in_size if r.in_size == r.out_size else f"{r.in_size} &rarr; {r.out_size}"
-        ch = e(r.in_channels) if r.kind == "concat" else f"{e(r.in_channels)} &rarr; {e(r.out_channels)}"
-        style = " style='background:#fff6d5'" if r.kind == "concat" else ""
-        out.append(f"<tr{style}><td>{'' if r.index is None else r.index}</td><td>{e(r.path)}</td><td>{e(r.type)}"
-                   f"</td><td>{ch}</td><td>{size}</td><td>{'' if r.params is None else f'{r.params:,}'}</td>"
-                   f"<td>{e(r.skip)}</td><td>{e(r.note)}</td></tr>")
+        tds = "".join(f"<td class='{'r' if c.align == 'right' else ''}'>{e(c.cell(r))}</td>" for c in COLUMNS)
+        out.append(f"<tr class='{r.kind}'>{tds}</tr>")
     out.append("</table>")
+    if trace.skips:
+        out.append("<p><b>skip stack</b> (push order)</p><table class='uv'><tr><th class='r'>#</th><th>pushed by</th>"
+                   "<th class='r'>ch</th><th class='r'>size</th><th>popped by</th></tr>")
+        out += [f"<tr><td class='r'>{s.index}</td><td>{e(s.unit)}</td><td class='r'>{s.channels}</td>"
+                f"<td class='r'>{fmt_size(s.size)}</td><td>{e(s.to or '(never popped)')}</td></tr>"
+                for s in trace.skips]
+        out.append("</table>")
+    why = explain(trace)
+    if why:
+        out.append("<pre style='font-size:12px'>" + e("\n".join(why)) + "</pre>")
     out += [f"<p>{e(line)}</p>" for line in summary_lines(trace)]
     return "\n".join(out)
 
 
-def render_text(trace: Trace, fmt: str, depth: str = "layers") -> str:
+def render_text(trace: Trace, fmt: str, depth: str = "units") -> str:
     """A non-rich format as text."""
     if fmt == "json":
         return trace.to_json() + "\n"

@@ -11,18 +11,21 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..kinds import KINDS, kind_of
 from ..records import Failure, Layer, Size, Trace, Unit, numel
-from ..tracer import fmt_size as fmt
+from ..records import fmt_size as fmt
+from .graph_rows import Link, pairs_of, rows_of
 
-DETAILS = ("blocks", "layers")
+DETAILS = ("blocks", "units", "layers")
+"""``blocks``: one node per block heading; ``units``: one per unit; ``layers``: every layer, as data flow."""
 ROW_WIDTH = 3
-"""Most nodes side by side in one encoder or decoder row at blocks detail."""
+"""Most nodes side by side in one encoder or decoder row."""
 MID_WIDTH = 5
 
 
 @dataclass
 class Item:
-    """One diagram node: a top-level unit (blocks detail) or a layer (layers detail)."""
+    """One diagram node: a block heading (blocks detail) or a top-level unit (units detail)."""
 
     id: str
     path: str
@@ -46,16 +49,6 @@ class Item:
 
 
 @dataclass
-class Link:
-    """A skip edge from the node that pushed it to the node whose input it is concatenated into."""
-
-    tail: str
-    head: str | None
-    index: int
-    label: str
-
-
-@dataclass
 class Layout:
     enc: list[Item]
     mid: list[Item]
@@ -75,17 +68,6 @@ class Layout:
     @property
     def items(self) -> list[Item]:
         return [*self.enc, *self.mid, *self.dec]
-
-
-def _kind_of_layer(layer: Layer) -> str:
-    t = layer.type.lower()
-    if "conv" in t:
-        return "conv"
-    if "norm" in t:
-        return "norm"
-    if "embedding" in t:
-        return "embed"
-    return "mlp"
 
 
 def _top_units(units: tuple[Unit, ...]) -> list[Unit]:
@@ -133,7 +115,8 @@ def _conditioning(trace: Trace, tops: list[Item], main: list[Item]) -> list[str]
     return lines
 
 
-def build_layout(trace: Trace, detail: str) -> Layout:
+def _tops(trace: Trace) -> list[Item]:
+    """One item per top-level unit, plus one per layer outside every unit, in execution order."""
     tops: list[Item] = []
     covered: set[int] = set()
     for u in _top_units(trace.units):
@@ -142,55 +125,75 @@ def build_layout(trace: Trace, detail: str) -> Layout:
                          u.first, u.last, u.block, u.note, params=u.params))
     for i, x in enumerate(trace.layers):
         if i not in covered:  # a layer outside every unit (or an observed trace without units)
-            tops.append(Item("", x.path, _kind_of_layer(x), x.type, x.in_channels, x.out_channels, x.in_size,
-                             x.out_size, i, i + 1, x.path.split(".")[0], x.note, x.tokens, x.kernel, x.stride,
-                             x.params))
+            tops.append(Item("", x.path, kind_of(x.path, x.type), x.type, x.in_channels, x.out_channels,
+                             x.in_size, x.out_size, i, i + 1, x.path.split(".")[0], x.note, x.tokens, x.kernel,
+                             x.stride, x.params))
     tops.sort(key=lambda it: (it.first, it.last))
-    cond_tops = [it for it in tops if _is_vector(trace.layers, it.first, it.last)]
-    main_tops = [it for it in tops if all(it is not c for c in cond_tops)]  # identity: equal rows may repeat
-    cond_lines = _conditioning(trace, cond_tops, main_tops)
+    return tops
 
-    def expand(group: list[Item]) -> list[Item]:
-        if detail == "blocks":
-            return group
-        out = []
-        for top in group:
-            for i in range(top.first, top.last):
-                x = trace.layers[i]
-                out.append(Item("", x.path, top.kind, x.type, x.in_channels, x.out_channels, x.in_size,
-                                x.out_size, i, i + 1, top.block, x.note, x.tokens, x.kernel, x.stride, x.params))
-        return out
 
-    main, cond = expand(main_tops), expand(cond_tops)
-    for k, it in enumerate([*main, *cond]):
-        it.id = f"n{k}"
-    at_layer: dict[int, Item] = {}
-    for it in [*main, *cond]:
-        for i in range(it.first, it.last):
-            at_layer.setdefault(i, it)
-    by_path = {it.path: it for it in [*main, *cond]}
-    layer_index = {x.path: i for i, x in enumerate(trace.layers)}
-    unit_last = {u.path: u.last - 1 for u in trace.units if u.last > u.first}
+def _merge_blocks(trace: Trace, tops: list[Item]) -> list[Item]:
+    """One item per block heading (``down_blocks.1``, ``mid_block``); a unit under no heading (conv_in,
+    conv_out) stays an item of its own, so the blocks partition the model."""
+    titles = dict(trace.blocks)
+    groups: list[list[Item]] = []
+    for it in tops:
+        key = it.block if it.block in titles else it.path
+        if groups and (groups[-1][0].block if groups[-1][0].block in titles else groups[-1][0].path) == key:
+            groups[-1].append(it)
+        else:
+            groups.append([it])
+    out: list[Item] = []
+    for g in groups:
+        a, z = g[0], g[-1]
+        if len(g) == 1 and a.block not in titles:
+            out.append(a)
+            continue
+        params: Counter[str] = Counter()
+        for it in g:
+            params[it.kind] += it.params or 1
+        counts = Counter(KINDS[k].label if k in KINDS else k for k in (it.kind for it in g))
+        note = ", ".join(f"{n} {label}" for label, n in counts.items())
+        out.append(Item("", a.block, params.most_common(1)[0][0], titles.get(a.block, a.type), a.in_channels,
+                        z.out_channels, a.in_size, z.out_size, a.first, z.last, a.block, note,
+                        params=sum(it.params for it in g)))
+    return out
 
-    def locate(path: str | None) -> Item | None:
-        """The node that outputs ``path``: the item itself, the item holding that layer, or the item
-        holding the last layer run inside that module."""
+
+class _Locator:
+    """Finds the node that outputs a module path: the item itself, the item holding that layer, or
+    the item holding the last layer run inside that module."""
+
+    def __init__(self, trace: Trace, items: list[Item]) -> None:
+        self.at_layer: dict[int, Item] = {}
+        for it in items:
+            for i in range(it.first, it.last):
+                self.at_layer.setdefault(i, it)
+        self.by_path = {it.path: it for it in items}
+        self.layer_index = {x.path: i for i, x in enumerate(trace.layers)}
+        self.unit_last = {u.path: u.last - 1 for u in trace.units if u.last > u.first}
+
+    def __call__(self, path: str | None) -> Item | None:
         if not path:
             return None
-        if path in by_path:
-            return by_path[path]
-        if path in layer_index:
-            return at_layer.get(layer_index[path])
-        if path in unit_last:
-            return at_layer.get(unit_last[path])
-        inside = [i for p, i in layer_index.items() if p.startswith(path + ".")]
-        return at_layer.get(max(inside)) if inside else None
+        if path in self.by_path:
+            return self.by_path[path]
+        if path in self.layer_index:
+            return self.at_layer.get(self.layer_index[path])
+        if path in self.unit_last:
+            return self.at_layer.get(self.unit_last[path])
+        inside = [i for p, i in self.layer_index.items() if p.startswith(path + ".")]
+        return self.at_layer.get(max(inside)) if inside else None
 
+
+def _concat_links(trace: Trace, locate: _Locator, main: list[Item]) -> tuple[dict[int, Item], list[Link]]:
+    """Each concat's consumer node (its sum goes into the node's label), keyed by skip index, and the
+    operands kept aside outside the skip stack (lucidrains' ``r``) as extra links."""
     position = {it.id: k for k, it in enumerate(main)}
     consumer_of: dict[int, Item] = {}
     extra: list[Link] = []
     for c in trace.concats:
-        head = at_layer.get(c.at) if c.at < len(trace.layers) else None
+        head = locate.at_layer.get(c.at) if c.at < len(trace.layers) else None
         head = head or locate(c.consumer)
         if head is None:
             continue
@@ -202,30 +205,44 @@ def build_layout(trace: Trace, detail: str) -> Layout:
             if op.skip is not None:
                 consumer_of[op.skip] = head
                 continue
-            # an operand kept aside outside the skip stack (lucidrains' ``r``): draw where it comes from
-            # unless it is simply the previous node's output
+            # drawn where it comes from unless it is simply the previous node's output
             src = locate(op.source)
             k = position.get(head.id, 0)
             if src is not None and src is not head and (k == 0 or main[k - 1] is not src):
                 extra.append(Link(src.id, head.id, -1, f"{op.channels}ch {fmt(op.size)}"))
+    return consumer_of, extra
 
+
+def _skip_links(trace: Trace, locate: _Locator, consumer_of: dict[int, Item]) -> list[Link]:
     links: list[Link] = []
-    # skip edges, then (index -1) concat operands from outside the stack
     for s in trace.skips:
-        first, second = (s.unit, s.source) if detail == "blocks" else (s.source, s.unit)
-        tail = locate(first) or locate(second)
+        tail = locate(s.unit) or locate(s.source)
         head = consumer_of.get(s.index) or locate(s.to)
-        size = fmt(s.size)
-        label = f"#{s.index} {s.channels}ch {size}"
+        label = f"#{s.index} {s.channels}ch {fmt(s.size)}"
         if tail is None and s.source != "input":
             continue
         if head is None and tail is not None:
             tail.cats.append(f"{label} pushed, never popped")
         links.append(Link(tail.id if tail else "input", head.id if head else None, s.index, label))
+    return links
 
-    links += extra
+
+def build_layout(trace: Trace, detail: str) -> Layout:
+    """The U of ``units`` (one node per unit) or ``blocks`` (one node per block heading)."""
+    tops = _tops(trace)
+    cond = [it for it in tops if _is_vector(trace.layers, it.first, it.last)]
+    main = [it for it in tops if all(it is not c for c in cond)]  # identity: equal rows may repeat
+    cond_lines = _conditioning(trace, cond, main)
+    if detail == "blocks":
+        main = _merge_blocks(trace, main)
+    for k, it in enumerate([*main, *cond]):
+        it.id = f"n{k}"
+    locate = _Locator(trace, [*main, *cond])
+    consumer_of, extra = _concat_links(trace, locate, main)
+    links = _skip_links(trace, locate, consumer_of) + extra
     # Phases: the encoder ends with the last node that pushes a skip, the decoder starts with the
     # first node that consumes one; whatever runs in between is the bottleneck.
+    position = {it.id: k for k, it in enumerate(main)}
     pushes = [position[x.tail] for x in links if x.tail in position and x.index >= 0]
     pops = [position[x.head] for x in links if x.head in position and x.index >= 0]
     enc_end = max(pushes) if pushes else len(main) - 1
@@ -233,79 +250,10 @@ def build_layout(trace: Trace, detail: str) -> Layout:
     if dec_start <= enc_end:  # interleaved pushes and pops: split at the first pop
         enc_end = dec_start - 1
     enc, mid, dec = main[: enc_end + 1], main[enc_end + 1 : dec_start], main[dec_start:]
-
-    pairs = _pairs(links, position, enc, dec)
+    pairs = pairs_of(links, position, enc, dec)
     if trace.error is not None:
         hit = locate(trace.error.at)
         if hit is not None:
             hit.failed = True
-    width = ROW_WIDTH if detail == "blocks" else 1
-    rows, enc_rows, dec_rows = _rows(enc, dec, mid, pairs, width, MID_WIDTH if detail == "blocks" else 1)
+    rows, enc_rows, dec_rows = rows_of(enc, dec, mid, pairs, ROW_WIDTH, MID_WIDTH)
     return Layout(enc, mid, dec, cond, links, pairs, cond_lines, trace.error, rows, enc_rows, dec_rows)
-
-
-def _pairs(links: list[Link], position: dict[str, int], enc: list[Item], dec: list[Item]) -> list[tuple[str, str]]:
-    """(encoder node, decoder node) of each skip that can share a rank.
-
-    Pairs must be monotone (deeper encoder node <-> earlier decoder node), and a node may sit in one
-    pair only, or dot gets contradictory rank constraints. A LIFO skip stack always satisfies this.
-    """
-    pairs: list[tuple[str, str]] = []
-    enc_ids = {it.id for it in enc}  # not the input node: it sits on the top row with the output
-    dec_ids = {it.id for it in dec}
-    used: set[str] = set()
-    last_head = len(position)
-    for lk in sorted(links, key=lambda lk: (position.get(lk.tail, -1), lk.index)):
-        if lk.index < 0 or lk.head is None or lk.tail not in enc_ids or lk.head not in dec_ids:
-            continue
-        if lk.tail in used or lk.head in used or position[lk.head] >= last_head:
-            continue
-        pairs.append((lk.tail, lk.head))
-        used.update((lk.tail, lk.head))
-        last_head = position[lk.head]
-    return pairs
-
-
-def _chunks(ids: list[str], width: int, from_end: bool) -> list[list[str]]:
-    if from_end:  # the encoder: the node that pushes the skip must be in the last chunk, on the skip's rank
-        head = len(ids) % width
-        return ([ids[:head]] if head else []) + [ids[i : i + width] for i in range(head, len(ids), width)]
-    return [ids[i : i + width] for i in range(0, len(ids), width)]
-
-
-def _rows(enc: list[Item], dec: list[Item], mid: list[Item], pairs: list[tuple[str, str]], width: int,
-          mid_width: int) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
-    """Rank groups. At blocks detail the nodes between two skip pushes sit side by side (a resnet and its
-    attention), which keeps SD-sized models on one screen; at layers detail every node has its own rank."""
-    tails = {t for t, _ in pairs}
-    heads = {h for _, h in pairs}
-    enc_rows: list[list[str]] = []
-    seg: list[str] = []
-    for it in enc:
-        seg.append(it.id)
-        if it.id in tails:
-            enc_rows += _chunks(seg, width, True)
-            seg = []
-    enc_rows += _chunks(seg, width, True)
-    dec_rows: list[list[str]] = []
-    seg = []
-    for it in dec:
-        if it.id in heads and seg:
-            dec_rows += _chunks(seg, width, False)
-            seg = []
-        seg.append(it.id)
-    dec_rows += _chunks(seg, width, False)
-    partner = dict(pairs)
-    where = {i: k for k, row in enumerate(dec_rows) for i in row}
-    merged: set[int] = set()
-    rows: list[list[str]] = []
-    for row in enc_rows:
-        k = where.get(partner.get(row[-1], ""), -1)
-        if k >= 0:
-            merged.add(k)
-            rows.append(row + dec_rows[k])
-        else:
-            rows.append(row)
-    rows += [row for k, row in enumerate(dec_rows) if k not in merged]
-    rows += _chunks([it.id for it in mid], mid_width, False)
-    return rows, enc_rows, dec_rows

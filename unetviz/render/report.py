@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # the report needs only the types: rendering never imports the verify machinery
+    from rich.console import RenderableType
 
-if TYPE_CHECKING:  # verify.py imports nothing heavy, but the report only needs its types
     from ..verification import Report
 
 
@@ -28,19 +26,25 @@ def verdict(report: Report) -> str:
     size = "x".join(str(d) for d in report.size)
     name = report.preset or report.model
     head = f"{name} at {size}: "
+    what = (f"{c['layers']} layers, {c.get('units', 0)} units, {c.get('blocks', 0)} blocks, {c['concats']} concats,"
+            f" {c['tensors']} tensors")
     if report.ok:
-        body = (f"{c['layers']} layers, {c['concats']} concats, {c['tensors']} tensors agree;"
-                f" params {report.params_real:,} (torchinfo {witness})")
+        if c["layers"] == 0 and report.error_ours is not None:
+            what = f"no layer runs before the failure; {c['tensors']} tensors"
+        body = f"{what} agree; params {report.params_real:,} (torchinfo {witness})"
         if report.error_ours is not None:
             body += "; both fail at this input, at the same place"
         return head + "OK: " + body
-    return (head + f"{len(report.disagreements)} disagreement(s) over {c['layers']} layers, {c['concats']} concats,"
-            f" {c['tensors']} tensors; params ours {report.params_ours:,}, real {report.params_real:,}"
-            f" (torchinfo {witness})")
+    return (head + f"{len(report.disagreements)} disagreement(s) over {what}; params ours {report.params_ours:,},"
+            f" real {report.params_real:,} (torchinfo {witness})")
 
 
 def render_report(report: Report) -> RenderableType:
     """Verdict line, the failure both sides report (if any), and every disagreement with both values."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     parts: list[RenderableType] = [Text(verdict(report), style="bold green" if report.ok else "bold red")]
     if report.error_ours is not None or report.error_real is not None:
         parts.append(Text(f"  unetviz: {report.error_ours or 'runs'}"))

@@ -1,147 +1,153 @@
-"""The rows every tabular renderer shows: block headings, layers or units, and concat steps.
+"""The rows every tabular renderer shows: block headings, blocks, units, layers and concat steps.
 
-A concat row spells out its arithmetic the way a learner asks for it:
-``1920 = 1280 (previous) + 640 (skip #6 from down_blocks.1.downsamplers.0, 16x16)``.
+A row holds its records (the layers it spans, the concat it is); the columns in ``columns.py`` make
+every cell from them. The concat arithmetic is worded here, once:
+``1920 = 1280 (previous, up_blocks.1.attentions.1) + 640 (skip #6 from down_blocks.1.downsamplers.0, 16x16)``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..errors import bad_value
-from ..records import Concat, Trace
-from ..tracer import fmt_size
+from ..records import Concat, Layer, Size, Trace, Unit, fmt_size, within
 
-DEPTHS = ("layers", "units", "blocks")
+DEPTHS = ("units", "layers", "blocks")
+"""``--depth`` values; the first is the default (one screen of SD 1.5 with every concat)."""
+RowKind = Literal["heading", "block", "unit", "layer", "concat"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Row:
-    kind: str
-    """``block`` (a heading), ``layer``, ``unit`` or ``concat``."""
+    """One line of a table."""
+
+    kind: RowKind
+    """``heading`` (a block's title line), ``block`` (a block summed up, ``--depth blocks``), ``unit``,
+    ``layer`` or ``concat`` (a ``torch.cat`` step before its consumer)."""
     path: str
-    type: str
-    in_channels: str
-    out_channels: str
-    in_size: str
-    out_size: str
-    params: int | None
-    skip: str
-    """``push #3`` on the row that produced a skip, ``pop #6 <- unit`` on a concat."""
-    note: str
+    """The full module path (a concat's is its consumer's)."""
+    parent: str = ""
+    """The heading or unit the row sits under; tables show ``path`` relative to it."""
     index: int | None = None
     """Step number: position in ``Trace.layers`` or ``Trace.units``."""
+    type: str = ""
+    in_channels: int | None = None
+    out_channels: int | None = None
+    in_size: Size | None = None
+    out_size: Size | None = None
+    tokens: int | None = None
+    layers: tuple[Layer, ...] = ()
+    """The layers the row spans: quantities (params, ...) are summed over them."""
+    concat: Concat | None = None
+    pushes: tuple[int, ...] = ()
+    """Skip indices pushed by this row's output."""
+    note: str = ""
 
 
-def concat_sum(c: Concat) -> str:
-    """``1920 = 1280 (previous) + 640 (skip #6 from down_blocks.1.downsamplers.0, 16x16)``."""
+def relative(path: str, parent: str) -> str:
+    """``path`` below ``parent`` (``resnets.0`` under ``down_blocks.1``), or whole."""
+    return path[len(parent) + 1:] if parent and path.startswith(parent + ".") else path
+
+
+def concat_terms(trace: Trace, c: Concat) -> str:
+    """``1920 = 1280 (previous, up_blocks.1.attentions.1) + 640 (skip #6 from down_blocks.1.downsamplers.0, 16x16)``."""
+    units = {s.index: s.unit for s in trace.skips}
     parts = []
     for op in c.inputs:
         if op.skip is not None:
-            parts.append(f"{op.channels} (skip #{op.skip} from {op.source}, {fmt_size(op.size)})")
+            parts.append(f"{op.channels} (skip #{op.skip} from {units.get(op.skip, op.source)},"
+                         f" {fmt_size(op.size)})")
         elif op.source == "input":
             parts.append(f"{op.channels} (input)")
         else:
             parts.append(f"{op.channels} (previous, {op.source})")
-    return f"{c.channels} = " + " + ".join(parts)
-
-
-def _concat_row(trace: Trace, c: Concat) -> Row:
-    pops = [op for op in c.inputs if op.skip is not None]
-    units = {s.index: s.unit for s in trace.skips}
-    skip = ", ".join(f"pop #{op.skip} <- {units.get(op.skip, op.source) if op.skip is not None else ''}"
-                     for op in pops)
     crop = f"; skip cropped {fmt_size(c.crop[0])} -> {fmt_size(c.crop[1])}" if c.crop else ""
-    arith = " + ".join(str(op.channels) for op in c.inputs) + f" = {c.channels}"
-    return Row("concat", f"cat -> {c.consumer}", "torch.cat", arith, str(c.channels), fmt_size(c.size),
-               fmt_size(c.size), None, skip, concat_sum(c) + crop)
+    return f"{c.channels} = " + " + ".join(parts) + crop
 
 
-def build_rows(trace: Trace, depth: str = "layers") -> list[Row]:
-    """Rows in forward order, with a heading row where each block begins."""
+def _concat_row(trace: Trace, c: Concat, parent: str) -> Row:
+    return Row(kind="concat", path=c.consumer, parent=parent, type="torch.cat", out_channels=c.channels,
+               in_size=c.size, out_size=c.size, concat=c, note=concat_terms(trace, c))
+
+
+def _pushes(trace: Trace) -> dict[str, tuple[int, ...]]:
+    out: dict[str, tuple[int, ...]] = {}
+    for s in trace.skips:
+        out[s.unit] = (*out.get(s.unit, ()), s.index)
+    return out
+
+
+def _unit_row(trace: Trace, j: int, u: Unit, pushes: dict[str, tuple[int, ...]]) -> Row:
+    return Row(kind="unit", path=u.path, parent=u.block if u.block != u.path else "", index=j, type=u.type,
+               in_channels=u.in_channels, out_channels=u.out_channels, in_size=u.in_size, out_size=u.out_size,
+               layers=trace.layers[u.first:u.last], pushes=pushes.get(u.path, ()), note=u.note)
+
+
+def _layer_row(i: int, x: Layer, parent: str, pushes: tuple[int, ...]) -> Row:
+    bits = []
+    if x.kernel is not None:
+        bits.append(f"k{fmt_size(x.kernel)}" + (f" s{fmt_size(x.stride)}" if x.stride and max(x.stride) > 1 else ""))
+    if x.tokens is not None:
+        bits.append(f"{x.tokens} tokens")
+    if x.note:
+        bits.append(x.note)
+    return Row(kind="layer", path=x.path, parent=parent, index=i, type=x.type, in_channels=x.in_channels,
+               out_channels=x.out_channels, in_size=x.in_size, out_size=x.out_size, tokens=x.tokens, layers=(x,),
+               pushes=pushes, note=", ".join(bits))
+
+
+def build_rows(trace: Trace, depth: str = "units") -> list[Row]:
+    """Rows in forward order: a heading where each block begins, the concats before their consumers."""
     if depth not in DEPTHS:
         raise bad_value("--depth", depth, DEPTHS)
-    pushes: dict[str, list[int]] = {}
-    for s in trace.skips:
-        pushes.setdefault(s.unit, []).append(s.index)
+    if depth == "blocks":
+        return block_rows(trace)
+    pushes = _pushes(trace)
     concat_at: dict[int, list[Concat]] = {}
     for c in trace.concats:
         concat_at.setdefault(c.at, []).append(c)
-    headings = dict(trace.blocks)
+    titles = dict(trace.blocks)
     rows: list[Row] = []
-    current_block = None
-
-    def heading(block: str) -> None:
-        nonlocal current_block
-        if block != current_block:
-            current_block = block
-            if block in headings:
-                rows.append(Row("block", block, headings[block], "", "", "", "", None, "", ""))
-
-    if depth == "layers":
-        last_of_unit = {u.last - 1: u.path for u in trace.units}
-        unit_block = {u.path: u.block for u in trace.units}
-        for i, layer in enumerate(trace.layers):
-            heading(unit_block.get(layer.unit, ""))
-            rows.extend(_concat_row(trace, c) for c in concat_at.pop(i, []))
-            unit = last_of_unit.get(i)
-            pushed = pushes.get(unit, []) if unit else []
-            rows.append(Row("layer", layer.path, layer.type, str(layer.in_channels), str(layer.out_channels),
-                            fmt_size(layer.in_size), fmt_size(layer.out_size), layer.params,
-                            ", ".join(f"push #{k}" for k in pushed), _layer_note(layer.kernel, layer.stride,
-                                                                               layer.note, layer.tokens), i))
-    else:
-        for j, u in enumerate(trace.units):
-            heading(u.block)
-            for at in [k for k in concat_at if k <= u.first]:
-                rows.extend(_concat_row(trace, c) for c in concat_at.pop(at))
-            rows.append(Row("unit", u.path, u.type, str(u.in_channels), str(u.out_channels), fmt_size(u.in_size),
-                            fmt_size(u.out_size), u.params, ", ".join(f"push #{k}" for k in pushes.get(u.path, [])),
-                            u.note, j))
-    for rest in concat_at.values():  # a concat after the last layer (the trace failed right after it)
-        rows.extend(_concat_row(trace, c) for c in rest)
-    if depth == "blocks":
-        rows = _collapse(rows)
+    block = None
+    for j, u in enumerate(trace.units):
+        heading = u.block if u.block in titles else ""
+        if u.block != block:
+            block = u.block
+            if heading:
+                rows.append(Row(kind="heading", path=heading, type=titles[heading]))
+        for at in sorted(k for k in concat_at if k <= u.first):
+            rows.extend(_concat_row(trace, c, heading) for c in concat_at.pop(at))
+        if depth == "units":
+            rows.append(_unit_row(trace, j, u, pushes))
+            continue
+        single = u.last - u.first == 1 and trace.layers[u.first].path == u.path
+        if not single:  # the unit's own line, its layers indented under it
+            rows.append(Row(kind="heading", path=u.path, parent=heading, type=u.type, note=u.note))
+        for i in range(u.first, u.last):
+            last = i == u.last - 1
+            rows.append(_layer_row(i, trace.layers[i], heading if single else u.path,
+                                   pushes.get(u.path, ()) if last else ()))
+    for rest in concat_at.values():  # a concat after the last unit (the trace failed right after it)
+        rows.extend(_concat_row(trace, c, "") for c in rest)
     return rows
 
 
-def _layer_note(kernel: tuple[int, ...] | None, stride: tuple[int, ...] | None, note: str,
-                tokens: int | None) -> str:
-    bits = []
-    if kernel is not None:
-        k = fmt_size(kernel)
-        bits.append(f"k{k}" + (f" s{fmt_size(stride)}" if stride and max(stride) > 1 else ""))
-    if tokens is not None:
-        bits.append(f"{tokens} tokens")
-    if note:
-        bits.append(note)
-    return ", ".join(bits)
-
-
-def _collapse(rows: list[Row]) -> list[Row]:
-    """One row per block: its first input, its last output, params summed, skips listed."""
-    out: list[Row] = []
-    group: list[Row] = []
-
-    def flush() -> None:
-        if not group:
-            return
-        head, body = group[0], [r for r in group[1:] if r.kind != "concat"]
-        if head.kind != "block" or not body:
-            out.extend(group)
-            return
-        skips = ", ".join(r.skip for r in group if r.skip)
-        out.append(Row("block", head.path, head.type, body[0].in_channels, body[-1].out_channels, body[0].in_size,
-                       body[-1].out_size, sum(r.params or 0 for r in body), skips,
-                       f"{len(body)} units"))
-
-    for r in rows:
-        if r.kind == "block":
-            flush()
-            group = [r]
-        elif group:
-            group.append(r)
-        else:
-            out.append(r)
-    flush()
-    return out
+def block_rows(trace: Trace) -> list[Row]:
+    """One row per block: units grouped by their heading, so the rows partition the model (head and
+    tail steps such as conv_in or conv_out are blocks of their own)."""
+    titles = dict(trace.blocks)
+    pushes = _pushes(trace)
+    groups: dict[str, list[Unit]] = {}
+    for u in trace.units:
+        groups.setdefault(u.block, []).append(u)
+    rows = []
+    for block, units in groups.items():
+        first, last = units[0], units[-1]
+        pushed = tuple(i for u in units for i in pushes.get(u.path, ()))
+        cats = sum(1 for c in trace.concats if any(within(c.consumer, u.path) for u in units))
+        note = f"{len(units)} units" + (f", {cats} concats" if cats else "")
+        rows.append(Row(kind="block", path=block, type=titles.get(block, first.type), in_channels=first.in_channels,
+                        out_channels=last.out_channels, in_size=first.in_size, out_size=last.out_size,
+                        layers=trace.layers[first.first:last.last], pushes=pushed, note=note))
+    return rows

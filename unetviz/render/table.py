@@ -1,21 +1,32 @@
-"""The rich terminal table: what a learner reads to see channels, sizes and skips evolve."""
+"""The terminal table: what a learner reads to see channels, sizes and skips evolve.
+
+It fits the width it is given without cutting a path or a number: paths are shown relative to the
+heading they sit under (an indented tree), columns are dropped by priority as the width shrinks,
+and a dropped note or skip is printed under its row, wrapped. Only ``cli.py`` prints.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import textwrap
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ..records import Trace
-from ..tracer import fmt_size
+from ..records import Trace, fmt_size
+from .columns import COLUMNS, Column
 from .explain import explain
-from .rows import build_rows
+from .rows import Row, build_rows, relative
 
-STYLE = {"block": "bold cyan", "concat": "yellow", "layer": "", "unit": ""}
+if TYPE_CHECKING:
+    from rich.console import Group
+
+GAP = 2
+STYLE = {"heading": "bold cyan", "block": "", "concat": "yellow", "layer": "", "unit": ""}
 
 
 def title(trace: Trace) -> str:
-    name = trace.preset or "config"
+    name = trace.name or trace.preset or "config"
     where = f" ({trace.size_source})" if trace.size_source else ""
-    return (f"{name}: {trace.family} {trace.model}, input {trace.in_channels}x{fmt_size(trace.in_size)}{where}")
+    return f"{name}: {trace.family} {trace.model}, input {trace.in_channels}x{fmt_size(trace.in_size)}{where}"
 
 
 def summary_lines(trace: Trace) -> list[str]:
@@ -30,41 +41,111 @@ def summary_lines(trace: Trace) -> list[str]:
     return lines
 
 
-def render_table(trace: Trace, depth: str = "layers") -> Any:
-    """A rich renderable (a Group of the layer table, the skip stack and the totals)."""
+def _levels(rows: list[Row]) -> list[int]:
+    """Tree depth of every row: a row sits one level below the heading it is relative to."""
+    level: dict[str, int] = {}
+    out = []
+    for r in rows:
+        d = level[r.parent] + 1 if r.parent in level else 0
+        if r.kind == "heading":
+            level[r.path] = d
+        out.append(d)
+    return out
+
+
+def fit_columns(rows: list[Row], cells: list[list[str]], width: int) -> list[int]:
+    """Indices of the columns to show: drop the highest priority number until the row fits."""
+    widths = [max([len(c.title)] + [len(cells[i][k]) for i, r in enumerate(rows) if r.kind != "heading"])
+              for k, c in enumerate(COLUMNS)]
+    # a column empty in every row (no skips in a trace without a skip stack) is not shown at all
+    keep = [k for k, c in enumerate(COLUMNS)
+            if c.priority == 0 or any(cells[i][k] for i, r in enumerate(rows) if r.kind != "heading")]
+
+    def total(ks: list[int]) -> int:
+        return sum(widths[k] for k in ks) + GAP * (len(ks) - 1)
+
+    while total(keep) > width:
+        droppable = [k for k in keep if COLUMNS[k].priority > 0]
+        if not droppable:
+            break
+        keep.remove(max(droppable, key=lambda k: (COLUMNS[k].priority, k)))
+    return keep
+
+
+def _line(cells: Sequence[str], widths: Sequence[int], cols: Sequence[Column]) -> str:
+    parts = [c.rjust(w) if col.align == "right" else c.ljust(w) for c, w, col in zip(cells, widths, cols, strict=True)]
+    return (" " * GAP).join(parts).rstrip()
+
+
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    return textwrap.wrap(text, width=max(20, width), initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_on_hyphens=False, break_long_words=False) or [indent]
+
+
+def table_lines(trace: Trace, depth: str, width: int) -> list[tuple[str, str]]:
+    """(text, style) lines of the layer table at ``width`` columns."""
+    rows = build_rows(trace, depth)
+    levels = _levels(rows)
+    cells = [[c.cell(r) for c in COLUMNS] for r in rows]
+    path_k = next(k for k, c in enumerate(COLUMNS) if c.name == "path")
+    for i, lv in enumerate(levels):
+        cells[i][path_k] = "  " * lv + cells[i][path_k]
+    keep = fit_columns(rows, cells, width)
+    cols = [COLUMNS[k] for k in keep]
+    widths = [max([len(COLUMNS[k].title)] + [len(cells[i][k]) for i, r in enumerate(rows) if r.kind != "heading"])
+              for k in keep]
+    folded = [k for k, c in enumerate(COLUMNS) if c.foldable and k not in keep]
+    out = [(_line([c.title for c in cols], widths, cols), "bold"),
+           ("-" * min(width, sum(widths) + GAP * (len(cols) - 1)), "dim")]
+    for i, r in enumerate(rows):
+        indent = "  " * levels[i]
+        if r.kind == "heading":
+            text = f"{indent}{relative(r.path, r.parent)}  {r.type}" + (f"  ({r.note})" if r.note else "")
+            out += [(line, STYLE["heading"]) for line in _wrap(text, width, indent)]
+            continue
+        out.append((_line([cells[i][k] for k in keep], widths, cols), STYLE[r.kind]))
+        extra = " · ".join(cells[i][k] for k in folded if cells[i][k])
+        if extra:
+            out += [(line, "dim") for line in _wrap(extra, width, indent + "    ")]
+    return out
+
+
+def render_table(trace: Trace, depth: str = "units", width: int = 120) -> Group:
+    """A rich renderable: the title, the layer table, the skip stack, the arithmetic and the totals."""
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title(trace), title_justify="left", expand=False, show_lines=False, pad_edge=False)
-    for col, kw in (("#", {"justify": "right", "style": "dim"}), ("path", {}), ("type", {}),
-                    ("in -> out ch", {"justify": "right"}), ("size", {"justify": "right"}),
-                    ("params", {"justify": "right"}), ("skip", {"style": "magenta"}), ("note", {"style": "dim"})):
-        table.add_column(col, **kw)  # type: ignore[arg-type]
-    for r in build_rows(trace, depth):
-        size = r.in_size if r.in_size == r.out_size else f"{r.in_size} -> {r.out_size}"
-        ch = r.in_channels if r.kind == "concat" else (
-            f"{r.in_channels} -> {r.out_channels}" if r.in_channels else "")
-        # Text cells: paths and messages may hold brackets that rich would take for markup
-        cells = ("" if r.index is None else str(r.index), r.path, r.type, ch, size,
-                 "" if r.params is None else f"{r.params:,}", r.skip, r.note)
-        table.add_row(*(Text(c) for c in cells), style=STYLE[r.kind],
-                      end_section=r.kind == "block" and depth == "blocks")
-    parts: list[Any] = [table, skip_table(trace)]
-    parts += [Text(line, style="green") for line in explain(trace)]
+    parts: list[Text] = [Text(line, style="bold") for line in _wrap(title(trace), width, "")]
+    parts += [Text(text, style=style, no_wrap=True) for text, style in table_lines(trace, depth, width)]
+    parts.append(Text(""))
+    parts += [Text(text, style=style, no_wrap=True) for text, style in skip_lines(trace, width)]
+    for line in explain(trace):
+        indent = "  " if line.startswith("  ") else ""
+        parts += [Text(w, style="green") for w in _wrap(line.strip(), width, indent)]
     for line in summary_lines(trace):
-        parts.append(Text(line, style="bold red" if line.startswith("FAILS") else "bold"))
+        style = "bold red" if line.startswith("FAILS") else "bold"
+        parts += [Text(w, style=style) for w in _wrap(line, width, "")]
     return Group(*parts)
 
 
-def skip_table(trace: Trace) -> Any:
-    from rich.table import Table
-    from rich.text import Text
+def skip_lines(trace: Trace, width: int) -> list[tuple[str, str]]:
+    """The skip stack, push order: who pushed each entry and who pops it."""
+    if not trace.skips:
+        return []
+    head = ("#", "pushed by", "ch", "size", "popped by")
+    body = [(str(s.index), s.unit, str(s.channels), fmt_size(s.size), s.to or "(never popped)") for s in trace.skips]
+    widths = [max(len(row[k]) for row in (head, *body)) for k in range(5)]
+    right = (True, False, True, True, False)
 
-    t = Table(title="skip stack (push order)", title_justify="left", pad_edge=False)
-    for col in ("#", "pushed by", "channels", "size", "popped by"):
-        t.add_column(col, justify="right" if col in ("#", "channels", "size") else "left")
-    for s in trace.skips:
-        t.add_row(*(Text(c) for c in (str(s.index), s.unit, str(s.channels), fmt_size(s.size),
-                                       s.to or "(never popped)")))
-    return t
+    def line(row: Sequence[str]) -> str:
+        return (" " * GAP).join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True))
+
+    out = [("skip stack (push order)", "bold"), (line(head).rstrip(), "bold")]
+    for row in body:
+        text = line(row).rstrip()
+        if len(text) > width:  # a very long path: the popper on a line of its own
+            text = line((*row[:4], "")).rstrip()
+            out += [(text, "magenta"), ((" " * (widths[0] + GAP)) + "-> " + row[4], "magenta")]
+        else:
+            out.append((text, "magenta"))
+    return out

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ..families.diffusers import TEXT_TOKENS
+from ..families.diffusers_embed import TEXT_TOKENS, context_width, text_time_inputs
 from ..records import Trace
 
 BATCH = 2
@@ -33,29 +33,29 @@ def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[
     sample = torch.empty(b, trace.in_channels, *trace.in_size, device=meta)
     timestep = torch.ones(b, dtype=torch.long, device=meta)
     kw: dict[str, Any] = {"return_dict": False}
-    if cfg.get("class_embed_type") is not None or cfg.get("num_class_embeds") is not None:
-        kw["class_labels"] = _class_labels(cfg, meta, b)
+    # only a model that has a class_embedding takes labels (UNet2DModel raises for unused ones)
+    if getattr(model, "class_embedding", None) is not None:
+        kw["class_labels"] = _class_labels(model, cfg, meta, b)
     if type(model).__name__ == "UNet2DModel":
         return (sample, timestep), kw
-    cross = cfg.cross_attention_dim
-    width = cfg.encoder_hid_dim or (cross if isinstance(cross, int) else cross[0])
+    # one context, as a pipeline passes it: as wide as the first block (or encoder_hid_proj) reads
+    width = context_width(cfg.cross_attention_dim, cfg.encoder_hid_dim)
     kw["encoder_hidden_states"] = torch.empty(b, TEXT_TOKENS, width, device=meta)
     if cfg.get("time_cond_proj_dim") is not None:
         kw["timestep_cond"] = torch.empty(b, cfg.time_cond_proj_dim, device=meta)
     if cfg.get("addition_embed_type") == "text_time":
-        total = cfg.projection_class_embeddings_input_dim
-        n_ids = 6 if total > 6 * cfg.addition_time_embed_dim else 1
-        text = total - n_ids * cfg.addition_time_embed_dim
+        text, n_ids = text_time_inputs(cfg.projection_class_embeddings_input_dim, cfg.addition_time_embed_dim)
         kw["added_cond_kwargs"] = {"text_embeds": torch.empty(b, text, device=meta),
                                    "time_ids": torch.empty(b, n_ids, device=meta)}
     return (sample, timestep), kw
 
 
-def _class_labels(cfg: Any, meta: torch.device, b: int) -> torch.Tensor:
+def _class_labels(model: torch.nn.Module, cfg: Any, meta: torch.device, b: int) -> torch.Tensor:
     kind = cfg.get("class_embed_type")
     if kind in ("projection", "simple_projection"):
         return torch.empty(b, cfg.projection_class_embeddings_input_dim, device=meta)
     if kind == "identity":
-        ted = cfg.get("time_embedding_dim") or cfg.block_out_channels[0] * 4
-        return torch.empty(b, ted, device=meta)
+        embedding: Any = model.time_embedding
+        # the time embedding's width, whatever decided it (fourier or positional, time_embedding_dim)
+        return torch.empty(b, int(embedding.linear_1.out_features), device=meta)
     return torch.zeros(b, dtype=torch.long, device=meta)

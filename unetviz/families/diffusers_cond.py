@@ -1,0 +1,156 @@
+"""``UNet2DConditionModel.__init__``'s per-block arguments: ``_check_config`` and what ``get_down_block`` /
+``get_mid_block`` / ``get_up_block`` are handed, decided (and checked) before any size is known.
+
+Upstream checks list lengths up front but reads each entry only where a block uses it: an
+``attention_head_dim``, ``cross_attention_dim`` or transformer depth of a block without a
+transformer is never looked at, so nothing is checked there either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Args
+from ..errors import UnetvizError, bad_value
+from .diffusers_blocks import BlockSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerBlock:
+    """The per-block lists ``__init__`` broadcasts its int-or-list arguments to (raw entries)."""
+
+    layers: list[int]
+    heads: list[Any]
+    """``attention_head_dim``: heads of a CrossAttn block, head size of an Attn block (diffusers' quirk)."""
+    cross: list[Any]
+    only_cross: list[bool]
+    depths: list[Any]
+    """``transformer_layers_per_block``, as given (a list may be longer than the blocks)."""
+    reverse_depths: list[Any]
+    """``reverse_transformer_layers_per_block``, or the reversed ``depths``."""
+
+
+def _per_block(a: Args, key: str, n: int) -> list[Any]:
+    """An int (or anything) for every block, or a list that must have one entry per block."""
+    v = a.raw(key)
+    if isinstance(v, (list, tuple)):
+        if len(v) != n:
+            raise UnetvizError(f"{key} has {len(v)} entries but down_block_types has {n}")
+        return list(v)
+    return [v] * n
+
+
+def _check_config(a: Args, n: int) -> PerBlock:
+    """Upstream's ``_check_config`` plus the broadcasting ``__init__`` does right after it."""
+    heads = a.raw("attention_head_dim")
+    if not isinstance(heads, (int, list, tuple)) or isinstance(heads, bool):
+        # len() of anything else raises TypeError in _check_config
+        raise bad_value("attention_head_dim", heads, f"an integer or a list of {n}")
+    oca = a.raw("only_cross_attention")
+    if not isinstance(oca, (bool, list, tuple)):
+        raise bad_value("only_cross_attention", oca, f"true/false or a list of {n} booleans")
+    lpb = a.raw("layers_per_block")
+    if not isinstance(lpb, (int, list, tuple)) or isinstance(lpb, bool):
+        raise bad_value("layers_per_block", lpb, f"an integer or a list of {n}")
+    depths = a.raw("transformer_layers_per_block")
+    reverse = a.raw("reverse_transformer_layers_per_block")
+    if isinstance(depths, list) and reverse is None and any(isinstance(v, list) for v in depths):
+        raise UnetvizError("reverse_transformer_layers_per_block: required when transformer_layers_per_block"
+                           " holds lists (an asymmetrical UNet)")
+    # range(num_layers): a negative count builds no resnet (clamped where a block is made)
+    layers = [a.int("layers_per_block", -(2**20), v) for v in _per_block(a, "layers_per_block", n)]
+    per_depth = list(depths) if isinstance(depths, (list, tuple)) else [depths] * n
+    if len(per_depth) < n:  # transformer_layers_per_block[i] for every block
+        raise UnetvizError(f"transformer_layers_per_block has {len(per_depth)} entries but down_block_types has {n}")
+    if reverse is None:
+        rev = list(reversed(per_depth))
+    elif not isinstance(reverse, (list, tuple)) or len(reverse) < n:
+        raise bad_value("reverse_transformer_layers_per_block", reverse, f"a list of at least {n} entries")
+    else:
+        rev = list(reverse)
+    return PerBlock(layers=layers, heads=_per_block(a, "attention_head_dim", n),
+                    cross=_per_block(a, "cross_attention_dim", n),
+                    only_cross=[bool(v) for v in _per_block(a, "only_cross_attention", n)],
+                    depths=per_depth, reverse_depths=rev)
+
+
+def _depths(a: Args, key: str, v: Any, layers: int) -> tuple[int, ...]:
+    """A transformer block's per-layer depths: an int for every layer, or a list indexed per layer."""
+    if isinstance(v, (list, tuple)):
+        if len(v) < layers:
+            raise UnetvizError(f"{key}: entry {v!r} has {len(v)} depths but its block has {layers} layers")
+        return tuple(max(0, a.int(key, -(2**20), d)) for d in v[:layers])
+    return (max(0, a.int(key, -(2**20), v)),) * layers
+
+
+def _cross_heads(a: Args, v: Any, channels: int, where: str) -> int:
+    heads = a.int("attention_head_dim", 1, v)
+    if channels // heads < 1:
+        # Transformer2DModel(heads, channels // heads): a head size of 0, and 0 ** -0.5 raises in Attention
+        raise UnetvizError(f"attention_head_dim: {heads} heads on the {channels} channels of {where} give a head"
+                           f" size of 0; allowed: 1 to {channels} (UNet2DConditionModel reads it as the head count)")
+    return heads
+
+
+def _cross_dim(a: Args, v: Any, kind: str, mid: bool = False) -> int | None:
+    if v is None:
+        if not mid:  # get_down_block / get_up_block raise; the mid block builds attn2-less transformers
+            raise bad_value("cross_attention_dim", None, f"an integer ({kind} needs it)")
+        return None
+    return a.int("cross_attention_dim", 1, v)
+
+
+def _spec(a: Args, kind: str, i: int, layers: int, channels: tuple[int, int, int], final: bool, heads: Any,
+          head_dim: Any, cross: Any, depth: Any, only_cross: bool, depth_key: str, up: bool) -> BlockSpec:
+    in_c, out_c, prev = channels
+    layers = max(0, layers)
+    where = f"{'up' if up else 'down'}_blocks.{i}"
+    if kind.startswith("CrossAttn"):
+        return BlockSpec(kind, layers, in_c, out_c, not final, prev,
+                         num_attention_heads=_cross_heads(a, heads, out_c, where) if layers else 1,
+                         transformer_layers=_depths(a, depth_key, depth, layers),
+                         cross_attention_dim=_cross_dim(a, cross, kind), only_cross_attention=only_cross,
+                         use_linear_projection=a.bool("use_linear_projection"),
+                         downsample_padding=a.int("downsample_padding"))
+    attn_dim = None
+    if kind.startswith("Attn") and layers:
+        attn_dim = out_c if head_dim is None else a.int("attention_head_dim", 1, head_dim)
+    return BlockSpec(kind, layers, in_c, out_c, not final, prev, attention_head_dim=attn_dim,
+                     downsample_padding=a.int("downsample_padding"), sampler_type="conv")
+
+
+def block_specs(a: Args, down: list[str], up: list[str], boc: list[int], pb: PerBlock,
+                mid: Any) -> tuple[list[BlockSpec], BlockSpec | None, list[BlockSpec]]:
+    """What get_down_block / get_mid_block / get_up_block build, block by block, in __init__'s order."""
+    n = len(down)
+    down_specs = []
+    output_channel = boc[0]
+    for i, kind in enumerate(down):
+        input_channel, output_channel = output_channel, boc[i]
+        down_specs.append(_spec(a, kind, i, pb.layers[i], (input_channel, output_channel, 0), i == n - 1,
+                                pb.heads[i], pb.heads[i], pb.cross[i], pb.depths[i], pb.only_cross[i],
+                                "transformer_layers_per_block", up=False))
+    mid_spec = None
+    if mid == "UNetMidBlock2DCrossAttn":
+        mid_spec = BlockSpec(str(mid), 1, boc[-1], boc[-1], False,
+                             num_attention_heads=_cross_heads(a, pb.heads[-1], boc[-1], "mid_block"),
+                             transformer_layers=_depths(a, "transformer_layers_per_block", pb.depths[-1], 1),
+                             cross_attention_dim=_cross_dim(a, pb.cross[-1], str(mid), mid=True),
+                             use_linear_projection=a.bool("use_linear_projection"))
+    elif mid == "UNetMidBlock2D":
+        mid_spec = BlockSpec(str(mid), 0, boc[-1], boc[-1], False)
+    rev = list(reversed(boc))
+    rheads, rcross, rlayers = pb.heads[::-1], pb.cross[::-1], pb.layers[::-1]
+    ronly = pb.only_cross[::-1]
+    up_specs = []
+    output_channel = rev[0]
+    for i, kind in enumerate(up):
+        prev_output_channel, output_channel = output_channel, rev[i]
+        input_channel = rev[min(i + 1, n - 1)]
+        # an Attn up block's head size is attention_head_dim[i], not reversed (upstream reads it so)
+        up_specs.append(_spec(a, kind, i, rlayers[i] + 1, (input_channel, output_channel, prev_output_channel),
+                              i == n - 1, rheads[i], pb.heads[i], rcross[i], pb.reverse_depths[i], ronly[i],
+                              "reverse_transformer_layers_per_block" if a.raw("reverse_transformer_layers_per_block")
+                              is not None else "transformer_layers_per_block", up=True))
+    return down_specs, mid_spec, up_specs

@@ -1,0 +1,94 @@
+"""The JSON documents of ``../shared/spec/interface.md``: the trace and the weights manifest.
+
+Every per-layer number comes from ``unetviz.quantities``, so a new quantity reaches the JSON with no
+edit here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..quantities import LAYER_QUANTITIES
+from ..records import SCHEMA, WEIGHTS_SCHEMA, Concat, Layer, Size, Skip, Trace, Unit
+
+
+def _list(size: Size | None) -> list[int] | None:
+    return None if size is None else list(size)
+
+
+def layer_dict(x: Layer) -> dict[str, Any]:
+    d: dict[str, Any] = {"path": x.path, "type": x.type, "in_channels": x.in_channels,
+                         "out_channels": x.out_channels, "in_size": _list(x.in_size), "out_size": _list(x.out_size)}
+    if x.kernel is not None:
+        d["kernel"] = list(x.kernel)
+        d["stride"] = _list(x.stride)
+        d["padding"] = _list(x.padding)
+    for q in LAYER_QUANTITIES:
+        d[q.name] = q.of_layer(x)
+    d["unit"] = x.unit
+    if x.source:
+        d["source"] = x.source
+    if x.tokens is not None:
+        d["tokens"] = x.tokens
+    if x.note:
+        d["note"] = x.note
+    return d
+
+
+def concat_dict(c: Concat) -> dict[str, Any]:
+    inputs = []
+    for op in c.inputs:
+        o: dict[str, Any] = {"from": op.source, "channels": op.channels, "size": _list(op.size)}
+        if op.skip is not None:
+            o["skip"] = op.skip
+        inputs.append(o)
+    d: dict[str, Any] = {"consumer": c.consumer, "channels": c.channels, "size": _list(c.size), "inputs": inputs}
+    if c.crop is not None:
+        d["crop"] = {"from": list(c.crop[0]), "to": list(c.crop[1])}
+    return d
+
+
+def skip_dict(s: Skip) -> dict[str, Any]:
+    return {"index": s.index, "from": s.source, "unit": s.unit, "channels": s.channels, "size": _list(s.size),
+            "to": s.to}
+
+
+def unit_dict(trace: Trace, u: Unit) -> dict[str, Any]:
+    d: dict[str, Any] = {"path": u.path, "kind": u.kind, "type": u.type, "block": u.block,
+                         "in_channels": u.in_channels, "out_channels": u.out_channels,
+                         "in_size": _list(u.in_size), "out_size": _list(u.out_size)}
+    span = trace.layers[u.first:u.last]
+    for q in LAYER_QUANTITIES:
+        d[q.name] = sum(q.of_layer(x) for x in span)
+    d["layers"] = [u.first, u.last]
+    if u.note:
+        d["note"] = u.note
+    return d
+
+
+def trace_dict(t: Trace) -> dict[str, Any]:
+    """The JSON trace as plain data."""
+    d: dict[str, Any] = {
+        "schema": SCHEMA, "family": t.family, "model": t.model, "preset": t.preset, "source": t.source,
+        "input": {"channels": t.in_channels, "size": list(t.in_size)},
+        "output": None if t.out_channels is None else {"channels": t.out_channels, "size": _list(t.out_size)},
+        "params": t.params,
+    }
+    for q in LAYER_QUANTITIES:
+        if q.name != "params":  # params is the manifest's total, complete even when the forward fails
+            d[q.name] = sum(q.of_layer(x) for x in t.layers)
+    d.update({
+        "layers": [layer_dict(x) for x in t.layers],
+        "concats": [concat_dict(c) for c in t.concats],
+        "skips": [skip_dict(s) for s in t.skips],
+        "units": [unit_dict(t, u) for u in t.units],
+        "blocks": [{"path": path, "title": title} for path, title in t.blocks],
+        "error": None if t.error is None else {"at": t.error.at, "message": t.error.message},
+    })
+    return d
+
+
+def weights_dict(t: Trace) -> dict[str, Any]:
+    """The weights manifest: exact ``state_dict`` keys and shapes, in order."""
+    return {"schema": WEIGHTS_SCHEMA, "count": len(t.manifest), "params": t.params,
+            "tensors": {k: list(v) for k, v in t.manifest}}

@@ -1,0 +1,129 @@
+"""From a source (preset name, config path or dict) to a symbolic trace: the torch-free core.
+
+Two passes of the family's builder: the forward pass at the input size, and, when that stops at a
+failure, the constructor's pass (``Tracer(construct=True)``), which reaches every module the
+config makes, so the manifest and the parameter count never depend on the size.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .config import Args, check_finite, load_file, parse_size
+from .errors import ModelFailure, UnetvizError
+from .families import lookup
+from .presets import PRESETS, find_preset
+from .records import Failure, Trace
+from .tracer import Tracer
+
+Source = str | Path | dict[str, Any]
+SizeArg = int | str | tuple[int, int] | None
+
+
+def preset_config(name: str) -> dict[str, Any]:
+    """A fresh copy of a preset's config (callers may change it without touching the preset)."""
+    return copy.deepcopy(find_preset(name).config)
+
+
+def resolve(source: Source) -> tuple[dict[str, Any], str | None]:
+    """(config dict, preset name) of a preset name, a config path or a dict."""
+    config, preset, _ = resolve_named(source)
+    return config, preset
+
+
+def resolve_named(source: Source) -> tuple[dict[str, Any], str | None, str]:
+    """(config dict, preset name, display name) of a preset name, a config path (a ``Path`` is always
+    a file or a model folder) or a dict."""
+    if isinstance(source, dict):
+        return source, None, ""
+    if isinstance(source, str) and source in PRESETS:
+        return preset_config(source), source, source
+    p = Path(source)
+    if isinstance(source, Path) or p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
+        return load_file(p), None, _display(p)
+    name = find_preset(str(source)).name  # raises for an unknown name, with a did-you-mean
+    return preset_config(name), name, name
+
+
+def _display(p: Path) -> str:
+    # a model folder's unet/config.json is best named by the folder it sits in
+    if p.name == "config.json" and p.parent.name:
+        return f"{p.parent.parent.name}/{p.parent.name}" if p.parent.parent.name else p.parent.name
+    return p.name
+
+
+def trace_config(config: dict[str, Any], size: SizeArg = None, preset: str | None = None, name: str = "") -> Trace:
+    """The symbolic trace of a config dict at ``size`` (default: the config's own)."""
+    check_finite(config, "the config")
+    trace = _trace_cached(_key(config), parse_size(size))
+    return replace(trace, preset=preset, name=name or preset or "")
+
+
+def trace_source(source: Source, size: SizeArg = None) -> Trace:
+    config, preset, name = resolve_named(source)
+    return trace_config(config, size, preset, name)
+
+
+def constructed(source: Source) -> Trace:
+    """The constructor's pass of ``source``: its manifest is every ``state_dict`` tensor, whatever
+    input sizes the model runs at."""
+    config, preset, name = resolve_named(source)
+    check_finite(config, "the config")
+    return replace(_constructed(_key(config)), preset=preset, name=name)
+
+
+def _key(config: dict[str, Any]) -> str:
+    try:
+        return json.dumps(config, sort_keys=True)
+    except (TypeError, ValueError) as e:
+        raise UnetvizError(f"config: must hold JSON values only ({e})") from None
+
+
+@lru_cache(maxsize=64)
+def _trace_cached(key: str, size: tuple[int, int] | None) -> Trace:
+    family, kwargs = lookup(json.loads(key))
+    args = Args(kwargs, family.defaults, family.what)
+    t = Tracer(family.family, family.model)
+    error = None
+    out = None
+    try:
+        out = family.build(t, args, size)
+    except ModelFailure as f:
+        error = Failure(at=f.at, message=f.message)
+    except RecursionError:  # pragma: no cover - a runaway config, never a traceback
+        raise UnetvizError("config: too deeply nested") from None
+    if not t.in_size:
+        raise UnetvizError("config: the builder found no input size")  # pragma: no cover
+    result = t.build(out, error=error, config=_frozen(args.values))
+    if error is not None:
+        # the forward stopped part-way, but the model has every module the constructor makes: the
+        # constructor's pass gives the whole manifest, and rejects a config error found past the failure
+        result = replace(result, manifest=_constructed(key).manifest)
+    return result
+
+
+@lru_cache(maxsize=64)
+def _constructed(key: str) -> Trace:
+    """The constructor's pass (``Tracer(construct=True)``): every module, at no particular size."""
+    family, kwargs = lookup(json.loads(key))
+    t = Tracer(family.family, family.model, construct=True)
+    args = Args(kwargs, family.defaults, family.what)
+    # the size is only nominal: in this pass no size can fail, and none decides which modules exist
+    out = family.build(t, args, (64, 64))
+    return t.build(out, config=_frozen(args.values))
+
+
+def _frozen(value: Any) -> Any:
+    """Read-only view: dicts become mappingproxies, lists tuples, so no caller can change a cached
+    trace or, through it, a family's DEFAULTS."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
