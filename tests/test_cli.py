@@ -9,24 +9,44 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import unetviz
 
+from conftest import Golden, cli
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "unetviz", *args], capture_output=True, text=True, timeout=300)
+run = cli
 
 
 def test_table_rich_spells_out_the_concat_arithmetic() -> None:
-    r = run("table", "--preset", "sd15")
+    r = run("table", "--preset", "sd15", columns=160)
     assert r.returncode == 0, r.stderr
-    assert "1920 = 1280 (previous, up_blocks.1.attentions.1) + 640 (skip #6 from" in r.stdout
-    assert "pop #6 <- down_blocks.1.downsamplers.0" in r.stdout
-    assert "push #11" in r.stdout and "skip stack" in r.stdout
+    assert ("1920 = 1280 (previous, up_blocks.1.attentions.1) + 640 (skip #6 from down_blocks.1.downsamplers.0,"
+            " 16x16)") in r.stdout
+    assert "pop #6" in r.stdout and "push #11" in r.stdout and "skip stack" in r.stdout
     assert "859,520,964 params in 686 tensors" in r.stdout
+
+
+def test_a_bare_source_argument_and_any_case_name_a_preset() -> None:
+    a, b = run("table", "sd15", "-f", "json"), run("table", "SD15", "-f", "json")
+    assert a.returncode == b.returncode == 0 and a.stdout == b.stdout == run("table", "-p", "sd15", "-f", "json").stdout
+
+
+def test_a_model_folder_reads_its_config_json(tmp_path: Path) -> None:
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text(json.dumps(unetviz.api.resolve("sd15")[0]))
+    r = run("table", "--config", str(tmp_path), "-d", "blocks")
+    assert r.returncode == 0 and r.stdout.startswith(f"{tmp_path.name}/unet: diffusers"), r.stdout[:200]
+
+
+def test_version_and_a_bare_command_show_something_useful() -> None:
+    v = run("--version")
+    assert v.returncode == 0 and v.stdout.strip() == f"unetviz {unetviz.__version__}"
+    bare = run()
+    assert bare.returncode == 0 and "table" in bare.stdout and "unetviz table sd15" in bare.stdout
+    helped = run("table", "--help")
+    assert helped.returncode == 0 and "Examples" in helped.stdout and "--depth" in helped.stdout
 
 
 def test_table_json_follows_the_interface_schema() -> None:
@@ -51,15 +71,15 @@ def test_table_json_follows_the_interface_schema() -> None:
 
 
 def test_table_csv_and_markdown() -> None:
-    r = run("table", "--preset", "unet2d-attn-64", "--format", "csv")
+    r = run("table", "--preset", "unet2d-attn-64", "--format", "csv", "--depth", "layers")
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     conv1 = [row for row in rows if row["path"].startswith("up_blocks.0.resnets.") and row["path"].endswith("conv1")]
     assert [row["in_channels"] for row in conv1] == ["1024", "1024", "768"]
     md = run("table", "--preset", "unet2d-attn-64", "--format", "md", "--depth", "units").stdout
-    assert "| 768 = 512 (previous, up_blocks.0.attentions.1) + 256 (skip #9 from" in md.replace("\\|", "|")
+    assert "| *768 = 512 (previous, up_blocks.0.attentions.1) + 256 (skip #9 from" in md.replace("\\|", "|")
 
 
-def test_golden_sd15_units_markdown(golden: Any) -> None:
+def test_golden_sd15_units_markdown(golden: Golden) -> None:
     golden("sd15_units.md", run("table", "--preset", "sd15", "--format", "md", "--depth", "units").stdout)
 
 
@@ -75,11 +95,14 @@ def test_failing_size_exits_1_with_the_sizes() -> None:
     (("table", "--preset", "sd14"), "did you mean"),
     (("table", "--preset", "sd15", "--size", "0"), "--size: got '0'"),
     (("table", "--preset", "sd15", "--size", "64y64"), "--size: got '64y64'"),
-    (("table", "--preset", "sd15", "--format", "xml"), "invalid choice: 'xml'"),
-    (("table",), "give exactly one of --preset NAME or --config FILE"),
+    (("table", "--preset", "sd15", "--format", "xml"), "'xml' is not one of"),
+    (("table",), "give exactly one of SOURCE, --preset NAME or --config FILE"),
+    (("table", "sd15", "--preset", "sd21"), "give exactly one of"),
+    (("tabel", "sd15"), "did you mean 'table'?"),
     (("table", "--config", "/nonexistent/unet.json"), "does not exist"),
     (("weights", "--preset", "sd15", "--check", "model.ckpt"), "pickle file"),
-    (("nope",), "invalid choice: 'nope'"),
+    (("nope",), "no command 'nope'"),
+    (("table", "--config", "/"), "no config.json"),
 ])
 def test_bad_input_exits_2_with_one_line(args: tuple[str, ...], needle: str) -> None:
     r = run(*args)
@@ -126,16 +149,30 @@ def test_presets_names_is_one_name_a_line() -> None:
     assert r.returncode == 0 and r.stdout.split() == list(unetviz.PRESETS) and r.stderr == ""
 
 
-def test_symbolic_path_never_imports_torch() -> None:
-    code = ("import sys, unetviz\n"
-            "for p in ['sd15', 'sdxl', 'ddpm-cifar10']:\n    unetviz.trace(p).to_json()\n"
-            "from unetviz.render.formats import to_markdown, to_csv\n"
-            "to_markdown(unetviz.trace('sd15')); to_csv(unetviz.trace('sd15'))\n"
-            "bad = [m for m in ('torch', 'diffusers', 'numpy') if m in sys.modules]\n"
-            "print(','.join(bad)); sys.exit(1 if bad else 0)")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
+def test_the_cli_never_imports_torch_for_a_trace() -> None:
     cli = subprocess.run([sys.executable, "-X", "importtime", "-m", "unetviz", "table", "--preset", "sdxl",
                           "--format", "json"], capture_output=True, text=True, timeout=120)
     imported = {line.split("|")[-1].strip() for line in cli.stderr.splitlines() if "|" in line}
-    assert cli.returncode == 0 and not {"torch", "diffusers", "numpy"} & imported
+    assert cli.returncode == 0 and not {"torch", "diffusers", "numpy", "pydantic"} & imported
+
+
+def _header_file(path: Path, tensors: dict[str, list[int]]) -> Path:
+    header = {k: {"dtype": "F16", "shape": v, "data_offsets": [0, 0]} for k, v in tensors.items()}
+    blob = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob)
+    return path
+
+
+def test_check_finds_the_prefix_and_sets_other_components_aside(tmp_path: Path) -> None:
+    tensors = {f"unet.{k}": list(v) for k, v in unetviz.weights("sd15").tensors.items()}
+    tensors.update({f"vae.encoder.{i}.weight": [4] for i in range(3)})
+    r = run("weights", "sd15", "--check", str(_header_file(tmp_path / "pipe.safetensors", tensors)))
+    assert r.returncode == 0, r.stdout
+    assert "686 tensors match (under the prefix 'unet.')" in r.stdout and "3 other tensors" in r.stdout
+    j = json.loads(run("weights", "sd15", "-f", "json", "--check", str(tmp_path / "pipe.safetensors")).stdout)
+    assert j["ok"] and j["prefix"] == "unet." and j["other_tensors"] == 3 and j["matched"] == 686
+
+
+def test_check_lists_are_cut_with_a_count(tmp_path: Path) -> None:
+    r = run("weights", "sd15", "--check", str(_header_file(tmp_path / "x.safetensors", {"a.weight": [1]})))
+    assert r.returncode == 1 and "... and 636 more missing" in r.stdout and "hint: no key matches" in r.stdout

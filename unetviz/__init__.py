@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-from .api import trace, verify
+from .api import trace, verify, weights
 from .errors import UnetvizError
 from .presets import PRESETS
-from .records import Concat, Failure, Layer, Operand, Skip, Trace, Unit
+from .records import Concat, Failure, Layer, Operand, Skip, Trace, Unit, Weights
 
 __all__ = ["PRESETS", "Concat", "Failure", "Layer", "Operand", "Skip", "Trace", "UnetvizError", "Unit",
-           "trace", "verify"]
+           "Weights", "trace", "verify", "weights"]
 __version__ = "0.1.0"

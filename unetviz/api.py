@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .records import Trace
+from .records import Trace, Weights
 from .tracing import SizeArg, Source, constructed, resolve, trace_source
 
 __all__ = ["resolve", "trace", "verify", "weights"]
@@ -27,10 +28,13 @@ def trace(source: Source | Any, size: SizeArg = None, **kwargs: Any) -> Trace:
     return trace_source(source, size)
 
 
-def weights(source: Source) -> Trace:
-    """The constructor's view of ``source``: ``.manifest`` (every state_dict key and shape in order),
-    ``.params``, ``.weights()`` (the manifest JSON); no input size is involved."""
-    return constructed(source)
+def weights(source: Source) -> Weights:
+    """The ``state_dict`` manifest of ``source`` from its constructor alone: ``.tensors`` (key -> shape,
+    in order), ``.params``, ``.to_json()``; no input size is involved, so a model that fails at every
+    size you might pick still has all its weights listed."""
+    t = constructed(source)
+    return Weights(tensors=MappingProxyType(dict(t.manifest)), family=t.family, model=t.model, preset=t.preset,
+                   name=t.name)
 
 
 def verify(source: Source, size: SizeArg = None) -> Report:

@@ -1,40 +1,95 @@
-"""The command line: the only module that prints.
+"""The command line (typer): the only module that prints.
 
-Exit codes: 0 ok; 1 the model fails at this input or ``verify`` found a disagreement; 2 bad input.
-argparse, not typer: typer 0.29 imports pydantic on every call (~95 ms), over the start-up budget.
+Exit codes: 0 ok; 1 the model fails at this input or ``verify`` found a disagreement; 2 bad input,
+as one line on stderr. Everything heavy (rich, the tracer, torch) is imported inside the commands,
+so ``unetviz --help`` and a JSON trace start fast.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import difflib
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
 
 from .errors import UnetvizError
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # usage errors: one line, exit 2, as the spec asks
-        raise UnetvizError(message)
+class _Group(TyperGroup):
+    """Subcommands in the order declared, and a did-you-mean for a mistyped one."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if args and name not in self.commands and not name.startswith("-"):
+            close = difflib.get_close_matches(name, list(self.commands), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UnetvizError(f"command: no command {name!r}{hint} (allowed: {', '.join(self.commands)})")
+        return super().resolve_command(ctx, args)
 
 
-def _source(a: argparse.Namespace) -> str | Path:
-    """--preset only names presets, --config only reads files (a Path), whatever the strings look like."""
-    if (a.preset is None) == (a.config is None):
-        raise UnetvizError("give exactly one of --preset NAME or --config FILE")
-    if a.config is not None:
-        return Path(a.config)
+app = typer.Typer(cls=_Group, no_args_is_help=True, rich_markup_mode="rich", add_completion=True,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Show how a U-Net's channels, skip connections and resolutions evolve, layer by layer,"
+                       " from its config alone, and check it against the real model.\n\n"
+                       "Start with: [bold]unetviz table sd15[/bold]  (or any preset from [bold]unetviz presets[/bold],"
+                       " or a config: [bold]unetviz table --config unet/config.json[/bold])")
+
+
+class Format(str, Enum):
+    rich = "rich"
+    json = "json"
+    csv = "csv"
+    md = "md"
+
+
+class Depth(str, Enum):
+    units = "units"
+    layers = "layers"
+    blocks = "blocks"
+
+
+class Detail(str, Enum):
+    blocks = "blocks"
+    units = "units"
+    layers = "layers"
+
+
+class WeightsFormat(str, Enum):
+    rich = "rich"
+    json = "json"
+
+
+SourceArg = Annotated[str | None, typer.Argument(help="A preset name or a config file / model folder.",
+                                                 show_default=False)]
+PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="A preset name (see `unetviz presets`).",
+                                               show_default=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A config .json/.yaml, or a model folder"
+                                                " holding config.json.", show_default=False)]
+SizeOpt = Annotated[str | None, typer.Option("--size", "-s", help="N (NxN) or HxW (height x width);"
+                                             " default: the config's own.", show_default=False)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+
+
+def _source(source: str | None, preset: str | None, config: Path | None) -> str | Path:
+    """--preset only names presets, --config only reads files; a bare SOURCE is a path if one exists."""
+    given = [x for x in (source, preset, config) if x is not None]
+    if len(given) != 1:
+        raise UnetvizError("give exactly one of SOURCE, --preset NAME or --config FILE (e.g. `unetviz table sd15`)")
+    if config is not None:
+        return config
     from .presets import find_preset
 
-    return find_preset(a.preset).name  # an unknown name is an error here, never a file path
-
-
-def _trace(a: argparse.Namespace) -> Any:
-    from .api import trace
-
-    return trace(_source(a), size=getattr(a, "size", None))
+    if source is not None and (Path(source).exists() or Path(source).suffix.lower() in (".json", ".yaml", ".yml")):
+        return Path(source)
+    return find_preset(str(preset or source)).name  # an unknown name gets a did-you-mean, never a file lookup
 
 
 def width() -> int:
@@ -65,135 +120,143 @@ def _print(renderable: Any) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in cap.get().splitlines()) + "\n")
 
 
-def _model_fails(trace: Any, printed_error: bool) -> int:
+def _model_fails(trace: Any, printed: bool) -> int:
     if trace.error is None:
         return 0
-    if not printed_error:
+    if not printed:
         print(f"error: the model fails at this input: {trace.error.message}", file=sys.stderr)
     return 1
 
 
-def cmd_table(a: argparse.Namespace) -> int:
-    from .render.formats import render_text
+@app.command(epilog="Examples: [bold]unetviz table sd15[/bold] · [bold]unetviz table sdxl --depth blocks[/bold] ·"
+                    " [bold]unetviz table -c unet/config.json -s 64x96 -f json[/bold]")
+def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None, size: SizeOpt = None,
+          format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.rich,
+          depth: Annotated[Depth, typer.Option("--depth", "-d", help="One row per resnet/attention/sampler,"
+                                               " per layer, or per block.")] = Depth.units,
+          debug: DebugOpt = False) -> int:
+    """Every unit's (or layer's) channels and sizes, the skip pushes and pops, and each concat's sum."""
+    from .api import trace
 
-    t = _trace(a)
-    if a.format == "rich":
+    t = trace(_source(source, preset, config), size=size)
+    if format is Format.rich:
         from .render.table import render_table
 
-        _print(render_table(t, a.depth, width()))
-        return _model_fails(t, printed_error=True)
-    _print(render_text(t, a.format, a.depth))
-    return _model_fails(t, printed_error=False)
+        _print(render_table(t, depth.value, width()))
+        return _model_fails(t, printed=True)
+    from .render.formats import render_text
+
+    _print(render_text(t, format.value, depth.value))
+    return _model_fails(t, printed=False)
 
 
-def cmd_weights(a: argparse.Namespace) -> int:
-    from .api import weights
+@app.command(epilog="Examples: [bold]unetviz weights sd15 -f json[/bold] ·"
+                    " [bold]unetviz weights sd15 --check unet.safetensors[/bold]")
+def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
+            format: Annotated[WeightsFormat, typer.Option("--format", "-f", help="Output format.")] = WeightsFormat.rich,
+            check: Annotated[Path | None, typer.Option("--check", help="Compare with a .safetensors header or a .json"
+                                                       " manifest (nothing is unpickled).", show_default=False)] = None,
+            debug: DebugOpt = False) -> int:
+    """The state_dict manifest: every key and shape, in the real model's order, at no particular size."""
+    import json
+
+    from .api import weights as manifest
     from .render.weights import check_weights, read_shapes, render_check, render_weights
 
-    t = weights(_source(a))
-    if a.check is not None:
-        result = check_weights(t, read_shapes(Path(a.check)))
-        _print(render_check(result, a.check) + "\n")
+    t = manifest(_source(source, preset, config))
+    if check is not None:
+        result = check_weights(t, read_shapes(check))
+        if format is WeightsFormat.json:
+            _print(json.dumps(result.to_dict(), indent=1) + "\n")
+        else:
+            _print(render_check(result, str(check)) + "\n")
         return 0 if result.ok else 1
-    _print(json.dumps(t.weights(), indent=1) + "\n" if a.format == "json" else render_weights(t))
+    _print(t.to_json() + "\n" if format is WeightsFormat.json else render_weights(t))
     return 0
 
 
-def cmd_graph(a: argparse.Namespace) -> int:
+@app.command(epilog="Examples: [bold]unetviz graph sd15 -o sd15.svg[/bold] ·"
+                    " [bold]unetviz graph sd15 --detail layers -o sd15-layers.png[/bold]")
+def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None, size: SizeOpt = None,
+          out: Annotated[Path, typer.Option("--out", "-o", help="FILE.svg | .png | .pdf | .dot",
+                                            show_default=False)] = Path("unet.svg"),
+          detail: Annotated[Detail, typer.Option("--detail", help="One node per block, per unit, or per layer"
+                                                 " (data flow).")] = Detail.units,
+          debug: DebugOpt = False) -> int:
+    """A U-shaped Graphviz diagram with labelled skip connections and concat sums."""
+    from .api import trace
     from .render.graph import write_graph
 
-    t = _trace(a)
-    print(write_graph(t, Path(a.out), a.detail))
-    return _model_fails(t, printed_error=False)
+    t = trace(_source(source, preset, config), size=size)
+    print(write_graph(t, out, detail.value))
+    return _model_fails(t, printed=False)
 
 
-def cmd_verify(a: argparse.Namespace) -> int:
-    from .config import parse_size
+@app.command(epilog="Examples: [bold]unetviz verify sd15[/bold] · [bold]unetviz verify sdxl -s 60x60[/bold]")
+def verify(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None, size: SizeOpt = None,
+           debug: DebugOpt = False) -> int:
+    """Check the trace against the real model built on torch's meta device (needs torch + the upstream package)."""
+    from .api import verify as run
     from .render.report import render_report
-    from .verification import verify
 
-    report = verify(_source(a), parse_size(a.size))
+    report = run(_source(source, preset, config), size)
     _print(render_report(report))
-    # verify answers "does the trace agree with the real model": agreeing on where the model fails is
-    # agreement (0); the report names the failure, and `unetviz table` exits 1 for it
+    # agreeing on where the model fails is agreement (0); `unetviz table` exits 1 for that failure
     return 0 if report.ok else 1
 
 
-def cmd_presets(a: argparse.Namespace) -> int:
+@app.command(epilog="Example: [bold]unetviz presets --names[/bold]")
+def presets(names: Annotated[bool, typer.Option("--names", help="Only the names, one a line.")] = False,
+            debug: DebugOpt = False) -> int:
+    """The built-in presets, with their figures computed now."""
     from .presets import PRESETS
 
-    if a.names:
+    if names:
         _print("".join(f"{n}\n" for n in PRESETS))
         return 0
-    from rich.table import Table
-
     from .api import trace
-    from .records import fmt_size
+    from .render.presets import render_presets
 
-    table = Table(title="unetviz presets (figures computed now)", title_justify="left", pad_edge=False)
-    for col in ("name", "model", "input", "params", "tensors", "description"):
-        table.add_column(col, justify="right" if col in ("params", "tensors") else "left")
-    for name, p in PRESETS.items():
-        tr = trace(name)
-        table.add_row(name, f"{tr.family} {tr.model}", f"{tr.in_channels}x{fmt_size(tr.in_size)}", f"{tr.params:,}",
-                      str(len(tr.manifest)), p.description)
-    _print(table)
+    _print(render_presets([(p, trace(name)) for name, p in PRESETS.items()], width()))
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="unetviz", description="Show how a U-Net's channels, skip connections and resolutions"
-                                            " evolve, layer by layer, from its config alone.")
-    p.add_argument("--debug", action="store_true", help="show a traceback on errors")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
 
-    def model(sp: argparse.ArgumentParser, size: bool = True) -> None:
-        g = sp.add_mutually_exclusive_group()
-        g.add_argument("--preset", "-p", help="a preset name (see `unetviz presets`)")
-        g.add_argument("--config", "-c", help="a config .json (or .yaml) file")
-        if size:
-            sp.add_argument("--size", "-s", help="N (NxN) or HxW (height x width); default: the config's own")
-        sp.add_argument("--debug", action="store_true", help="show a traceback on errors")
+        print(f"unetviz {__version__}")
+        raise typer.Exit()
 
-    t = sub.add_parser("table", help="every layer's channels and sizes, skip pushes/pops and concat sums")
-    model(t)
-    t.add_argument("--format", "-f", choices=("rich", "json", "csv", "md"), default="rich")
-    t.add_argument("--depth", "-d", choices=("units", "layers", "blocks"), default="units",
-                   help="one row per resnet/attention/sampler (default), per layer, or per block")
-    t.set_defaults(run=cmd_table)
-    w = sub.add_parser("weights", help="the state_dict manifest: every key and shape, in the model's order")
-    model(w, size=False)
-    w.add_argument("--format", "-f", choices=("rich", "json"), default="rich")
-    w.add_argument("--check", help="compare with a .safetensors file's header or a .json manifest")
-    w.set_defaults(run=cmd_weights)
-    g = sub.add_parser("graph", help="a U-shaped Graphviz diagram with labelled skip connections")
-    model(g)
-    g.add_argument("--out", "-o", required=True, help="FILE.svg | .png | .pdf | .dot")
-    g.add_argument("--detail", choices=("blocks", "layers"), default="blocks")
-    g.set_defaults(run=cmd_graph)
-    v = sub.add_parser("verify", help="check the trace against the real model built on the meta device")
-    model(v)
-    v.set_defaults(run=cmd_verify)
-    ps = sub.add_parser("presets", help="the built-in presets")
-    ps.add_argument("--names", action="store_true", help="only the names, one a line")
-    ps.set_defaults(run=cmd_presets)
-    return p
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Show the version and exit.",
+                                                callback=_version, is_eager=True)] = False) -> None:
+    """Show how a U-Net's channels, skip connections and resolutions evolve, layer by layer."""
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: ``UnetvizError`` -> ``error: ...`` on stderr and exit 2, never a traceback."""
+    """Console entry point: bad input -> ``error: ...`` on stderr and exit 2, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    command = typer.main.get_command(app)
     try:
-        ns = parser().parse_args(args)
-        code = ns.run(ns)
+        code = command.main(args=args, prog_name="unetviz", standalone_mode=False)
     except UnetvizError as e:
         if debug:
             raise
         print(f"error: {e}", file=sys.stderr)
         code = 2
-    except KeyboardInterrupt:
+    except click.exceptions.NoArgsIsHelpError:  # click has printed the usage: a bare `unetviz` is no error
+        code = 0
+    except click.UsageError as e:
+        hint = f" (see `unetviz {e.ctx.info_name} --help`)" if e.ctx and e.ctx.info_name != "unetviz" else ""
+        print(f"error: {e.format_message()}{hint}", file=sys.stderr)
+        code = 2
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
         code = 130
     except BrokenPipeError:  # `unetviz table ... | head`
         code = 0
-    sys.exit(code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -86,7 +86,7 @@ class Args:
     def int(self, key: str, minimum: builtins.int = 0, value: Any = _FROM_KEY) -> builtins.int:
         """``value`` (an item of a list, say) or, when not given, ``values[key]``, checked."""
         v = self.values[key] if value is _FROM_KEY else value
-        allowed = f"an integer from {minimum} to {MAX_INT:,}"
+        allowed = f"an integer from {minimum:,} to {MAX_INT:,}"
         # no float, not even 8.0: torch's constructors refuse a float size ("must be tuple of ints")
         if isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= MAX_INT:
             raise bad_value(key, v, allowed)

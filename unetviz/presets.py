@@ -133,5 +133,21 @@ PRESETS: dict[str, Preset] = {
                     "num_head_channels": 64, "use_spatial_transformer": True, "use_linear_in_transformer": True,
                     "transformer_depth": [1, 2, 10], "context_dim": 2048,
                     "spatial_transformer_attn_type": "softmax-xformers", "legacy": False}),
+        Preset(
+            name="controlnet-sd15",
+            description="ControlNet for Stable Diffusion 1.5, canny edges (lllyasviel/sd-controlnet-canny"
+                        " config.json): SD 1.5's encoder and mid block copied, a 3-channel hint embedded 8x down;"
+                        " pair it with sd15",
+            config={"_class_name": "ControlNetModel", "act_fn": "silu", "attention_head_dim": 8,
+                    "block_out_channels": [320, 640, 1280, 1280], "class_embed_type": None,
+                    "conditioning_embedding_out_channels": [16, 32, 96, 256],
+                    "controlnet_conditioning_channel_order": "rgb", "cross_attention_dim": 768,
+                    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
+                                         "DownBlock2D"],
+                    "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4,
+                    "layers_per_block": 2, "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32,
+                    "num_class_embeds": None, "only_cross_attention": False,
+                    "projection_class_embeddings_input_dim": None, "resnet_time_scale_shift": "default",
+                    "upcast_attention": False, "use_linear_projection": False}),
     ]
 }

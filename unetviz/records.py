@@ -263,3 +263,39 @@ class Trace:
         fails = f", fails at {self.error.at}" if self.error is not None else ""
         return (f"<Trace {name}: {self.family} {self.model}, {self.in_channels}x{fmt_size(self.in_size)},"
                 f" {len(self.layers)} layers, {len(self.skips)} skips, {self.params:,} params{fails}>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Weights:
+    """The ``state_dict`` manifest of a model, from its config alone (no input size is involved)."""
+
+    tensors: Mapping[str, Shape]
+    """Key -> shape, in the real model's ``state_dict()`` order (read-only)."""
+    family: str
+    """The registry's family name."""
+    model: str
+    """The upstream class name."""
+    preset: str | None = None
+    """The preset, if any."""
+    name: str = ""
+    """What to call it in titles."""
+
+    @property
+    def params(self) -> int:
+        """Parameters: the sum of every tensor's size."""
+        return sum(numel(s) for s in self.tensors.values())
+
+    @property
+    def manifest(self) -> tuple[tuple[str, Shape], ...]:
+        """(key, shape) pairs in order, as ``Trace.manifest``."""
+        return tuple(self.tensors.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The weights JSON of the interface (``unetviz.weights/1``)."""
+        return {"schema": WEIGHTS_SCHEMA, "count": len(self.tensors), "params": self.params,
+                "tensors": {k: list(v) for k, v in self.tensors.items()}}
+
+    def to_json(self, indent: int | None = 1) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent)

@@ -46,9 +46,20 @@ def resolve_named(source: Source) -> tuple[dict[str, Any], str | None, str]:
         return preset_config(source), source, source
     p = Path(source)
     if isinstance(source, Path) or p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
+        p = _config_in(p)
         return load_file(p), None, _display(p)
     name = find_preset(str(source)).name  # raises for an unknown name, with a did-you-mean
     return preset_config(name), name, name
+
+
+def _config_in(p: Path) -> Path:
+    """A model folder stands for its ``config.json`` (a pipeline folder for ``unet/config.json``)."""
+    if not p.is_dir():
+        return p
+    for candidate in (p / "config.json", p / "unet" / "config.json"):
+        if candidate.is_file():
+            return candidate
+    raise UnetvizError(f"--config: {str(p)!r} is a folder with no config.json (nor unet/config.json) in it")
 
 
 def _display(p: Path) -> str:

@@ -19,7 +19,7 @@ from ..config import Args
 from ..errors import UnetvizError, bad_value
 from ..records import Size
 from ..tracer import Act, Tracer
-from . import candle, diffusers, guided, ldm, lucidrains, ronneberger
+from . import candle, controlnet, diffusers, guided, ldm, lucidrains, ronneberger
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +73,9 @@ FAMILIES: tuple[Family, ...] = (
     Family(key="ldm", family="ldm", model="UNetModel", defaults=ldm.DEFAULTS, build=ldm.build,
            what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter="unetviz.upstream.ldm",
            pip="stable-diffusion-sdkit==2.1.5 (--no-deps) + omegaconf", live=("ldm.", "sgm.")),
+    Family(key="ControlNetModel", family="diffusers", model="ControlNetModel",
+           defaults=controlnet.CONTROLNET_DEFAULTS, build=controlnet.controlnet, what="diffusers ControlNetModel",
+           adapter="unetviz.upstream.controlnet", pip=DIFFUSERS_PIP, live=("diffusers",), classes=("ControlNetModel",)),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
 BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}

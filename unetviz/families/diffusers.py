@@ -7,6 +7,7 @@ mid_block, conv_norm_out, conv_out: the two ModuleLists are created before the m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import MAX_INT, Args
@@ -159,15 +160,9 @@ def _unet2d_time(t: Tracer, a: Args, c0: int, ted: int) -> Act:
     return Act(ted, None, emb.source)
 
 
-def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
-    """``UNet2DModel``: unconditional (or class-conditional) pixel-space U-Net."""
-    down, up, boc = _common(a)
-    for key, types in (("down_block_types", down), ("up_block_types", up)):
-        cross = [b for b in types if b.startswith("CrossAttn")]
-        if cross:  # get_*_block raises: UNet2DModel passes no cross_attention_dim
-            known = UP_BLOCK_TYPES if key == "up_block_types" else DOWN_BLOCK_TYPES
-            raise UnetvizError(f"{key}: {cross[0]!r} needs cross_attention_dim, which UNet2DModel does not have;"
-                               f" allowed: {', '.join(b for b in known if not b.startswith('CrossAttn'))}")
+def _unet2d_blocks(a: Args, down: list[str], up: list[str],
+                   boc: list[int]) -> tuple[list[BlockSpec], MidSpec | None, list[BlockSpec]]:
+    """What UNet2DModel's get_down_block / UNetMidBlock2D / get_up_block calls are handed."""
     c0, n = boc[0], len(boc)
     lpb = a.int("layers_per_block", -MAX_INT)  # range(num_layers): a negative count builds no resnet
     ahd = a.raw("attention_head_dim")
@@ -179,14 +174,17 @@ def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
     for i, kind in enumerate(down):
         input_channel, output_channel = output_channel, boc[i]
         head_dim = _head_dim(a, ahd, output_channel) if kind == "AttnDownBlock2D" and lpb > 0 else None
-        down_specs.append(BlockSpec(kind, max(0, lpb), input_channel, output_channel, i != n - 1, attention_head_dim=head_dim,
-                                    downsample_padding=a.int("downsample_padding"), sampler_type=down_type))
-    mid = a.raw("mid_block_type") is not None  # any non-null value builds UNetMidBlock2D
-    add_attention = a.bool("add_attention")
-    mid_head_dim = _head_dim(a, ahd, boc[-1]) if mid and add_attention else None
-    attn_groups = a.opt_int("attn_norm_num_groups", 1) if mid and add_attention else None
-    if attn_groups is None:
-        attn_groups = groups if a.raw("resnet_time_scale_shift") == "default" else None
+        down_specs.append(BlockSpec(kind, max(0, lpb), input_channel, output_channel, i != n - 1,
+                                    attention_head_dim=head_dim, downsample_padding=a.int("downsample_padding"),
+                                    sampler_type=down_type))
+    mid = None
+    if a.raw("mid_block_type") is not None:  # any non-null value builds UNetMidBlock2D
+        add_attention = a.bool("add_attention")
+        attn_groups = a.opt_int("attn_norm_num_groups", 1) if add_attention else None
+        if attn_groups is None:
+            attn_groups = groups if a.raw("resnet_time_scale_shift") == "default" else None
+        mid = MidSpec(attention_head_dim=_head_dim(a, ahd, boc[-1]) if add_attention else None,
+                      attn_groups=attn_groups, add_attention=add_attention)
     rev = list(reversed(boc))
     up_specs = []
     output_channel = rev[0]
@@ -195,6 +193,29 @@ def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
         head_dim = _head_dim(a, ahd, output_channel) if kind == "AttnUpBlock2D" and lpb + 1 > 0 else None
         up_specs.append(BlockSpec(kind, max(0, lpb + 1), rev[min(i + 1, n - 1)], output_channel, i != n - 1,
                                   prev_output_channel, attention_head_dim=head_dim, sampler_type=up_type))
+    return down_specs, mid, up_specs
+
+
+@dataclass(frozen=True, kw_only=True)
+class MidSpec:
+    """UNet2DModel's UNetMidBlock2D arguments."""
+
+    attention_head_dim: int | None
+    attn_groups: int | None
+    add_attention: bool
+
+
+def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
+    """``UNet2DModel``: unconditional (or class-conditional) pixel-space U-Net."""
+    down, up, boc = _common(a)
+    for key, types in (("down_block_types", down), ("up_block_types", up)):
+        cross = [b for b in types if b.startswith("CrossAttn")]
+        if cross:  # get_*_block raises: UNet2DModel passes no cross_attention_dim
+            known = UP_BLOCK_TYPES if key == "up_block_types" else DOWN_BLOCK_TYPES
+            raise UnetvizError(f"{key}: {cross[0]!r} needs cross_attention_dim, which UNet2DModel does not have;"
+                               f" allowed: {', '.join(b for b in known if not b.startswith('CrossAttn'))}")
+    c0, groups = boc[0], a.int("norm_num_groups", 1)
+    down_specs, mid, up_specs = _unet2d_blocks(a, down, up, boc)
     ted = a.opt_int("time_embedding_dim", 0) or c0 * 4
 
     t.declare(("conv_in", "time_proj", "time_embedding", "class_embedding", "down_blocks", "up_blocks",
@@ -209,9 +230,9 @@ def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
     for i, spec in enumerate(down_specs):
         x = down_block(t, i, spec, x, ctx)
     # 4. mid
-    if mid:
-        x = mid_block(t, "UNetMidBlock2D", x, ctx, boc[-1], 1, attn_head_dim=mid_head_dim,
-                      attn_groups=attn_groups, add_attention=add_attention)
+    if mid is not None:
+        x = mid_block(t, "UNetMidBlock2D", x, ctx, boc[-1], 1, attn_head_dim=mid.attention_head_dim,
+                      attn_groups=mid.attn_groups, add_attention=mid.add_attention)
     # 5. up
     for i, spec in enumerate(up_specs):
         x = up_block(t, i, spec, x, ctx, forward_upsample_size=False)  # UNet2DModel never passes it

@@ -111,8 +111,8 @@ def _heads(a: Args, key: str) -> int:
     return v
 
 
-def init(a: Args) -> Net:
-    """``UNetModel.__init__``: every module, with the checks the constructor (or nn) makes."""
+def _check_args(a: Args) -> tuple[int, int, int, int, list[float]]:
+    """The arguments checked before any module is made: (in, model, out channels, num_res_blocks, mults)."""
     missing = [k for k in REQUIRED if k not in a.given]
     if missing:
         raise UnetvizError(f"{missing[0]}: required (UNetModel has no default for it); required: {', '.join(REQUIRED)}")
@@ -126,7 +126,6 @@ def init(a: Args) -> Net:
     for key in ("conv_resample", "use_checkpoint", "use_fp16", "use_scale_shift_norm", "resblock_updown",
                 "use_new_attention_order"):
         a.bool(key)
-    num_classes = a.opt_int("num_classes", 1)
     mults = channel_mult(a.raw("channel_mult"), a.raw("image_size"))
     if not mults:
         raise bad_value("channel_mult", a.raw("channel_mult"), "a non-empty list of numbers")
@@ -135,6 +134,13 @@ def init(a: Args) -> Net:
         if width < GROUPS or width % GROUPS:
             raise UnetvizError(f"channel_mult: level {level} has int({mult} x model_channels {model_channels})"
                                f" = {width} channels; allowed: a positive multiple of {GROUPS} (GroupNorm32's groups)")
+    return in_channels, model_channels, out_channels, num_res_blocks, mults
+
+
+def init(a: Args) -> Net:
+    """``UNetModel.__init__``: every module, with the checks the constructor (or nn) makes."""
+    in_channels, model_channels, out_channels, num_res_blocks, mults = _check_args(a)
+    num_classes = a.opt_int("num_classes", 1)
     attention_resolutions = attention_rates(a.raw("attention_resolutions"), a.raw("image_size"))
     num_heads, num_head_channels = _heads(a, "num_heads"), _heads(a, "num_head_channels")
     num_heads_upsample = _heads(a, "num_heads_upsample")

@@ -65,6 +65,8 @@ def _size(r: Row) -> str:
 def _skip(r: Row) -> str:
     if r.concat is not None:
         return ", ".join(f"pop #{op.skip}" for op in r.concat.inputs if op.skip is not None)
+    if len(r.pushes) > 2 and list(r.pushes) == list(range(r.pushes[0], r.pushes[-1] + 1)):
+        return f"push #{r.pushes[0]}-#{r.pushes[-1]}"
     return ", ".join(f"push #{k}" for k in r.pushes)
 
 

@@ -146,7 +146,7 @@ def block_rows(trace: Trace) -> list[Row]:
         first, last = units[0], units[-1]
         pushed = tuple(i for u in units for i in pushes.get(u.path, ()))
         cats = sum(1 for c in trace.concats if any(within(c.consumer, u.path) for u in units))
-        note = f"{len(units)} units" + (f", {cats} concats" if cats else "")
+        note = (f"{len(units)} units" if len(units) > 1 else "") + (f", {cats} concats" if cats else "")
         rows.append(Row(kind="block", path=block, type=titles.get(block, first.type), in_channels=first.in_channels,
                         out_channels=last.out_channels, in_size=first.in_size, out_size=last.out_size,
                         layers=trace.layers[first.first:last.last], pushes=pushed, note=note))

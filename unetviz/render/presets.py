@@ -1,0 +1,34 @@
+"""``unetviz presets``: every preset with its figures, computed now (none is stored)."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+from ..presets import Preset
+from ..records import Trace, fmt_size
+
+if TYPE_CHECKING:
+    from rich.console import Group
+
+
+def render_presets(presets: list[tuple[Preset, Trace]], width: int) -> Group:
+    """Name, model, input, params and tensors per preset; the description wrapped under it."""
+    from rich.console import Group
+    from rich.text import Text
+
+    rows = [(p.name, f"{t.family} {t.model}", f"{t.in_channels}x{fmt_size(t.in_size)}", f"{t.params:,}",
+             str(len(t.manifest))) for p, t in presets]
+    head = ("name", "model", "input", "params", "tensors")
+    widths = [max(len(r[k]) for r in (head, *rows)) for k in range(5)]
+    right = (False, False, False, True, True)
+
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if ra else c.ljust(w) for c, w, ra in zip(r, widths, right, strict=True)).rstrip()
+
+    parts = [Text("unetviz presets (figures computed now)", style="bold"), Text(line(head), style="bold")]
+    for (p, _), r in zip(presets, rows, strict=True):
+        parts.append(Text(line(r)))
+        parts += [Text(w, style="dim") for w in textwrap.wrap(p.description, max(30, width), initial_indent="    ",
+                                                              subsequent_indent="    ", break_long_words=False)]
+    return Group(*parts)
