@@ -1,17 +1,31 @@
-# `make demo` and `make test` work on a fresh machine: both build .venv first.
+# `make demo` and `make test` work on a fresh machine: each builds what it needs in .venv first.
+#   demo: only the symbolic path (unetviz, rich, typer, graphviz's Python package): no torch, ~30 MB, < 1 min
+#   test / .venv: the full development environment (torch + every upstream model package), ~6 GB
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+CORE := $(VENV)/.stamp-core
+FULL := $(VENV)/.stamp-full
 SHELL := /bin/bash
 
-.PHONY: demo test lint fuzz bench diagrams dot clean
+.PHONY: demo test lint fuzz bench diagrams dot clean .venv
 
-$(VENV): requirements-dev.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(CORE): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e .
+	@touch $(CORE)
+
+$(FULL): requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	# CompVis/Stability's original `ldm` code (verify for the ldm family): its metadata pins very old
+	# libraries, so it goes in without its dependencies; requirements-dev.txt has what it really imports
+	$(PY) -m pip install -q --no-deps stable-diffusion-sdkit==2.1.5
 	$(PY) -m pip install -q --no-deps -e .
-	touch $(VENV)
+	@touch $(CORE) $(FULL)
+
+.venv: $(FULL)
 
 # Graphviz's `dot` renders .svg/.png/.pdf (unetviz writes .dot without it).
 dot:
@@ -20,28 +34,36 @@ dot:
 	    (apt-get update -q && apt-get install -y -q graphviz) >/dev/null; \
 	  else echo "note: install Graphviz for diagrams (apt-get install graphviz / brew install graphviz)"; fi; }
 
-demo: $(VENV) dot
-	$(PY) -m unetviz table --preset sd15 --depth units
+demo: $(CORE)
+	@$(VENV)/bin/unetviz table sd15
+	@echo
+	@echo "That was Stable Diffusion 1.5's U-Net, traced from its config (no torch, no weights). Next:"
+	@echo "  source $(VENV)/bin/activate        # then:"
+	@echo "  unetviz presets                   # every built-in model"
+	@echo "  unetviz table sdxl --depth blocks # one row per block"
+	@echo "  unetviz table sd15 --depth layers # every layer"
+	@echo "  unetviz graph sd15 -o sd15.svg    # the U as a diagram (needs Graphviz's dot: make dot)"
+	@echo "  make .venv && unetviz verify sd15 # check it against the real diffusers model (~6 GB of torch)"
 
-test: $(VENV) dot
+test: $(FULL) dot
 	$(PY) -m pytest -q -p no:cacheprovider
-	$(PY) -m ruff check unetviz tests benchmarks docs
-	$(PY) -m mypy
+	$(MAKE) --no-print-directory lint
 
-lint: $(VENV)
+lint: $(FULL)
 	$(PY) -m ruff check unetviz tests benchmarks docs
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # A longer differential run: more hypothesis examples per family against the real models.
-fuzz: $(VENV)
-	UNETVIZ_FUZZ_EXAMPLES=$${UNETVIZ_FUZZ_EXAMPLES:-300} $(PY) -m pytest -q -m slow
+fuzz: $(FULL)
+	UNETVIZ_FUZZ_EXAMPLES=$${UNETVIZ_FUZZ_EXAMPLES:-1000} $(PY) -m pytest -q -p no:cacheprovider -m slow
 
-bench: $(VENV) dot
+bench: $(FULL) dot
 	$(PY) benchmarks/bench_table.py
 	$(PY) benchmarks/bench_verify.py
 	$(PY) benchmarks/bench_graph.py
 
-diagrams: $(VENV) dot
+diagrams: $(FULL) dot
 	$(PY) docs/render_diagrams.py
 
 clean:

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Golden, cli
 
 import unetviz
-
-from conftest import Golden, cli
 
 run = cli
 

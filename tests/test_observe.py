@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")  # every test here traces a live module
 
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-import unetviz  # noqa: E402
-from unetviz.observe import trace_module  # noqa: E402
-from unetviz.verification import compare  # noqa: E402
+import unetviz
+from unetviz.observe import trace_module
+from unetviz.verification import compare
 
 
 class Block(nn.Module):
@@ -32,7 +30,8 @@ class Attn(nn.Module):
         self.proj = nn.Conv2d(c, c, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x)
+        y: torch.Tensor = self.proj(x)
+        return y
 
 
 class TinyUNet(nn.Module):
@@ -67,7 +66,8 @@ class TinyUNet(nn.Module):
             x = up(x)
             x = torch.cat([x, hs.pop()], dim=1)
             x = dec(x)
-        return self.out(torch.cat((x, r), dim=1))
+        y: torch.Tensor = self.out(torch.cat((x, r), dim=1))
+        return y
 
 
 def test_tiny_unet_concats_channels_and_skip_pairing() -> None:
@@ -117,7 +117,8 @@ def test_a_module_called_twice_gets_a_row_per_call() -> None:
             self.conv = nn.Conv2d(4, 4, 3, padding=1)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.conv(self.conv(x))
+            y: torch.Tensor = self.conv(self.conv(x))
+            return y
 
     t = unetviz.trace(Twice(), size=8)  # input from the first conv: (1, 4, 8, 8)
     assert [(x.path, x.note) for x in t.layers] == [("conv", ""), ("conv", "call 2")]
@@ -187,11 +188,6 @@ def test_lucidrains_module_is_observed_with_its_family() -> None:
     stacked = [c for c in t.concats if any(o.skip is not None for o in c.inputs)]
     assert len(stacked) == len(t.skips) == 4  # two pushes per level, two levels
     assert t.concats[-1].inputs[1].skip is None  # the final concat with r is not a stack pop
-
-
-def test_import_unetviz_stays_torch_free() -> None:
-    code = "import sys, unetviz; unetviz.trace('sd15'); assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_not_a_module_is_a_clear_error() -> None:

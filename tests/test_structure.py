@@ -15,7 +15,7 @@ import unetviz
 from unetviz.families import FAMILIES, lookup
 from unetviz.kinds import KIND_NAMES, KINDS, kind_of
 from unetviz.quantities import LAYER_QUANTITIES
-from unetviz.records import Layer, Trace, Unit, numel, within
+from unetviz.records import Layer, Unit, numel, within
 from unetviz.render.rows import block_rows
 
 PRESETS = list(unetviz.PRESETS)
@@ -67,7 +67,7 @@ def test_records_are_keyword_only_and_frozen() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             record.path = "x"  # type: ignore[misc,union-attr]
     with pytest.raises(TypeError):
-        Layer("conv_in", "Conv2d", 3, 8, (8, 8), (8, 8))  # type: ignore[misc]
+        Layer("conv_in", "Conv2d", 3, 8, (8, 8), (8, 8))  # type: ignore[call-arg]
     assert Unit.__doc__ and all(f.name for f in dataclasses.fields(Unit))
 
 

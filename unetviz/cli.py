@@ -153,7 +153,8 @@ def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
 @app.command(epilog="Examples: [bold]unetviz weights sd15 -f json[/bold] ·"
                     " [bold]unetviz weights sd15 --check unet.safetensors[/bold]")
 def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
-            format: Annotated[WeightsFormat, typer.Option("--format", "-f", help="Output format.")] = WeightsFormat.rich,
+            format: Annotated[WeightsFormat, typer.Option("--format", "-f",
+                                                          help="Output format.")] = WeightsFormat.rich,
             check: Annotated[Path | None, typer.Option("--check", help="Compare with a .safetensors header or a .json"
                                                        " manifest (nothing is unpickled).", show_default=False)] = None,
             debug: DebugOpt = False) -> int:

@@ -40,7 +40,7 @@ class UnitCtx:
     """Handle of an open unit; ``done`` closes it with the unit's output."""
 
     path: str
-    kind: str
+    kind: Kind
     type: str
     x: Act
     first: int
@@ -154,7 +154,7 @@ class Tracer:
             if not nested:
                 self._close_unit(full, kind, type_, x, ctx.out, ctx.first, ctx.note)
 
-    def _close_unit(self, full: str, kind: str, type_: str, x: Act, out: Act, first: int, note: str) -> None:
+    def _close_unit(self, full: str, kind: Kind, type_: str, x: Act, out: Act, first: int, note: str) -> None:
         params = sum(layer.params for layer in self.layers[first:])
         # a step under no heading (conv_in, conv_norm_out) is a block of its own: blocks partition the model
         self.units.append(Unit(path=full, kind=kind, type=type_, in_channels=x.channels, out_channels=out.channels,
@@ -194,15 +194,17 @@ class Tracer:
         """``nn.Conv{dims}d`` (or ``ConvTranspose2d``) with PyTorch's output-size arithmetic."""
         k, s, p = _tup(kernel, dims), _tup(stride, dims), _tup(padding, dims)
         full = self.path(name)
-        if x.size is None or len(x.size) != dims:
+        spatial = x.size
+        if spatial is None or len(spatial) != dims:
             self.fail(full, f"{full} expects a {dims}-d spatial input, got size {fmt_size(x.size)}")
-            x = replace(x, size=(1,) * dims)
+            spatial = (1,) * dims  # the constructor's pass goes on at a nominal size
+            x = replace(x, size=spatial)
         if transpose:
-            size = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(x.size, k, s, p, strict=True))
+            size = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(spatial, k, s, p, strict=True))
             wshape: Shape = (in_c, out_c // groups, *k)
             type_ = f"ConvTranspose{dims}d"
         else:
-            size = tuple((n + 2 * pi - ki) // si + 1 for n, ki, si, pi in zip(x.size, k, s, p, strict=True))
+            size = tuple((n + 2 * pi - ki) // si + 1 for n, ki, si, pi in zip(spatial, k, s, p, strict=True))
             wshape = (out_c, in_c // groups, *k)
             type_ = f"Conv{dims}d"
         tensors: list[tuple[str, Shape]] = [("weight", wshape), *([("bias", (out_c,))] if bias else [])]

@@ -43,6 +43,8 @@ def _per_stage(a: Args, key: str, n: int) -> list[int]:
         if not v:
             raise bad_value(key, v, "an integer >= 1 or a non-empty list of them (upstream indexes [-1])")
         return [a.int(key, 1, item) for item in v]
+    if n == 0:  # cast_tuple(v, 0) is (), and the mid attention reads its [-1]
+        raise bad_value(key, v, "a non-empty list when dim_mults is empty (the mid attention reads [-1])")
     return [a.int(key, 1)] * n
 
 
@@ -51,12 +53,18 @@ def _full_attn(a: Args, n: int) -> list[bool]:
     ``cast_tuple`` repeats a scalar, and each stage picks Attention by the entry's truthiness."""
     v = a.raw("full_attn")
     if not v:
-        return [False] * (n - 1) + [True]
-    if not isinstance(v, (list, tuple)):
-        return [True] * n  # cast_tuple(truthy, n)
+        v = [False] * (n - 1) + [True]
+    elif not isinstance(v, (list, tuple)):
+        v = [True] * n  # cast_tuple(truthy, n)
     if len(v) != n:
         raise UnetvizError(f"full_attn has {len(v)} entries but dim_mults has {n} (upstream asserts they match)")
     return [bool(b) for b in v]
+
+
+def _dim_mults(a: Args) -> list[int]:
+    # an empty tuple builds a model of no stages, only the mid and final blocks: upstream allows it
+    v = a.raw("dim_mults")
+    return [] if isinstance(v, (list, tuple)) and not v else a.int_list("dim_mults", 1)
 
 
 def _rmsnorm(t: Tracer, name: str, x: Act, dim: int) -> Act:
@@ -177,7 +185,7 @@ def init(a: Args) -> Net:
     dropout = a.float("dropout")
     if not 0 <= dropout <= 1:
         raise bad_value("dropout", a.raw("dropout"), "a probability from 0 to 1 (nn.Dropout)")
-    dim_mults = a.int_list("dim_mults", 1)
+    dim_mults = _dim_mults(a)
     init_dim = a.opt_int("init_dim", 1) or dim
     dims = [init_dim, *(dim * m for m in dim_mults)]
     in_out = list(itertools.pairwise(dims))

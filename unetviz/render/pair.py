@@ -6,6 +6,7 @@ to (skip #N and the unit that pushed it, or the mid block's output) and whether 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +49,13 @@ def pair_lines(pairing: Pairing, width: int = 120) -> list[tuple[str, str]]:
     title = (f"{pairing.controlnet} -> {pairing.unet}: where each ControlNet residual is added"
              f" (latent {fmt_size(pairing.size)}, hint 8x it)")
     out = [(title, "bold"), (_line(HEAD, widths, keep), "bold")]
+    said = ""
     for x, row in zip(pairing.landings, body, strict=True):
         out.append((_line(row, widths, keep), "" if x.ok else "bold red"))
-        if not x.ok:
-            out.append((f"    {x.problem}", "red"))
+        if x.problem and x.problem != said:  # rows that fail for the same reason say it once
+            out += [(line, "red") for line in textwrap.wrap(x.problem, width, initial_indent="    ",
+                                                            subsequent_indent="    ")]
+        said = x.problem
     out.append(("", ""))
     out.append((pairing.message, "bold green" if pairing.ok else "bold red"))
     out += [(f"note: {n}", "yellow") for n in pairing.notes]
