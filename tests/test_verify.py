@@ -99,6 +99,21 @@ def test_a_perturbed_skip_concat_and_manifest_are_caught(cifar_pair: tuple[unetv
     assert any(d[0] == "params" for d in got)
 
 
+def test_units_and_blocks_are_compared_and_norms_observed_as_norms(
+        cifar_pair: tuple[unetviz.Trace, unetviz.Trace]) -> None:
+    ours, real = cifar_pair
+    observed = {u.path: u.kind for u in real.units}
+    assert observed["conv_norm_out"] == "norm" and observed["up_blocks.0.upsamplers.0"] == "upsample"
+    j = next(j for j, u in enumerate(ours.units) if u.path == "down_blocks.1.attentions.0")
+    bad = replace(ours, units=(*ours.units[:j], replace(ours.units[j], kind="resnet"), *ours.units[j + 1:]))
+    assert [(d.what, d.path, d.ours, d.real) for d in compare(bad, real)] == [
+        ("unit.kind", "down_blocks.1.attentions.0", "resnet", "attention")]
+    moved = replace(ours, units=(*ours.units[:j], replace(ours.units[j], block="down_blocks.2"),
+                                 *ours.units[j + 1:]))
+    got = {d.what for d in compare(moved, real)}
+    assert {"unit.block", "block.params"} <= got
+
+
 def test_a_swapped_layer_order_is_caught(cifar_pair: tuple[unetviz.Trace, unetviz.Trace]) -> None:
     ours, real = cifar_pair
     layers = list(ours.layers)

@@ -19,7 +19,7 @@ from ..config import Args
 from ..errors import UnetvizError, bad_value
 from ..records import Size
 from ..tracer import Act, Tracer
-from . import candle, controlnet, diffusers, guided, ldm, lucidrains, ronneberger
+from . import candle, controlnet, diffusers, guided, ldm, lucidrains, ronneberger, unet1d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +76,9 @@ FAMILIES: tuple[Family, ...] = (
     Family(key="ControlNetModel", family="diffusers", model="ControlNetModel",
            defaults=controlnet.CONTROLNET_DEFAULTS, build=controlnet.controlnet, what="diffusers ControlNetModel",
            adapter="unetviz.upstream.controlnet", pip=DIFFUSERS_PIP, live=("diffusers",), classes=("ControlNetModel",)),
+    Family(key="UNet1DModel", family="diffusers", model="UNet1DModel", defaults=unet1d.UNET1D_DEFAULTS,
+           build=unet1d.unet1d, what="diffusers UNet1DModel", adapter="unetviz.upstream.unet1d", pip=DIFFUSERS_PIP,
+           live=("diffusers",), classes=("UNet1DModel",)),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
 BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}
