@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 from .records import Trace, Weights
 from .tracing import SizeArg, Source, constructed, resolve, trace_source
 
-__all__ = ["resolve", "trace", "verify", "weights"]
+__all__ = ["inspect", "resolve", "trace", "verify", "weights"]
 
 if TYPE_CHECKING:
+    from .inspect import Inspection
+    from .render.weights import WeightsCheck
     from .verification import Report
 
 
@@ -35,6 +37,19 @@ def weights(source: Source) -> Weights:
     t = constructed(source)
     return Weights(tensors=MappingProxyType(dict(t.manifest)), family=t.family, model=t.model, preset=t.preset,
                    name=t.name)
+
+
+def inspect(path: str | Path) -> tuple[Inspection, WeightsCheck]:
+    """What is this checkpoint? Its naming, prefix, family and a config rebuilt from the header's shapes
+    (never the data, never a pickle), with how the config's manifest matches the file."""
+    from .checkpoint import read_shapes
+    from .inspect import inspect_shapes
+    from .render.weights import check_weights
+
+    p = Path(path)
+    shapes = read_shapes(p, "inspect")
+    found = inspect_shapes(shapes, p.name)
+    return found, check_weights(weights(found.config), shapes)
 
 
 def verify(source: Source, size: SizeArg = None) -> Report:

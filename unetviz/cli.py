@@ -162,7 +162,8 @@ def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOp
     import json
 
     from .api import weights as manifest
-    from .render.weights import check_weights, read_shapes, render_check, render_weights
+    from .checkpoint import read_shapes
+    from .render.weights import check_weights, render_check, render_weights
 
     t = manifest(_source(source, preset, config))
     if check is not None:
@@ -204,6 +205,28 @@ def verify(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt
     _print(render_report(report))
     # agreeing on where the model fails is agreement (0); `unetviz table` exits 1 for that failure
     return 0 if report.ok else 1
+
+
+@app.command(epilog="Examples: [bold]unetviz inspect v1-5-pruned.safetensors[/bold] ·"
+                    " [bold]unetviz inspect unet.safetensors -f json[/bold]")
+def inspect(file: Annotated[Path, typer.Argument(help="A .safetensors file (only its header is read) or a .json"
+                                                 " manifest.", show_default=False)],
+            format: Annotated[WeightsFormat, typer.Option("--format", "-f",
+                                                          help="Output format.")] = WeightsFormat.rich,
+            debug: DebugOpt = False) -> int:
+    """What is this checkpoint? Naming, prefix, family, the known model it matches, and its config."""
+    import json
+
+    from .api import inspect as run
+    from .inspect import to_dict
+    from .render.inspect import render_inspection
+
+    found, check = run(file)
+    if format is WeightsFormat.json:
+        _print(json.dumps(to_dict(found, file.name, check.matched), indent=1) + "\n")
+    else:
+        _print(render_inspection(found, check, str(file)))
+    return 0
 
 
 @app.command(epilog="Example: [bold]unetviz presets --names[/bold]")

@@ -149,5 +149,19 @@ PRESETS: dict[str, Preset] = {
                     "num_class_embeds": None, "only_cross_attention": False,
                     "projection_class_embeddings_input_dim": None, "resnet_time_scale_shift": "default",
                     "upcast_attention": False, "use_linear_projection": False}),
+        Preset(
+            name="dance-diffusion",
+            description="Dance Diffusion, harmonai/maestro-150k unet/config.json (16 kHz piano audio, 65536 samples):"
+                        " harmonai's DiffusionAttnUnet1D (depth 14, attention in the 7 inner levels and the mid"
+                        " block) as diffusers' conversion lays it out; time_embedding_dim 16 added, the 8 Fourier"
+                        " frequencies its checkpoint stores (diffusers >= 0.36 otherwise builds 128 and the first"
+                        " block gets 258 channels instead of 18)",
+            config={"_class_name": "UNet1DModel", "block_out_channels": [128, 128, 256, 256] + [512] * 9,
+                    "down_block_types": ["DownBlock1DNoSkip"] + ["DownBlock1D"] * 5 + ["AttnDownBlock1D"] * 7,
+                    "up_block_types": ["AttnUpBlock1D"] * 7 + ["UpBlock1D"] * 5 + ["UpBlock1DNoSkip"],
+                    "mid_block_type": "UNetMidBlock1D", "extra_in_channels": 16, "flip_sin_to_cos": True,
+                    "freq_shift": 0, "in_channels": 2, "out_channels": 2, "sample_rate": 16000,
+                    "sample_size": 65536, "time_embedding_type": "fourier", "use_timestep_embedding": False,
+                    "time_embedding_dim": 16}),
     ]
 }

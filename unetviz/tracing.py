@@ -15,9 +15,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from .checkpoint import read_shapes
 from .config import Args, check_finite, load_file, parse_size
 from .errors import ModelFailure, UnetvizError
 from .families import lookup
+from .inspect import inspect_shapes
 from .presets import PRESETS, find_preset
 from .records import Failure, Trace
 from .tracer import Tracer
@@ -45,6 +47,8 @@ def resolve_named(source: Source) -> tuple[dict[str, Any], str | None, str]:
     if isinstance(source, str) and source in PRESETS:
         return preset_config(source), source, source
     p = Path(source)
+    if p.suffix.lower() == ".safetensors":  # a checkpoint: its config is inferred from the header's shapes
+        return inspect_shapes(read_shapes(p, "--config"), p.name).config, None, p.name
     if isinstance(source, Path) or p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
         p = _config_in(p)
         return load_file(p), None, _display(p)

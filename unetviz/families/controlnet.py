@@ -98,7 +98,8 @@ def _block_specs(a: Args, down: list[str], boc: list[int]) -> tuple[list[BlockSp
     if not isinstance(oca, (bool, list, tuple)):
         raise bad_value("only_cross_attention", oca, f"true/false or a list of {n} booleans")
     only = [bool(v) for v in _per_block(a, "only_cross_attention", oca, n)]
-    heads = _per_block(a, "num_attention_heads", heads_raw, n)
+    heads_key = "num_attention_heads" if a.raw("num_attention_heads") is not None else "attention_head_dim"
+    heads = _per_block(a, heads_key, heads_raw, n)
     head_dims = _per_block(a, "attention_head_dim", a.raw("attention_head_dim"), n)
     depths_raw = a.raw("transformer_layers_per_block")
     depths = list(depths_raw) if isinstance(depths_raw, (list, tuple)) else [depths_raw] * n
@@ -205,6 +206,17 @@ def _check(a: Args) -> tuple[list[str], list[int], list[int]]:
     return down, boc, a.int_list("conditioning_embedding_out_channels", 1)
 
 
+def _add_hint(t: Tracer, x: Act, hint: Act, hint_size: Size, n: int) -> Act:
+    """``sample = sample + controlnet_cond``: torch broadcasting, so a size-1 side stretches to the other."""
+    a, b = x.size or (), hint.size or ()
+    if all(p == q or 1 in (p, q) for p, q in zip(a, b, strict=True)):
+        return Act(x.channels, tuple(max(p, q) for p, q in zip(a, b, strict=True)), x.source)
+    t.fail("", f"sample + controlnet_cond: conv_in gives {fmt_size(x.size)} but the {fmt_size(hint_size)} hint"
+               f" embeds to {fmt_size(hint.size)} (conditioning_embedding_out_channels has {n} entries: {n - 1}"
+               " halvings; the VAE's 8x needs 3)")
+    return x
+
+
 def controlnet(t: Tracer, a: Args, size: Size | None) -> Act:
     """``ControlNetModel``: the hint embedding, the encoder and mid block, one zero conv per residual."""
     down, boc, cond_channels = _check(a)
@@ -230,10 +242,7 @@ def controlnet(t: Tracer, a: Args, size: Size | None) -> Act:
         x = u.done(t.conv("", sample, sample.channels, c0, 3, 1, 1), new=False)
     hint_size = tuple(HINT_SCALE * d for d in sample.size or ())
     hint = cond_embedding(t, Act(a.int("conditioning_channels", 1), hint_size, "controlnet_cond"), cond_channels, c0)
-    if hint.size != x.size:
-        t.fail("", f"sample + controlnet_cond: conv_in gives {fmt_size(x.size)} but the {fmt_size(hint_size)} hint"
-                   f" embeds to {fmt_size(hint.size)} (conditioning_embedding_out_channels has"
-                   f" {len(cond_channels)} entries: {len(cond_channels) - 1} halvings, the VAE's 8x needs 3)")
+    x = _add_hint(t, x, hint, hint_size, len(cond_channels))
     t.push(x)  # down_block_res_samples = (sample,)
     # 3. down
     for i, spec in enumerate(specs):

@@ -6,6 +6,10 @@ latent-diffusion code adds is the ``SpatialTransformer`` (GroupNorm, proj_in, ``
 s of ``CrossAttention`` + GEGLU ``FeedForward``, proj_out, residual), mirrored here with the real
 registration order: a ``BasicTransformerBlock`` registers ``attn1, ff, attn2, norm1, norm2, norm3``
 but runs norm1, attn1, norm2, attn2, norm3, ff, which decides its ``state_dict`` order.
+
+``plan`` and ``attention_for`` are the part of ``UNetModel.__init__`` that decides each attention
+module: the head arithmetic (``num_heads`` / ``num_head_channels`` / ``legacy``) and the checks
+made on it, kept beside the records they produce.
 """
 
 from __future__ import annotations

@@ -1,21 +1,13 @@
-"""The weights manifest for porters: every state_dict key and shape, and a check against a file.
-
-``--check`` reads a unetviz weights JSON, a plain ``{key: shape}`` JSON, or a ``.safetensors``
-file's header (a length-prefixed JSON block: nothing is unpickled, no tensor data is read).
+"""The weights manifest for porters: every state_dict key and shape, and a check against a file
+(read by ``unetviz.checkpoint``: a header or a JSON manifest, never tensor data, never a pickle).
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ..errors import UnetvizError
 from ..records import Shape, Trace, Weights, numel
-
-_MAX_HEADER = 100 * 1024 * 1024  # safetensors caps its header at 100 MB too
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,54 +42,6 @@ class WeightsCheck:
 PREFIXES = ("model.diffusion_model.", "model_ema.diffusion_model.", "unet.", "model.", "diffusion_model.")
 """Prefixes single-file checkpoints put before the U-Net's keys (A1111, ComfyUI, kohya, diffusers pipelines)."""
 LIST_MAX = 50
-
-
-def read_shapes(path: Path) -> dict[str, Shape]:
-    """Key -> shape of a weights file, without loading tensor data."""
-    name = path.name.lower()
-    if name.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")):
-        raise UnetvizError(f"--check: {path.name!r} is a pickle file, which unetviz never loads (it can run code);"
-                           " allowed: .safetensors or a .json manifest")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise UnetvizError(f"--check: cannot read {str(path)!r}: {e.strerror}") from None
-    if name.endswith(".safetensors"):
-        if len(raw) < 8:
-            raise UnetvizError(f"--check: {path.name!r} is too short to be a safetensors file")
-        (n,) = struct.unpack("<Q", raw[:8])
-        if n > min(_MAX_HEADER, len(raw) - 8):
-            raise UnetvizError(f"--check: {path.name!r} has a corrupt safetensors header length ({n})")
-        header = _json(raw[8 : 8 + n], path, "has a safetensors header that is not JSON")
-        if not isinstance(header, dict):
-            raise UnetvizError(f"--check: {path.name!r} has a safetensors header that is not a JSON object")
-        entries = {k: v.get("shape") if isinstance(v, dict) else v for k, v in header.items() if k != "__metadata__"}
-        return _shapes(entries, path)
-    data = _json(raw, path, "is not JSON; allowed: .safetensors or a .json manifest")
-    if isinstance(data, dict) and isinstance(data.get("tensors"), dict):
-        data = data["tensors"]
-    if not isinstance(data, dict):
-        raise UnetvizError(f"--check: {path.name!r} must map keys to shapes ({{\"conv_in.weight\": [320, 4, 3, 3]}})")
-    return _shapes(data, path)
-
-
-def _json(raw: bytes, path: Path, problem: str) -> Any:
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise UnetvizError(f"--check: {path.name!r} {problem}") from None
-
-
-def _shapes(entries: dict[str, Any], path: Path) -> dict[str, Shape]:
-    """Every entry must be a list of non-negative integers: anything else names the key."""
-    out: dict[str, Shape] = {}
-    for key, shape in entries.items():
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                                  for d in shape):
-            raise UnetvizError(f"--check: {path.name!r}: {key}: got shape {shape!r}; allowed: a list of"
-                               " non-negative integers")
-        out[str(key)] = tuple(shape)
-    return out
 
 
 def _prefix(ours: dict[str, Shape], shapes: dict[str, Shape]) -> str:
