@@ -111,6 +111,13 @@ class Args:
             raise bad_value(key, v, "true or false")
         return v
 
+    def flag(self, key: str) -> builtins.bool:
+        """A switch upstream reads by truthiness (``if use_fp16:``): 1, 0, true, false, null all work."""
+        v = self.values[key]
+        if isinstance(v, (dict, str)) and v:
+            raise bad_value(key, v, "true or false")  # truthy too, but surely not meant as a switch
+        return builtins.bool(v)
+
     def choice(self, key: str, allowed: Iterable[Any]) -> Any:
         allowed = tuple(allowed)
         v = self.values[key]

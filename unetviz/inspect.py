@@ -176,6 +176,7 @@ def _diffusers_config(unet: dict[str, Shape]) -> tuple[dict[str, Any], str, tupl
                        "projection_class_embeddings_input_dim": unet["add_embedding.linear_1.weight"][1]})
     ctx = config.get("cross_attention_dim")
     extra = {9: " inpainting", 8: " InstructPix2Pix", 5: " depth-to-image"}.get(config["in_channels"], "")
+    guess: dict[str, Any]
     if ctx == 768:
         matches, guess = "SD 1.x" + extra, {"attention_head_dim": 8, "sample_size": 64}
     elif ctx == 1024:

@@ -179,7 +179,7 @@ def _unet2d_blocks(a: Args, down: list[str], up: list[str],
                                     sampler_type=down_type))
     mid = None
     if a.raw("mid_block_type") is not None:  # any non-null value builds UNetMidBlock2D
-        add_attention = a.bool("add_attention")
+        add_attention = a.flag("add_attention")
         attn_groups = a.opt_int("attn_norm_num_groups", 1) if add_attention else None
         if attn_groups is None:
             attn_groups = groups if a.raw("resnet_time_scale_shift") == "default" else None

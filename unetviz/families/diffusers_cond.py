@@ -111,7 +111,7 @@ def _spec(a: Args, kind: str, i: int, layers: int, channels: tuple[int, int, int
                          num_attention_heads=_cross_heads(a, heads, out_c, where) if layers else 1,
                          transformer_layers=_depths(a, depth_key, depth, layers),
                          cross_attention_dim=_cross_dim(a, cross, kind), only_cross_attention=only_cross,
-                         use_linear_projection=a.bool("use_linear_projection"),
+                         use_linear_projection=a.flag("use_linear_projection"),
                          downsample_padding=a.int("downsample_padding"))
     attn_dim = None
     if kind.startswith("Attn") and layers:
@@ -137,7 +137,7 @@ def block_specs(a: Args, down: list[str], up: list[str], boc: list[int], pb: Per
                              num_attention_heads=_cross_heads(a, pb.heads[-1], boc[-1], "mid_block"),
                              transformer_layers=_depths(a, "transformer_layers_per_block", pb.depths[-1], 1),
                              cross_attention_dim=_cross_dim(a, pb.cross[-1], str(mid), mid=True),
-                             use_linear_projection=a.bool("use_linear_projection"))
+                             use_linear_projection=a.flag("use_linear_projection"))
     elif mid == "UNetMidBlock2D":
         mid_spec = BlockSpec(str(mid), 0, boc[-1], boc[-1], False)
     rev = list(reversed(boc))

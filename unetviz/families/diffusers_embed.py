@@ -140,7 +140,7 @@ def embeddings(a: Args, c0: int) -> Embeds:
     activation(a, "time_embedding_act_fn", optional=True)
     activation(a, "timestep_post_act", optional=True)
     return Embeds(fourier=fourier, time_embed_dim=ted, timestep_input_dim=tid, cond_proj_dim=cond, class_type=kind,
-                  num_class_embeds=num, proj_dim=proj, concat=a.bool("class_embeddings_concat"), hid_dim=hid,
+                  num_class_embeds=num, proj_dim=proj, concat=a.flag("class_embeddings_concat"), hid_dim=hid,
                   text_time=text_time, add_time_dim=add_time_dim)
 
 

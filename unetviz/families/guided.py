@@ -125,7 +125,7 @@ def _check_args(a: Args) -> tuple[int, int, int, int, list[float]]:
         raise bad_value("dropout", dropout, "a probability from 0 to 1 (nn.Dropout)")
     for key in ("conv_resample", "use_checkpoint", "use_fp16", "use_scale_shift_norm", "resblock_updown",
                 "use_new_attention_order"):
-        a.bool(key)
+        a.flag(key)
     mults = channel_mult(a.raw("channel_mult"), a.raw("image_size"))
     if not mults:
         raise bad_value("channel_mult", a.raw("channel_mult"), "a non-empty list of numbers")
@@ -146,7 +146,7 @@ def init(a: Args) -> Net:
     num_heads_upsample = _heads(a, "num_heads_upsample")
     if num_heads_upsample == -1:
         num_heads_upsample = num_heads
-    conv_resample, resblock_updown = a.bool("conv_resample"), a.bool("resblock_updown")
+    conv_resample, resblock_updown = a.flag("conv_resample"), a.flag("resblock_updown")
 
     def attention(ch: int, heads: int, key: str) -> Attn:
         if num_head_channels == -1:
@@ -219,7 +219,7 @@ def build(t: Tracer, a: Args, size: Size | None) -> Act:
     if net.num_classes is not None:
         t.embedding("label_emb", net.num_classes, ted)
         emb = Act(ted, None, "")  # emb + label_emb(y): made by no module
-    e = Emb(emb, a.bool("use_scale_shift_norm"), a.bool("use_new_attention_order"))
+    e = Emb(emb, a.flag("use_scale_shift_norm"), a.flag("use_new_attention_order"))
     h = x  # x.type(self.dtype)
     for n, block in enumerate(net.input_blocks):
         title = f"encoder level {block.level}, {fmt_size(h.size)}: {describe(block)}"

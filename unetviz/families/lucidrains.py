@@ -191,11 +191,11 @@ def init(a: Args) -> Net:
     in_out = list(itertools.pairwise(dims))
     learned = None
     fourier_dim = dim
-    if a.bool("learned_sinusoidal_cond") or a.bool("random_fourier_features"):
+    if a.flag("learned_sinusoidal_cond") or a.flag("random_fourier_features"):
         sdim = a.int("learned_sinusoidal_dim", 0)
         if sdim % 2:
             raise bad_value("learned_sinusoidal_dim", sdim, "an even integer (upstream asserts it)")
-        learned, fourier_dim = ("random" if a.bool("random_fourier_features") else "learned"), sdim + 1
+        learned, fourier_dim = ("random" if a.flag("random_fourier_features") else "learned"), sdim + 1
     n = len(dim_mults)
     full_attn = _full_attn(a, n)
     heads, dim_head = _per_stage(a, "attn_heads", n), _per_stage(a, "attn_dim_head", n)
@@ -205,8 +205,8 @@ def init(a: Args) -> Net:
         return tuple(Stage(dim_in=i, dim_out=o, full_attn=f, heads=hh, dim_head=dd)
                      for (i, o), f, hh, dd in zip(pairs, fa, h, d, strict=False))
 
-    return Net(dim=dim, channels=channels, self_condition=a.bool("self_condition"), init_dim=init_dim,
-               out_dim=a.opt_int("out_dim", 1) or channels * (2 if a.bool("learned_variance") else 1),
+    return Net(dim=dim, channels=channels, self_condition=a.flag("self_condition"), init_dim=init_dim,
+               out_dim=a.opt_int("out_dim", 1) or channels * (2 if a.flag("learned_variance") else 1),
                time_dim=dim * 4, learned=learned, fourier_dim=fourier_dim,
                theta=a.float("sinusoidal_pos_emb_theta") if learned is None else 0.0,
                downs=stages(in_out, full_attn, heads, dim_head),
