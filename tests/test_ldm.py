@@ -73,7 +73,7 @@ def check_against_real(source: str | dict[str, Any], size: Any = None) -> unetvi
     """Manifest (keys, order, shapes) and params equal the real model's; verify's hooks agree."""
     t = unetviz.trace(source, size=size)
     model = real_model(source)
-    assert list(unetviz.api.weights(source).manifest) == [
+    assert list(unetviz.api.weights(source).tensors.items()) == [
         (k, tuple(v.shape)) for k, v in model.state_dict().items()]
     assert t.params == sum(p.numel() for p in model.parameters())
     assert disagreements(source, size) == []
@@ -155,7 +155,7 @@ def test_a_size_the_decoder_cannot_restore_fails_at_the_concat() -> None:
     t = unetviz.trace("sd15-ldm", size=60)
     assert t.error is not None and t.error.at == "output_blocks.3" and t.out_channels is None
     assert "16x16" in t.error.message and "15x15" in t.error.message and "divisible by 8" in t.error.message
-    assert len(unetviz.api.weights("sd15-ldm").manifest) == 686
+    assert len(unetviz.api.weights("sd15-ldm").tensors) == 686
 
 
 V1_INFERENCE: dict[str, Any] = {"model": {

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import unetviz
-from unetviz.api import resolve, weights
+from unetviz.tracing import constructed, resolve
 from unetviz.errors import UnetvizError
 from unetviz.naming import keymap, original_config, original_path
 
@@ -18,8 +18,8 @@ SAME_RUN = ("use_checkpoint", "use_fp16", "spatial_transformer_attn_type")
 
 @pytest.mark.parametrize(("diffusers", "original"), PAIRS)
 def test_every_tensor_maps_one_to_one_with_equal_shapes(diffusers: str, original: str) -> None:
-    km = keymap(weights(diffusers), weights(original))
-    mine, theirs = weights(diffusers).manifest, dict(weights(original).manifest)
+    km = keymap(constructed(diffusers), constructed(original))
+    mine, theirs = constructed(diffusers).manifest, dict(constructed(original).manifest)
     assert [(k, s) for k, _, s in km] == list(mine)
     assert sorted(o for _, o, _ in km) == sorted(theirs) and all(theirs[o] == s for _, o, s in km)
     assert len(km) == len(theirs)
@@ -78,4 +78,4 @@ def test_diffusers_configs_without_an_original_counterpart(change: dict[str, Any
 
 def test_different_networks_do_not_map() -> None:
     with pytest.raises(UnetvizError, match="keymap"):
-        keymap(weights("sd15"), weights("sd21-ldm"))
+        keymap(constructed("sd15"), constructed("sd21-ldm"))

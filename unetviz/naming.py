@@ -122,7 +122,7 @@ def module_map(diffusers_trace: Trace, ldm_trace: Trace) -> dict[str, str]:
 def keymap(diffusers_trace: Trace, ldm_trace: Trace) -> list[tuple[str, str, Shape]]:
     """Every ``state_dict`` tensor as (diffusers key, original key, shape), in diffusers' manifest order.
 
-    Give the constructor's traces (``unetviz.weights(...)``): they hold every module. Raises unless the
+    Give the constructor's traces (``unetviz.tracing.constructed(...)``): they hold every module. Raises unless the
     map is one to one and covers both manifests.
     """
     layers = module_map(diffusers_trace, ldm_trace)
@@ -158,10 +158,10 @@ def original_path(diffusers_path: str, config: str | Mapping[str, Any]) -> str:
     the Downsample, not to its conv); any other container maps when exactly one original module holds
     the layers it holds: diffusers' ``down_blocks.1`` spans three input blocks and has no single name.
     """
-    from .api import resolve, weights
+    from .tracing import constructed, resolve
 
     resolved, _ = resolve(config) if isinstance(config, str) else (dict(config), None)
-    mine, theirs = weights(resolved), weights(original_config(resolved))
+    mine, theirs = constructed(resolved), constructed(original_config(resolved))
     pairs = module_map(mine, theirs)
     module, _, leaf = diffusers_path.rpartition(".")
     if module in pairs and leaf in ("weight", "bias"):

@@ -69,6 +69,10 @@ def _check_config(a: Args, n: int) -> PerBlock:
         raise bad_value("reverse_transformer_layers_per_block", reverse, f"a list of at least {n} entries")
     else:
         rev = list(reverse)
+    cross = a.raw("cross_attention_dim")
+    if not isinstance(cross, (int, list, tuple)) or isinstance(cross, bool):
+        # __init__ indexes cross_attention_dim[i] for every block unless it is an int
+        raise bad_value("cross_attention_dim", cross, f"an integer or a list of {n}")
     return PerBlock(layers=layers, heads=_per_block(a, "attention_head_dim", n),
                     cross=_per_block(a, "cross_attention_dim", n),
                     only_cross=[bool(v) for v in _per_block(a, "only_cross_attention", n)],
@@ -84,9 +88,9 @@ def _depths(a: Args, key: str, v: Any, layers: int) -> tuple[int, ...]:
     return (max(0, a.int(key, -(2**20), v)),) * layers
 
 
-def _cross_heads(a: Args, v: Any, channels: int, where: str) -> int:
-    heads = a.int("attention_head_dim", 1, v)
-    if channels // heads < 1:
+def _cross_heads(a: Args, v: Any, channels: int, where: str, depths: tuple[int, ...]) -> int:
+    heads = a.int("attention_head_dim", 1, v)  # channels // 0 raises in the block's constructor
+    if channels // heads < 1 and any(depths):  # without transformer blocks no Attention divides by it
         # Transformer2DModel(heads, channels // heads): a head size of 0, and 0 ** -0.5 raises in Attention
         raise UnetvizError(f"attention_head_dim: {heads} heads on the {channels} channels of {where} give a head"
                            f" size of 0; allowed: 1 to {channels} (UNet2DConditionModel reads it as the head count)")
@@ -107,9 +111,10 @@ def _spec(a: Args, kind: str, i: int, layers: int, channels: tuple[int, int, int
     layers = max(0, layers)
     where = f"{'up' if up else 'down'}_blocks.{i}"
     if kind.startswith("CrossAttn"):
+        depths = _depths(a, depth_key, depth, layers)
         return BlockSpec(kind, layers, in_c, out_c, not final, prev,
-                         num_attention_heads=_cross_heads(a, heads, out_c, where) if layers else 1,
-                         transformer_layers=_depths(a, depth_key, depth, layers),
+                         num_attention_heads=_cross_heads(a, heads, out_c, where, depths) if layers else 1,
+                         transformer_layers=depths,
                          cross_attention_dim=_cross_dim(a, cross, kind), only_cross_attention=only_cross,
                          use_linear_projection=a.flag("use_linear_projection"),
                          downsample_padding=a.int("downsample_padding"))
@@ -133,9 +138,10 @@ def block_specs(a: Args, down: list[str], up: list[str], boc: list[int], pb: Per
                                 "transformer_layers_per_block", up=False))
     mid_spec = None
     if mid == "UNetMidBlock2DCrossAttn":
+        depths = _depths(a, "transformer_layers_per_block", pb.depths[-1], 1)
         mid_spec = BlockSpec(str(mid), 1, boc[-1], boc[-1], False,
-                             num_attention_heads=_cross_heads(a, pb.heads[-1], boc[-1], "mid_block"),
-                             transformer_layers=_depths(a, "transformer_layers_per_block", pb.depths[-1], 1),
+                             num_attention_heads=_cross_heads(a, pb.heads[-1], boc[-1], "mid_block", depths),
+                             transformer_layers=depths,
                              cross_attention_dim=_cross_dim(a, pb.cross[-1], str(mid), mid=True),
                              use_linear_projection=a.flag("use_linear_projection"))
     elif mid == "UNetMidBlock2D":

@@ -181,7 +181,7 @@ def init(a: Args) -> Net:
     dim, channels = a.int("dim", 1), a.int("channels", 1)
     for key in ("self_condition", "learned_variance", "learned_sinusoidal_cond", "random_fourier_features",
                 "flash_attn"):
-        a.bool(key)
+        a.flag(key)
     dropout = a.float("dropout")
     if not 0 <= dropout <= 1:
         raise bad_value("dropout", a.raw("dropout"), "a probability from 0 to 1 (nn.Dropout)")

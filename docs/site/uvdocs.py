@@ -1,0 +1,237 @@
+"""The functions the site's pages call while it builds: every number, table and diagram comes from here.
+
+Pages are Jinja templates of MyST Markdown (``{{ sums("sd15", "up_blocks.1") }}``); ``generate.py``
+renders them with ``CONTEXT``. Tables and diagrams are raw HTML blocks; figures are plain text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Callable, Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import unetviz
+from unetviz.presets import PRESETS
+from unetviz.records import Concat, Trace, Unit, fmt_size, within
+from unetviz.render.columns import COLUMNS
+from unetviz.render.explain import explain as explain_lines
+from unetviz.render.rows import build_rows, concat_terms, relative
+
+OUT: dict[str, Path] = {}
+"""``OUT["static"]``: where diagrams are written (set by ``generate.py``)."""
+PAGE = {"root": ""}
+"""``PAGE["root"]``: the relative path from the page being rendered to the site's root (``../``)."""
+
+
+@cache
+def trace(name: str, size: int | None = None) -> Trace:
+    """The trace of a preset (or a config file path) at ``size`` (default: its own)."""
+    return unetviz.trace(name, size=size)
+
+
+def unit(name: str, path: str, size: int | None = None) -> Unit:
+    """One unit of a trace, by module path."""
+    found = [u for u in trace(name, size).units if u.path == path]
+    if not found:
+        raise KeyError(f"{name}: no unit {path!r}")
+    return found[0]
+
+
+def units(name: str, block: str, kind: str | None = None) -> list[Unit]:
+    """The units under ``block`` (a heading or a path prefix), optionally of one kind."""
+    out = [u for u in trace(name).units if within(u.path, block) or u.block == block]
+    return [u for u in out if kind is None or u.kind == kind or (kind == "attention" and u.kind == "transformer")]
+
+
+def cats(name: str, block: str = "", size: int | None = None) -> list[Concat]:
+    """The concats whose consumer lies within ``block`` (all of them for ``""``)."""
+    return [c for c in trace(name, size).concats if not block or within(c.consumer, block)]
+
+
+def sums(name: str, block: str, sep: str = "/") -> str:
+    """``2560/2560/1920``: the channels of each concat in ``block``."""
+    return sep.join(str(c.channels) for c in cats(name, block))
+
+
+def terms(name: str, block: str = "") -> str:
+    """The concat arithmetic of ``block`` as a Markdown list (the table's own words)."""
+    t = trace(name)
+    return "\n".join(f"- `{c.consumer}`: {concat_terms(t, c)}" for c in cats(name, block))
+
+
+def n(x: int) -> str:
+    """``859,520,964``."""
+    return f"{x:,}"
+
+
+def size(s: Iterable[int] | None) -> str:
+    """``64x64``."""
+    return fmt_size(tuple(s) if s is not None else None)
+
+
+def config_json(name: str) -> str:
+    """The preset's config as the JSON a user would write (inputs, not figures)."""
+    return json.dumps(PRESETS[name].config, indent=2)
+
+
+def error(name: str, at: int) -> str:
+    """What fails when ``name`` is traced at ``at`` x ``at`` (``runs`` when nothing does)."""
+    e = trace(name, at).error
+    return "runs" if e is None else (f"fails at `{e.at}`: " if e.at else "fails: ") + e.message
+
+
+def failing(name: str, at: int) -> bool:
+    return trace(name, at).error is not None
+
+
+def next_ok(name: str, at: int, step: int = 1) -> int:
+    """The smallest size >= ``at`` at which ``name`` runs."""
+    s = at
+    while failing(name, s):
+        s += step
+    return s
+
+
+def ok_sizes(name: str, lo: int, hi: int) -> list[int]:
+    """Every square size in ``lo..hi`` at which ``name`` runs."""
+    return [s for s in range(lo, hi + 1) if not failing(name, s)]
+
+
+def slug(path: str) -> str:
+    return "u-" + re.sub(r"[^A-Za-z0-9_-]", "-", path)
+
+
+def raw(html_text: str) -> str:
+    """A MyST raw-HTML block (no blank line inside, so Markdown never interrupts it)."""
+    body = "\n".join(line for line in html_text.splitlines() if line.strip())
+    return "```{raw} html\n" + body + "\n```"
+
+
+def _cell_class(align: str) -> str:
+    return " class='r'" if align == "right" else ""
+
+
+def table(name: str, block: str = "", depth: str = "units", anchors: bool = False, size: int | None = None) -> str:
+    """The unit (or layer) table of a trace, or of one block, as HTML; ``anchors``: each unit row gets
+    the id the diagram's nodes link to."""
+    e = html.escape
+    t = trace(name, size)
+    head = "".join(f"<th{_cell_class(c.align)}>{e(c.title)}</th>" for c in COLUMNS)
+    out = [f"<div class='uv-scroll'><table class='uv'><tr>{head}</tr>"]
+    for r in build_rows(t, depth):
+        if block and not (within(r.path, block) or r.parent == block):
+            continue
+        if r.kind == "heading":
+            out.append(f"<tr class='heading'><td></td><td colspan='{len(COLUMNS) - 1}'>{e(relative(r.path, r.parent))}"
+                       f" <span class='t'>{e(r.type)}</span></td></tr>")
+            continue
+        rid = f" id='{slug(r.path)}'" if anchors and r.kind == "unit" else ""
+        tds = "".join(f"<td{_cell_class(c.align)}>{e(c.cell(r))}</td>" for c in COLUMNS)
+        out.append(f"<tr class='{r.kind}'{rid}>{tds}</tr>")
+    out.append("</table></div>")
+    return raw("\n".join(out))
+
+
+def skip_table(name: str, size: int | None = None) -> str:
+    """The skip stack, push order: index, pusher, channels, size, popper."""
+    e = html.escape
+    t = trace(name, size)
+    out = ["<div class='uv-scroll'><table class='uv'><tr><th class='r'>#</th><th>pushed by</th><th class='r'>ch</th>"
+           "<th class='r'>size</th><th>popped by</th></tr>"]
+    out += [f"<tr><td class='r'>{s.index}</td><td>{e(s.unit)}</td><td class='r'>{s.channels}</td>"
+            f"<td class='r'>{fmt_size(s.size)}</td><td>{e(s.to or '(never popped)')}</td></tr>" for s in t.skips]
+    return raw("\n".join([*out, "</table></div>"]))
+
+
+def explain(name: str, size: int | None = None) -> str:
+    """unetviz's plain-words explanation of the skips, as Markdown."""
+    lines = explain_lines(trace(name, size))
+    return "\n".join(f"    - {x.strip()}" if x.startswith("  ") else f"- {x}" for x in lines)
+
+
+_TITLE = re.compile(r'<a xlink:title="([^":]+)(: [^"]*)?"')
+
+
+def _svg(t: Trace, detail: str) -> str:
+    from unetviz.render.graph import notebook_svg, to_graphviz
+
+    svg: str = to_graphviz(t, detail=detail).pipe(format="svg", encoding="utf-8")
+    return notebook_svg(svg[svg.index("<svg"):])
+
+
+def diagram(name: str, detail: str = "units", anchors: bool = False, size: int | None = None) -> str:
+    """The diagram as inline SVG: tooltips on every node; with ``anchors`` each unit node links to its
+    table row; skip edges get ``uv-skip`` so hovering one highlights its producer and consumer."""
+    t = trace(name, size)
+    svg = _svg(t, detail)
+    key = re.sub(r"\W", "", f"{name}{detail}{size or ''}")
+    if "static" in OUT:
+        (OUT["static"] / f"{key}.svg").write_text(svg, encoding="utf-8")
+    if anchors:
+        paths = {u.path for u in t.units}
+        svg = _TITLE.sub(lambda m: m[0] + (f' xlink:href="#{slug(m[1])}" target="_top"' if m[1] in paths else ""), svg)
+    svg = re.sub(r'<g id="skip(\d+)" class="edge"', lambda m: f'<g id="{key}-skip{m[1]}" class="edge uv-skip"', svg)
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+    href = f"{PAGE['root']}_static/diagrams/{key}.svg"
+    link = f"<p class='uv-full'><a href='{href}'>open the SVG at full size</a></p>" if "static" in OUT else ""
+    return raw(f"<div class='uv-diagram' data-trace='{html.escape(name)}'>{svg}</div>{link}")
+
+
+def weights_table(name: str, prefix: str = "", limit: int | None = None) -> str:
+    """State_dict keys and shapes in the real model's order (those under ``prefix``)."""
+    e = html.escape
+    w = unetviz.weights(name)
+    items = [(k, s) for k, s in w.tensors.items() if k.startswith(prefix)][:limit]
+    rows = "".join(f"<tr><td>{e(k)}</td><td class='r'>{e(str(list(s)))}</td></tr>" for k, s in items)
+    return raw(f"<div class='uv-scroll'><table class='uv'><tr><th>tensor</th><th class='r'>shape</th></tr>{rows}"
+               "</table></div>")
+
+
+def block_params(name: str) -> str:
+    """Parameters per block, as HTML (the blocks partition the model)."""
+    t = trace(name)
+    rows = [r for r in build_rows(t, "blocks")]
+    body = "".join(f"<tr><td>{html.escape(r.path)}</td><td>{html.escape(r.type)}</td>"
+                   f"<td class='r'>{sum(x.params for x in r.layers):,}</td></tr>" for r in rows)
+    return raw(f"<div class='uv-scroll'><table class='uv'><tr><th>block</th><th>type</th><th class='r'>params</th></tr>"
+               f"{body}</table></div>")
+
+
+def cli(argv: str, width: int = 100) -> str:
+    """The output of ``unetviz ARGV`` (the real command line, run now), in a text block."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": str(width)}
+    done = subprocess.run([sys.executable, "-m", "unetviz", *shlex.split(argv)], capture_output=True, text=True,
+                          env=env, check=False)
+    text = (done.stdout + done.stderr).rstrip()
+    return f"```text\n$ unetviz {argv}\n{text}\n```"
+
+
+def diff_text(a: str, b: str, width: int = 100, changed_only: bool = False) -> str:
+    from unetviz.diff import diff
+    from unetviz.render.diff import diff_text as render
+
+    return "```text\n" + render(diff(a, b), width, changed_only).rstrip() + "\n```"
+
+
+def summary(a: str, b: str) -> str:
+    from unetviz.diff import diff
+
+    return diff(a, b).summary
+
+
+CONTEXT: dict[str, Callable[..., Any] | Any] = {
+    f.__name__: f for f in (trace, unit, units, cats, sums, terms, n, size, config_json, error, failing, next_ok,
+                            ok_sizes, table, skip_table, explain, diagram, weights_table, block_params, cli,
+                            diff_text, summary)
+}
+CONTEXT["PRESETS"] = PRESETS
+CONTEXT["weights"] = unetviz.weights
