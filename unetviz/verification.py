@@ -252,7 +252,8 @@ def _units(ours: Trace, real: Trace, add: Any) -> None:
             break  # the unit the model dies in has no output on one side or the other
         v = theirs.get(u.path)
         if v is None:
-            add("unit.missing", u.path, f"{u.kind} {u.type}", None)
+            if u.first < u.last:  # a step that owns no parameter (an avg-pool) is invisible to the hooks
+                add("unit.missing", u.path, f"{u.kind} {u.type}", None)
             continue
         for name in UNIT_FIELDS[1:]:
             va, vb = getattr(u, name), getattr(v, name)
@@ -264,8 +265,8 @@ def _blocks(ours: Trace, real: Trace, add: Any) -> None:
     """Block rows (the units grouped by heading) must partition both models the same way."""
     stop = _failure_cut(ours, real)
     mine, theirs = _block_rows(ours, stop), _block_rows(real, stop)
-    if stop is not None:  # both stop inside a block: compare the blocks both finished
-        n = min(len(mine), len(theirs))
+    if stop is not None:  # both stop inside a block: compare the blocks both finished, not that one
+        n = max(0, min(len(mine), len(theirs)) - 1)
         mine, theirs = dict(list(mine.items())[:n]), dict(list(theirs.items())[:n])
     if list(mine) != list(theirs):
         add("block.order", "model", ", ".join(mine), ", ".join(theirs))
@@ -283,12 +284,14 @@ def _failure_cut(ours: Trace, real: Trace) -> int | None:
 
 
 def _block_rows(t: Trace, stop: int | None = None) -> dict[str, int]:
-    """Block path -> parameters of its layers, in forward order (units before ``stop``)."""
+    """Block path -> parameters of its layers, in forward order (units before ``stop``; parameter-free
+    steps, which the hooks cannot see, are left out)."""
     rows: dict[str, int] = {}
     for u in t.units:
         if stop is not None and u.last >= stop:
             break
-        rows[u.block] = rows.get(u.block, 0) + u.params
+        if u.first < u.last:
+            rows[u.block] = rows.get(u.block, 0) + u.params
     return rows
 
 

@@ -181,14 +181,15 @@ def diagram(name: str, detail: str = "units", anchors: bool = False, size: int |
     return raw(f"<div class='uv-diagram' data-trace='{html.escape(name)}'>{svg}</div>{link}")
 
 
-def weights_table(name: str, prefix: str = "", limit: int | None = None) -> str:
-    """State_dict keys and shapes in the real model's order (those under ``prefix``)."""
+def weights_table(name: str, prefix: str = "", limit: int | None = None, details: str = "") -> str:
+    """State_dict keys and shapes in the real model's order (those under ``prefix``); ``details``: folded
+    under that summary line."""
     e = html.escape
     w = unetviz.weights(name)
     items = [(k, s) for k, s in w.tensors.items() if k.startswith(prefix)][:limit]
     rows = "".join(f"<tr><td>{e(k)}</td><td class='r'>{e(str(list(s)))}</td></tr>" for k, s in items)
-    return raw(f"<div class='uv-scroll'><table class='uv'><tr><th>tensor</th><th class='r'>shape</th></tr>{rows}"
-               "</table></div>")
+    body = f"<div class='uv-scroll'><table class='uv'><tr><th>tensor</th><th class='r'>shape</th></tr>{rows}</table></div>"
+    return raw(f"<details><summary>{e(details)}</summary>{body}</details>" if details else body)
 
 
 def block_params(name: str) -> str:

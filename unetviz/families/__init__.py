@@ -72,7 +72,7 @@ FAMILIES: tuple[Family, ...] = (
            what="candle UNet2DConditionModelConfig", adapter="unetviz.upstream.candle", pip=DIFFUSERS_PIP),
     Family(key="ldm", family="ldm", model="UNetModel", defaults=ldm.DEFAULTS, build=ldm.build,
            what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter="unetviz.upstream.ldm",
-           pip="stable-diffusion-sdkit==2.1.5 (--no-deps) + omegaconf", live=("ldm.", "sgm.")),
+           pip="--no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0", live=("ldm.", "sgm.")),
     Family(key="ControlNetModel", family="diffusers", model="ControlNetModel",
            defaults=controlnet.CONTROLNET_DEFAULTS, build=controlnet.controlnet, what="diffusers ControlNetModel",
            adapter="unetviz.upstream.controlnet", pip=DIFFUSERS_PIP, live=("diffusers",), classes=("ControlNetModel",)),

@@ -30,7 +30,8 @@ def buffer(t: Tracer, name: str, shape: Shape) -> None:
 
 def res_conv_block(t: Tracer, name: str, x: Act, c_in: int, c_mid: int, c_out: int, is_last: bool = False) -> Act:
     """``ResConvBlock``: (1x1 conv_skip) then conv_1 (k5) -> GroupNorm(1) -> GELU -> conv_2 (k5) (-> GroupNorm(1))."""
-    note = f"{c_in}->{c_mid}->{c_out}" + (" +1x1 skip" if c_in != c_out else "") + (", last: no norm" if is_last else "")
+    note = f"{c_in}->{c_mid}->{c_out}" + (" +1x1 skip" if c_in != c_out else "")
+    note += ", last: no norm" if is_last else ""
     with t.unit(name, "resnet", "ResConvBlock", x, note) as u:
         if c_in != c_out:  # the residual is computed first, so conv_skip runs first
             t.conv("conv_skip", x, c_in, c_out, 1, bias=False, dims=1)
@@ -61,7 +62,7 @@ def self_attention_1d(t: Tracer, name: str, x: Act, channels: int) -> Act:
 
 
 def downsample_1d(t: Tracer, name: str, x: Act) -> Act:
-    """``Downsample1d("cubic")``: reflect-pad 3, then a fixed depthwise stride-2 conv with the 8-tap kernel: L -> L // 2."""
+    """``Downsample1d("cubic")``: reflect-pad 3, a fixed depthwise stride-2 conv with the 8-tap kernel: L -> L // 2."""
     buffer(t, f"{name}.kernel", CUBIC)
     n = (x.size or (1,))[0]
     if n <= 3:  # F.pad(mode="reflect") needs the padding (3) to be smaller than the length

@@ -116,7 +116,8 @@ def build_rows(trace: Trace, depth: str = "units") -> list[Row]:
             block = u.block
             if heading:
                 rows.append(Row(kind="heading", path=heading, type=titles[heading]))
-        for at in sorted(k for k in concat_at if k <= u.first):
+        # a concat inside a unit (the 2015 U-Net crops and concatenates within its up step) precedes it
+        for at in sorted(k for k in concat_at if k < max(u.last, u.first + 1)):
             rows.extend(_concat_row(trace, c, heading) for c in concat_at.pop(at))
         if depth == "units":
             rows.append(_unit_row(trace, j, u, pushes))
