@@ -218,12 +218,17 @@ def outcome(cfg: dict[str, Any], size: tuple[int, int]) -> tuple[str, str]:
     diffs = [d for d in report.disagreements if not d.what.startswith(("unit.", "block."))]
     core = [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in diffs]
     keys = [k for k, _ in unetviz.trace(cfg, size=size).manifest]
-    if diffs and len(keys) != len(set(keys)) and all(d.what in ("manifest.order", "params") for d in diffs):
+    known: list[str] = []
+    if len(keys) != len(set(keys)):
         # time_proj run twice (a timestep class embedding): two rows, and the tracer lists its tensors twice
-        return "tracer-duplicate-manifest", "; ".join(core[:2])
-    if diffs and all(d.what == "layer.out_channels" and d.ours == "0" for d in diffs):
-        # an Attention with 0 heads: the observer reads Linear(..., 0)'s out_features 0 as "unknown"
-        return "observer-zero-width", "; ".join(core[:2])
+        known.append("tracer-duplicate-manifest")
+        diffs = [d for d in diffs if d.what not in ("manifest.order", "params")]
+    if any(d.what == "layer.out_channels" and d.ours == "0" for d in diffs):
+        # a Linear with 0 outputs (0 heads): the observer reads out_features 0 as "unknown"
+        known.append("observer-zero-width")
+        diffs = [d for d in diffs if not (d.what == "layer.out_channels" and d.ours == "0")]
+    if core and not diffs:
+        return known[0], "; ".join(core[:2])
     structural = len(report.disagreements) - len(core)
     extra = f" (+{structural} unit/block)" if structural else ""
     return ("differs", "; ".join(core[:4]) + extra) if core else ("agree", "both accept" + extra)

@@ -27,7 +27,7 @@ INVALID: dict[str, list[Any]] = {
     "model_channels": [16, 32.0, 48], "in_channels": [3.0], "num_res_blocks": [-1, 1.0],
     "channel_mult": [[], [1, 2.5], "", "1,x"], "dropout": [1.5], "num_heads": [0, 3], "num_head_channels": [0, 12],
     "num_heads_upsample": [3, 0], "dims": [1, 3], "attention_resolutions": ["16,8", 4],
-    "num_classes": [0, 2.0], "use_fp16": ["yes"],
+    "num_classes": [2.0, -1],
 }
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .records import Trace, Weights
 from .tracing import SizeArg, Source, constructed, resolve, trace_source
 
-__all__ = ["inspect", "resolve", "trace", "verify", "weights"]
+__all__ = ["check", "inspect", "keymap", "resolve", "trace", "verify", "weights"]
 
 if TYPE_CHECKING:
     from .inspect import Inspection
@@ -30,13 +30,68 @@ def trace(source: Source | Any, size: SizeArg = None, **kwargs: Any) -> Trace:
     return trace_source(source, size)
 
 
-def weights(source: Source) -> Weights:
+def weights(source: Source, naming: str | None = None) -> Weights:
     """The ``state_dict`` manifest of ``source`` from its constructor alone: ``.tensors`` (key -> shape,
     in order), ``.params``, ``.to_json()``; no input size is involved, so a model that fails at every
-    size you might pick still has all its weights listed."""
+    size you might pick still has all its weights listed. ``naming``: ``diffusers`` or ``original``
+    (CompVis/Stability's ``input_blocks...``) for Stable Diffusion U-Nets; default: the source's own."""
     t = constructed(source)
+    if naming is not None and naming != own_naming(t):
+        t = _twin(t, naming)
     return Weights(tensors=MappingProxyType(dict(t.manifest)), family=t.family, model=t.model, preset=t.preset,
                    name=t.name)
+
+
+NAMINGS = ("diffusers", "original")
+
+
+def own_naming(t: Trace) -> str:
+    return "original" if t.family == "ldm" else "diffusers"
+
+
+def _twin(t: Trace, naming: str) -> Trace:
+    from .errors import bad_value
+    from .keymaps import twins
+
+    if naming not in NAMINGS:
+        raise bad_value("--naming", naming, NAMINGS)
+    pair = twins(_config_of(t))
+    return pair.original if naming == "original" else pair.diffusers
+
+
+def _config_of(t: Trace) -> dict[str, Any]:
+    from .keymaps import thawed
+
+    head = {"family": t.family} if t.family != "diffusers" else {"_class_name": t.model}
+    return {**head, **thawed(t.config)}
+
+
+def keymap(source: Source) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    """Every tensor of a Stable Diffusion U-Net as (diffusers key, original key, shape), one to one."""
+    from .keymaps import twins
+
+    return twins(_config_of(constructed(source))).keys
+
+
+def check(source: Source, path: str | Path) -> WeightsCheck:
+    """How a weights file (a safetensors header or a JSON manifest) matches ``source``'s manifest, in
+    whichever naming the file uses: the model's own, or the other one where the model has both."""
+    from .checkpoint import read_shapes
+    from .errors import UnetvizError
+    from .render.weights import check_weights
+
+    shapes = read_shapes(Path(path))
+    t = constructed(source)
+    result = check_weights(t, shapes, own_naming(t))
+    if result.matched < len(t.manifest):
+        other = "original" if own_naming(t) == "diffusers" else "diffusers"
+        try:
+            second = check_weights(_twin(t, other), shapes, other)
+        except UnetvizError:
+            return result  # no second naming: the first answer stands
+        if second.matched > result.matched:
+            return second
+    return result
 
 
 def inspect(path: str | Path) -> tuple[Inspection, WeightsCheck]:

@@ -150,30 +150,65 @@ def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
     return _model_fails(t, printed=False)
 
 
+class Naming(str, Enum):
+    diffusers = "diffusers"
+    original = "original"
+
+
 @app.command(epilog="Examples: [bold]unetviz weights sd15 -f json[/bold] ·"
-                    " [bold]unetviz weights sd15 --check unet.safetensors[/bold]")
+                    " [bold]unetviz weights sd15 --naming original[/bold] ·"
+                    " [bold]unetviz weights sd15 --check v1-5-pruned.safetensors[/bold]")
 def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
             format: Annotated[WeightsFormat, typer.Option("--format", "-f",
                                                           help="Output format.")] = WeightsFormat.rich,
+            naming: Annotated[Naming | None, typer.Option("--naming", help="Key names: diffusers' or the original"
+                                                          " CompVis/Stability ones (Stable Diffusion U-Nets);"
+                                                          " default: the source's own.", show_default=False)] = None,
             check: Annotated[Path | None, typer.Option("--check", help="Compare with a .safetensors header or a .json"
-                                                       " manifest (nothing is unpickled).", show_default=False)] = None,
+                                                       " manifest, in either naming, under the usual prefixes"
+                                                       " (nothing is unpickled).", show_default=False)] = None,
             debug: DebugOpt = False) -> int:
     """The state_dict manifest: every key and shape, in the real model's order, at no particular size."""
     import json
 
-    from .api import weights as manifest
-    from .checkpoint import read_shapes
-    from .render.weights import check_weights, render_check, render_weights
+    from . import api
+    from .render.weights import render_check, render_weights
 
-    t = manifest(_source(source, preset, config))
+    src = _source(source, preset, config)
     if check is not None:
-        result = check_weights(t, read_shapes(check))
+        result = api.check(src, check)
         if format is WeightsFormat.json:
             _print(json.dumps(result.to_dict(), indent=1) + "\n")
         else:
             _print(render_check(result, str(check)) + "\n")
         return 0 if result.ok else 1
-    _print(t.to_json() + "\n" if format is WeightsFormat.json else render_weights(t))
+    w = api.weights(src, None if naming is None else naming.value)
+    _print(w.to_json() + "\n" if format is WeightsFormat.json else render_weights(w))
+    return 0
+
+
+class KeymapFormat(str, Enum):
+    rich = "rich"
+    json = "json"
+    csv = "csv"
+
+
+@app.command(epilog="Examples: [bold]unetviz keymap sd15 -f csv > sd15-keys.csv[/bold] ·"
+                    " [bold]unetviz keymap sdxl -f json[/bold]")
+def keymap(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
+           format: Annotated[KeymapFormat, typer.Option("--format", "-f", help="Output format.")] = KeymapFormat.rich,
+           debug: DebugOpt = False) -> int:
+    """Every tensor in both namings (diffusers <-> original CompVis/Stability), one to one, with its shape."""
+    from .api import keymap as run
+    from .render.keymap import keymap_csv, keymap_json, keymap_lines
+
+    pairs = run(_source(source, preset, config))
+    if format is KeymapFormat.json:
+        _print(keymap_json(pairs))
+    elif format is KeymapFormat.csv:
+        _print(keymap_csv(pairs))
+    else:
+        _print("\n".join(keymap_lines(pairs)) + "\n")
     return 0
 
 

@@ -95,9 +95,25 @@ def constructed(source: Source) -> Trace:
 
 def _key(config: dict[str, Any]) -> str:
     try:
-        return json.dumps(config, sort_keys=True)
+        json.dumps(config)
     except (TypeError, ValueError) as e:
         raise UnetvizError(f"config: must hold JSON values only ({e})") from None
+    return canonical(config)
+
+
+def canonical(config: dict[str, Any]) -> str:
+    """One cache key per network: the family record plus every constructor argument, defaults filled in,
+    so a preset, its config file and a trace's own ``config`` share their traces."""
+    family, kwargs = lookup(config)
+    args = Args(kwargs, family.defaults, family.what)
+    head = {"_class_name": family.model} if family.classes else {"family": family.family}
+    return json.dumps({**head, **args.values}, sort_keys=True, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    raise TypeError(f"not a JSON value: {value!r}")
 
 
 @lru_cache(maxsize=64)
@@ -119,13 +135,25 @@ def _trace_cached(key: str, size: tuple[int, int] | None) -> Trace:
     if error is not None:
         # the forward stopped part-way, but the model has every module the constructor makes: the
         # constructor's pass gives the whole manifest, and rejects a config error found past the failure
-        result = replace(result, manifest=_constructed(key).manifest)
+        result = replace(result, manifest=_construct_walk(key).manifest)
     return result
 
 
 @lru_cache(maxsize=64)
 def _constructed(key: str) -> Trace:
-    """The constructor's pass (``Tracer(construct=True)``): every module, at no particular size."""
+    """The constructor's pass (``Tracer(construct=True)``): every module, at no particular size. A forward
+    pass at the config's own size that ran to the end has met every module too: it is reused."""
+    try:
+        forward = _trace_cached(key, None)
+        if forward.error is None:
+            return forward
+    except UnetvizError:
+        pass  # e.g. a config with no size of its own: the constructor's pass needs none
+    return _construct_walk(key)
+
+
+@lru_cache(maxsize=64)
+def _construct_walk(key: str) -> Trace:
     family, kwargs = lookup(json.loads(key))
     t = Tracer(family.family, family.model, construct=True)
     args = Args(kwargs, family.defaults, family.what)

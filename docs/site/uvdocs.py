@@ -10,13 +10,14 @@ import html
 import json
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import unetviz
 from unetviz.presets import PRESETS
-from unetviz.records import Concat, Trace, Unit, fmt_size, within
+from unetviz.records import Concat, Operand, Trace, Unit, fmt_size, within
 from unetviz.render.columns import COLUMNS
 from unetviz.render.explain import explain as explain_lines
 from unetviz.render.rows import build_rows, concat_terms, relative
@@ -27,10 +28,86 @@ PAGE = {"root": ""}
 """``PAGE["root"]``: the relative path from the page being rendered to the site's root (``../``)."""
 
 
+ROOT = Path(__file__).resolve().parent.parent.parent
+ALIASES: dict[str, Any] = {
+    "candle-default": {"family": "candle"},
+    "candle-v1_5": ROOT / "examples" / "candle-sd15.json",
+}
+"""Sources that are not presets: candle's struct defaults and its v1_5 config (``examples/``)."""
+
+
+VAE_FACTOR = 2 ** 3
+"""Stable Diffusion's VAE: three stride-2 stages, so each side of the latent is an eighth of the image's.
+Not a U-Net figure (unetviz does not trace the VAE): the one constant the pages are given."""
+
+
+def source(name: str) -> Any:
+    return ALIASES.get(name, name)
+
+
 @cache
 def trace(name: str, size: int | None = None) -> Trace:
-    """The trace of a preset (or a config file path) at ``size`` (default: its own)."""
-    return unetviz.trace(name, size=size)
+    """The trace of a preset (or an alias in ``ALIASES``) at ``size`` (default: its own)."""
+    t = unetviz.trace(source(name), size=size)
+    return replace(t, name=name) if name in ALIASES else t
+
+
+def blocks(name: str, prefix: str) -> list[str]:
+    """The block headings whose path starts with ``prefix`` (``up_blocks.``), in order."""
+    return [b for b, _ in trace(name).blocks if b.startswith(prefix)]
+
+
+def skip_op(c: Concat) -> Operand:
+    """The operand of a concat that was popped from the skip stack (else the last one)."""
+    return next((op for op in c.inputs if op.skip is not None), c.inputs[-1])
+
+
+def prev_op(c: Concat) -> Operand:
+    """The operand that is not a skip: the running activation."""
+    return next(op for op in c.inputs if op is not skip_op(c))
+
+
+def pusher(name: str, index: int) -> str:
+    """The unit that pushed skip ``index``."""
+    return trace(name).skips[index].unit
+
+
+def level_counts(name: str, word: str) -> dict[int, int]:
+    """How many blocks each level has, from the block titles (``decoder level 3, ...``)."""
+    out: dict[int, int] = {}
+    for _, title in trace(name).blocks:
+        m = re.match(rf"{word} level (\d+)", title)
+        if m:
+            out[int(m[1])] = out.get(int(m[1]), 0) + 1
+    return out
+
+
+def notes(name: str, kind: str = "attention") -> list[str]:
+    """The distinct notes of the attention (or transformer) units, in forward order."""
+    seen: list[str] = []
+    for u in trace(name).units:
+        if u.kind in (kind, "transformer" if kind == "attention" else kind) and u.note not in seen:
+            seen.append(u.note)
+    return seen
+
+
+def tensor(name: str, key: str) -> str:
+    """The shape of one state_dict tensor, as ``[320, 768]``."""
+    return str(list(unetviz.weights(source(name)).tensors[key]))
+
+
+def naming_rows(limit: int = 12, prefix: str = "") -> str:
+    """diffusers key, original key and shape for SD 1.5 (``unetviz.naming``), or ``""`` when that
+    module is not there."""
+    try:
+        from unetviz.naming import keymap
+    except ImportError:
+        return ""
+    pairs = [p for p in keymap(trace("sd15"), trace("sd15-ldm")) if p[0].startswith(prefix)][:limit]
+    e = html.escape
+    rows = "".join(f"<tr><td>{e(a)}</td><td>{e(b)}</td><td class='r'>{e(str(list(s)))}</td></tr>" for a, b, s in pairs)
+    return raw(f"<div class='uv-scroll'><table class='uv'><tr><th>diffusers</th><th>original (ldm)</th>"
+               f"<th class='r'>shape</th></tr>{rows}</table></div>")
 
 
 def unit(name: str, path: str, size: int | None = None) -> Unit:
@@ -74,8 +151,10 @@ def size(s: Iterable[int] | None) -> str:
 
 
 def config_json(name: str) -> str:
-    """The preset's config as the JSON a user would write (inputs, not figures)."""
-    return json.dumps(PRESETS[name].config, indent=2)
+    """The preset's config as the JSON a user would write (inputs, not figures): a key a line."""
+    config = PRESETS[name].config if name in PRESETS else json.loads(Path(source(name)).read_text())
+    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in config.items()]
+    return "{\n" + ",\n".join(items) + "\n}"
 
 
 def error(name: str, at: int) -> str:
@@ -157,10 +236,15 @@ _TITLE = re.compile(r'<a xlink:title="([^":]+)(: [^"]*)?"')
 
 
 def _svg(t: Trace, detail: str) -> str:
-    from unetviz.render.graph import notebook_svg, to_graphviz
+    from unetviz.render.graph import to_graphviz
 
     svg: str = to_graphviz(t, detail=detail).pipe(format="svg", encoding="utf-8")
-    return notebook_svg(svg[svg.index("<svg"):])
+    svg = svg[svg.index("<svg"):]
+    m = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    if m is None:
+        return svg
+    # graphviz's points drawn as CSS pixels: 3/4 of the natural size, 10pt labels at 10px; wider scrolls
+    return svg.replace(m[0], f'<svg width="{float(m[1]):.0f}px" height="{float(m[2]):.0f}px"', 1)
 
 
 def diagram(name: str, detail: str = "units", anchors: bool = False, size: int | None = None) -> str:
@@ -185,7 +269,7 @@ def weights_table(name: str, prefix: str = "", limit: int | None = None, details
     """State_dict keys and shapes in the real model's order (those under ``prefix``); ``details``: folded
     under that summary line."""
     e = html.escape
-    w = unetviz.weights(name)
+    w = unetviz.weights(source(name))
     items = [(k, s) for k, s in w.tensors.items() if k.startswith(prefix)][:limit]
     rows = "".join(f"<tr><td>{e(k)}</td><td class='r'>{e(str(list(s)))}</td></tr>" for k, s in items)
     body = f"<div class='uv-scroll'><table class='uv'><tr><th>tensor</th><th class='r'>shape</th></tr>{rows}</table></div>"
@@ -220,19 +304,21 @@ def diff_text(a: str, b: str, width: int = 100, changed_only: bool = False) -> s
     from unetviz.diff import diff
     from unetviz.render.diff import diff_text as render
 
-    return "```text\n" + render(diff(a, b), width, changed_only).rstrip() + "\n```"
+    return "```text\n" + render(diff(trace(a), trace(b)), width, changed_only).rstrip() + "\n```"
 
 
 def summary(a: str, b: str) -> str:
     from unetviz.diff import diff
 
-    return diff(a, b).summary
+    return diff(trace(a), trace(b)).summary
 
 
 CONTEXT: dict[str, Callable[..., Any] | Any] = {
     f.__name__: f for f in (trace, unit, units, cats, sums, terms, n, size, config_json, error, failing, next_ok,
                             ok_sizes, table, skip_table, explain, diagram, weights_table, block_params, cli,
-                            diff_text, summary)
+                            diff_text, summary, blocks, skip_op, prev_op, pusher, level_counts, notes, tensor,
+                            naming_rows)
 }
 CONTEXT["PRESETS"] = PRESETS
+CONTEXT["VAE_FACTOR"] = VAE_FACTOR
 CONTEXT["weights"] = unetviz.weights

@@ -100,8 +100,9 @@ COLUMNS: tuple[Column, ...] = (
                    ("out_size", lambda r: fmt_size(r.out_size) if r.out_size else ""))),
     *(Column(name=q.name, title=q.title, align="right", cell=_quantity(q), priority=q.priority,
              fields=((q.name, _quantity_raw(q)),)) for q in LAYER_QUANTITIES),
+    Column(name="block_id", title="lora", align="left", cell=lambda r: r.block_id, priority=6),
     Column(name="skip", title="skip", align="left", cell=_skip, priority=3, foldable=True),
-    Column(name="note", title="note", align="left", cell=lambda r: r.note, priority=6, foldable=True),
+    Column(name="note", title="note", align="left", cell=lambda r: r.note, priority=7, foldable=True),
 )
 
 

@@ -1,13 +1,15 @@
 """The JSON documents of ``../shared/spec/interface.md``: the trace and the weights manifest.
 
 Every per-layer number comes from ``unetviz.quantities``, so a new quantity reaches the JSON with no
-edit here.
+edit here. Layers and units of a Stable Diffusion U-Net also carry their ``original`` (ldm/sgm) path and
+LoRA ``block_id``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..keymaps import block_id, original_names
 from ..quantities import LAYER_QUANTITIES
 from ..records import SCHEMA, WEIGHTS_SCHEMA, Concat, Layer, Size, Skip, Trace, Unit
 
@@ -16,7 +18,7 @@ def _list(size: Size | None) -> list[int] | None:
     return None if size is None else list(size)
 
 
-def layer_dict(x: Layer) -> dict[str, Any]:
+def layer_dict(x: Layer, names: dict[str, str] | None = None) -> dict[str, Any]:
     d: dict[str, Any] = {"path": x.path, "type": x.type, "in_channels": x.in_channels,
                          "out_channels": x.out_channels, "in_size": _list(x.in_size), "out_size": _list(x.out_size)}
     if x.kernel is not None:
@@ -26,6 +28,9 @@ def layer_dict(x: Layer) -> dict[str, Any]:
     for q in LAYER_QUANTITIES:
         d[q.name] = q.of_layer(x)
     d["unit"] = x.unit
+    if names and x.path in names:
+        d["original"] = names[x.path]
+        d["block_id"] = block_id(names[x.path])
     if x.source:
         d["source"] = x.source
     if x.tokens is not None:
@@ -53,7 +58,7 @@ def skip_dict(s: Skip) -> dict[str, Any]:
             "to": s.to}
 
 
-def unit_dict(trace: Trace, u: Unit) -> dict[str, Any]:
+def unit_dict(trace: Trace, u: Unit, names: dict[str, str] | None = None) -> dict[str, Any]:
     d: dict[str, Any] = {"path": u.path, "kind": u.kind, "type": u.type, "block": u.block,
                          "in_channels": u.in_channels, "out_channels": u.out_channels,
                          "in_size": _list(u.in_size), "out_size": _list(u.out_size)}
@@ -61,6 +66,9 @@ def unit_dict(trace: Trace, u: Unit) -> dict[str, Any]:
     for q in LAYER_QUANTITIES:
         d[q.name] = sum(q.of_layer(x) for x in span)
     d["layers"] = [u.first, u.last]
+    if names and u.path in names:
+        d["original"] = names[u.path]
+        d["block_id"] = block_id(names[u.path])
     if u.note:
         d["note"] = u.note
     return d
@@ -77,11 +85,12 @@ def trace_dict(t: Trace) -> dict[str, Any]:
     for q in LAYER_QUANTITIES:
         if q.name != "params":  # params is the manifest's total, complete even when the forward fails
             d[q.name] = sum(q.of_layer(x) for x in t.layers)
+    names = original_names(t)
     d.update({
-        "layers": [layer_dict(x) for x in t.layers],
+        "layers": [layer_dict(x, names) for x in t.layers],
         "concats": [concat_dict(c) for c in t.concats],
         "skips": [skip_dict(s) for s in t.skips],
-        "units": [unit_dict(t, u) for u in t.units],
+        "units": [unit_dict(t, u, names) for u in t.units],
         "blocks": [{"path": path, "title": title} for path, title in t.blocks],
         "error": None if t.error is None else {"at": t.error.at, "message": t.error.message},
     })

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import bad_value
+from ..keymaps import block_id, original_names
 from ..records import Concat, Layer, Size, Trace, Unit, fmt_size, within
 
 DEPTHS = ("units", "layers", "blocks")
@@ -42,6 +43,8 @@ class Row:
     concat: Concat | None = None
     pushes: tuple[int, ...] = ()
     """Skip indices pushed by this row's output."""
+    block_id: str = ""
+    """The LoRA block name (IN04, MID, OUT11) of a Stable Diffusion U-Net's module, else empty."""
     note: str = ""
 
 
@@ -78,13 +81,14 @@ def _pushes(trace: Trace) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def _unit_row(trace: Trace, j: int, u: Unit, pushes: dict[str, tuple[int, ...]]) -> Row:
+def _unit_row(trace: Trace, j: int, u: Unit, pushes: dict[str, tuple[int, ...]], ids: dict[str, str]) -> Row:
     return Row(kind="unit", path=u.path, parent=u.block if u.block != u.path else "", index=j, type=u.type,
                in_channels=u.in_channels, out_channels=u.out_channels, in_size=u.in_size, out_size=u.out_size,
-               layers=trace.layers[u.first:u.last], pushes=pushes.get(u.path, ()), note=u.note)
+               layers=trace.layers[u.first:u.last], pushes=pushes.get(u.path, ()), block_id=ids.get(u.path, ""),
+               note=u.note)
 
 
-def _layer_row(i: int, x: Layer, parent: str, pushes: tuple[int, ...]) -> Row:
+def _layer_row(i: int, x: Layer, parent: str, pushes: tuple[int, ...], ids: dict[str, str]) -> Row:
     bits = []
     if x.kernel is not None:
         bits.append(f"k{fmt_size(x.kernel)}" + (f" s{fmt_size(x.stride)}" if x.stride and max(x.stride) > 1 else ""))
@@ -94,7 +98,12 @@ def _layer_row(i: int, x: Layer, parent: str, pushes: tuple[int, ...]) -> Row:
         bits.append(x.note)
     return Row(kind="layer", path=x.path, parent=parent, index=i, type=x.type, in_channels=x.in_channels,
                out_channels=x.out_channels, in_size=x.in_size, out_size=x.out_size, tokens=x.tokens, layers=(x,),
-               pushes=pushes, note=", ".join(bits))
+               pushes=pushes, block_id=ids.get(x.path, ""), note=", ".join(bits))
+
+
+def block_ids(trace: Trace) -> dict[str, str]:
+    """Module path -> LoRA block name, for the models that have the original naming."""
+    return {path: bid for path, original in original_names(trace).items() if (bid := block_id(original))}
 
 
 def build_rows(trace: Trace, depth: str = "units") -> list[Row]:
@@ -104,6 +113,7 @@ def build_rows(trace: Trace, depth: str = "units") -> list[Row]:
     if depth == "blocks":
         return block_rows(trace)
     pushes = _pushes(trace)
+    ids = block_ids(trace)
     concat_at: dict[int, list[Concat]] = {}
     for c in trace.concats:
         concat_at.setdefault(c.at, []).append(c)
@@ -120,7 +130,7 @@ def build_rows(trace: Trace, depth: str = "units") -> list[Row]:
         for at in sorted(k for k in concat_at if k < max(u.last, u.first + 1)):
             rows.extend(_concat_row(trace, c, heading) for c in concat_at.pop(at))
         if depth == "units":
-            rows.append(_unit_row(trace, j, u, pushes))
+            rows.append(_unit_row(trace, j, u, pushes, ids))
             continue
         single = u.last - u.first == 1 and trace.layers[u.first].path == u.path
         if not single:  # the unit's own line, its layers indented under it
@@ -128,7 +138,7 @@ def build_rows(trace: Trace, depth: str = "units") -> list[Row]:
         for i in range(u.first, u.last):
             last = i == u.last - 1
             rows.append(_layer_row(i, trace.layers[i], heading if single else u.path,
-                                   pushes.get(u.path, ()) if last else ()))
+                                   pushes.get(u.path, ()) if last else (), ids))
     for rest in concat_at.values():  # a concat after the last unit (the trace failed right after it)
         rows.extend(_concat_row(trace, c, "") for c in rest)
     return rows

@@ -26,13 +26,16 @@ class WeightsCheck:
     """The key prefix the file's tensors carry (``unet.``, ``model.diffusion_model.``), taken off."""
     other: int = 0
     """Tensors of the file outside that prefix (other components: VAE, text encoders), set aside."""
+    naming: str = ""
+    """The naming the file was matched in (``diffusers`` or ``original``)."""
 
     @property
     def ok(self) -> bool:
         return not (self.missing or self.unexpected or self.mismatched)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": "unetviz.check/1", "ok": self.ok, "matched": self.matched, "prefix": self.prefix,
+        return {"schema": "unetviz.check/1", "ok": self.ok, "matched": self.matched, "naming": self.naming,
+                "prefix": self.prefix,
                 "other_tensors": self.other,
                 "missing": {k: list(s) for k, s in self.missing},
                 "unexpected": {k: list(s) for k, s in self.unexpected},
@@ -54,7 +57,7 @@ def _prefix(ours: dict[str, Shape], shapes: dict[str, Shape]) -> str:
     return best
 
 
-def check_weights(trace: Trace | Weights, shapes: dict[str, Shape]) -> WeightsCheck:
+def check_weights(trace: Trace | Weights, shapes: dict[str, Shape], naming: str = "") -> WeightsCheck:
     ours = dict(trace.manifest)
     prefix = _prefix(ours, shapes)
     inside = {k[len(prefix):]: s for k, s in shapes.items() if k.startswith(prefix)}
@@ -63,7 +66,7 @@ def check_weights(trace: Trace | Weights, shapes: dict[str, Shape]) -> WeightsCh
     mismatched = tuple((k, ours[k], s) for k, s in inside.items() if k in ours and tuple(ours[k]) != tuple(s))
     return WeightsCheck(missing=missing, unexpected=unexpected, mismatched=mismatched,
                         matched=len(ours) - len(missing) - len(mismatched), prefix=prefix,
-                        other=len(shapes) - len(inside))
+                        other=len(shapes) - len(inside), naming=naming)
 
 
 def render_weights(trace: Trace | Weights) -> Any:
@@ -88,6 +91,7 @@ def _listed(label: str, items: list[str]) -> list[str]:
 
 def render_check(result: WeightsCheck, source: str) -> str:
     where = f" (under the prefix {result.prefix!r})" if result.prefix else ""
+    where += f" in the {result.naming} naming" if result.naming else ""
     lines = [f"{source}: {result.matched} tensors match{where}"
              + ("" if result.ok else f"; {len(result.missing)} missing, {len(result.unexpected)} unexpected,"
                                      f" {len(result.mismatched)} with another shape")]
