@@ -66,3 +66,16 @@ def test_json_layers_carry_the_original_path_and_the_lora_block() -> None:
 def test_block_ids() -> None:
     assert [block_id(p) for p in ("input_blocks.4.1.proj_in", "middle_block.0", "output_blocks.11.1", "out.2")] == [
         "IN04", "MID", "OUT11", ""]
+
+
+def test_an_original_inference_yaml_is_a_config(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    (tmp_path / "v1-inference.yaml").write_text(
+        "model:\n  target: ldm.models.diffusion.ddpm.LatentDiffusion\n  params:\n    image_size: 64\n"
+        "    unet_config:\n      target: ldm.modules.diffusionmodules.openaimodel.UNetModel\n      params:\n"
+        "        image_size: 32\n        in_channels: 4\n        out_channels: 4\n        model_channels: 320\n"
+        "        attention_resolutions: [4, 2, 1]\n        num_res_blocks: 2\n        channel_mult: [1, 2, 4, 4]\n"
+        "        num_heads: 8\n        use_spatial_transformer: true\n        transformer_depth: 1\n"
+        "        context_dim: 768\n        legacy: false\n")
+    t = unetviz.trace(tmp_path / "v1-inference.yaml")
+    assert t.family == "ldm" and t.in_size == (64, 64) and t.params == unetviz.trace("sd15").params

@@ -19,6 +19,7 @@ from .checkpoint import read_shapes
 from .config import Args, check_finite, load_file, parse_size
 from .errors import ModelFailure, UnetvizError
 from .families import lookup
+from .families.ldm import ldm_kwargs_from_yaml
 from .inspect import inspect_shapes
 from .presets import PRESETS, find_preset
 from .records import Failure, Trace
@@ -51,7 +52,11 @@ def resolve_named(source: Source) -> tuple[dict[str, Any], str | None, str]:
         return inspect_shapes(read_shapes(p, "--config"), p.name).config, None, p.name
     if isinstance(source, Path) or p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
         p = _config_in(p)
-        return load_file(p), None, _display(p)
+        data = load_file(p)
+        if "model" in data and "family" not in data and "_class_name" not in data:
+            # an original inference YAML (v1-inference.yaml, sd_xl_base.yaml): its UNetModel's arguments
+            data = {"family": "ldm", **ldm_kwargs_from_yaml(data)}
+        return data, None, _display(p)
     name = find_preset(str(source)).name  # raises for an unknown name, with a did-you-mean
     return preset_config(name), name, name
 

@@ -243,7 +243,7 @@ def controlnet(t: Tracer, a: Args, size: Size | None) -> Act:
     hint_size = tuple(HINT_SCALE * d for d in sample.size or ())
     hint = cond_embedding(t, Act(a.int("conditioning_channels", 1), hint_size, "controlnet_cond"), cond_channels, c0)
     x = _add_hint(t, x, hint, hint_size, len(cond_channels))
-    t.push(x)  # down_block_res_samples = (sample,)
+    t.push(x, unit="conv_in")  # down_block_res_samples = (sample,): conv_in's output plus the hint
     # 3. down
     for i, spec in enumerate(specs):
         x = down_block(t, i, spec, x, ctx)
