@@ -237,3 +237,12 @@ def test_generated_controlnets_agree(case: tuple[dict[str, Any], tuple[int, int]
 @given(controlnet_configs())
 def test_generated_controlnets_agree_long(case: tuple[dict[str, Any], tuple[int, int]]) -> None:
     assert _outcome(*case) == "agree", case
+
+
+def test_the_cli_pairs_a_controlnet_with_a_unet() -> None:
+    from conftest import cli
+
+    r = cli("table", "controlnet-sd15", "--pair", "sd15")
+    assert r.returncode == 0 and "controlnet_down_blocks.6    640  16x16  skip #6" in r.stdout, r.stdout
+    j = cli("table", "controlnet-sd15", "--pair", "sdxl", "-f", "json")
+    assert j.returncode == 1 and '"ok": false' in j.stdout

@@ -17,10 +17,7 @@ from hypothesis import strategies as st
 
 import unetviz
 from unetviz.families.diffusers_embed import UNSUPPORTED
-from unetviz.tracer import Tracer
 
-CORE = pytest.mark.xfail(not hasattr(Tracer, "buffer"), strict=False, run=False,
-                         reason="needs Tracer.buffer and the rank-aware observer (issue 12 core patch)")
 DANCE_PARAMS = 234_009_306  # state_dict elements on diffusers 0.42.1, the 26 cubic kernel buffers included
 # diffusers' DanceDiffusion pipeline test model, widened as diffusers >= 0.36 needs (64 Fourier features)
 TINY: dict[str, Any] = {
@@ -75,14 +72,11 @@ def test_config_errors(change: dict[str, Any], message: str) -> None:
 
 def test_manifest_has_the_kernel_buffers_in_order() -> None:
     keys = [k for k, _ in unetviz.weights(TINY).manifest]
-    if not hasattr(Tracer, "buffer"):
-        pytest.xfail("needs Tracer.buffer (issue 12 core patch)")
     assert "down_blocks.1.down.kernel" in keys and keys.index("mid_block.down.kernel") < keys.index(
         "mid_block.up.kernel") < keys.index("mid_block.attentions.0.group_norm.weight")
 
 
 # ---- the real model ---------------------------------------------------------------------------------
-@CORE
 @pytest.mark.parametrize("name", ["dance-diffusion", "tiny"])
 def test_manifest_equals_diffusers(name: str) -> None:
     pytest.importorskip("torch")
@@ -97,7 +91,6 @@ def test_manifest_equals_diffusers(name: str) -> None:
         assert unetviz.weights(config).params == DANCE_PARAMS
 
 
-@CORE
 @pytest.mark.parametrize("source, size", [("dance-diffusion", None), ("dance-diffusion", 49152), ("tiny", None),
                                           ("tiny", 100)])
 def test_verify(source: str, size: int | None) -> None:
@@ -162,14 +155,12 @@ def _outcome(cfg: dict[str, Any], size: int) -> str:
 COMMON: dict[str, Any] = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 
 
-@CORE
 @settings(max_examples=10, derandomize=True, **COMMON)
 @given(unet1d_configs())
 def test_generated_unet1d_agree(case: tuple[dict[str, Any], int]) -> None:
     assert _outcome(*case) == "agree", case
 
 
-@CORE
 @pytest.mark.slow
 @settings(max_examples=int(os.environ.get("UNETVIZ_FUZZ_EXAMPLES", "300")), **COMMON)
 @given(unet1d_configs())

@@ -152,6 +152,8 @@ class _State:
         self.open_units: dict[int, list[UnitEvent]] = {}
         self.pending: list[CatEvent] = []
         self.pending_cat: list[torch.Tensor] = []
+        self.rank = 4
+        """Dimensions of the model's sample: channel concats are those of tensors of its rank."""
 
     # ---- tensors ---------------------------------------------------------------------------
     def new_tensor(self, t: torch.Tensor, source: str | None = None) -> None:
@@ -179,7 +181,7 @@ class _State:
 
     def after_cat(self, args: Any, kwargs: Any, result: Any) -> None:
         ops, dim = self._cat_args(args, kwargs)
-        if not ops or not isinstance(result, torch.Tensor) or result.dim() != 4 or dim % 4 != 1:
+        if not ops or not isinstance(result, torch.Tensor) or result.dim() != self.rank or dim % self.rank != 1:
             return
         operands = []
         kept: dict[int, tuple[str, int, Size]] = {}
@@ -255,6 +257,9 @@ class _State:
 def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], units: set[str]) -> Capture:
     """Run ``model(*args, **kwargs)`` once with hooks; never raises for a failing forward."""
     st = _State(model, units)
+    first = next(tensors_in(args), None)
+    if first is not None and first.dim() >= 3:
+        st.rank = first.dim()
     for t in [*tensors_in(args), *tensors_in(kwargs)]:
         st.new_tensor(t, source="input")
     handles = []

@@ -134,10 +134,17 @@ def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
           format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.rich,
           depth: Annotated[Depth, typer.Option("--depth", "-d", help="One row per resnet/attention/sampler,"
                                                " per layer, or per block.")] = Depth.units,
+          pair: Annotated[str | None, typer.Option("--pair", help="For a ControlNet: the U-Net (preset or config)"
+                                                   " whose skips its residuals are added to.",
+                                                   show_default=False)] = None,
           debug: DebugOpt = False) -> int:
-    """Every unit's (or layer's) channels and sizes, the skip pushes and pops, and each concat's sum."""
+    """Every unit's (or layer's) channels and sizes, the skip pushes and pops, and each concat's sum.
+
+    SIZE is HxW for images and N (the length) for 1-D models."""
     from .api import trace
 
+    if pair is not None:
+        return _pair(_source(source, preset, config), pair, size, format)
     t = trace(_source(source, preset, config), size=size)
     if format is Format.rich:
         from .render.table import render_table
@@ -153,6 +160,17 @@ def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
 class Naming(str, Enum):
     diffusers = "diffusers"
     original = "original"
+
+
+def _pair(controlnet: str | Path, unet: str, size: str | None, format: Format) -> int:
+    import json
+
+    from .controlnet_pair import pair_sources
+    from .render.pair import pair_dict, render_pair
+
+    p = pair_sources(controlnet, _source(unet, None, None), size)
+    _print(json.dumps(pair_dict(p), indent=2) + "\n" if format is Format.json else render_pair(p, width()))
+    return 0 if p.ok else 1
 
 
 @app.command(epilog="Examples: [bold]unetviz weights sd15 -f json[/bold] ·"

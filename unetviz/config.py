@@ -177,6 +177,7 @@ def parse_size(text: str | int | tuple[int, int] | list[int] | None, key: str = 
         h, w = (int(p) for p in parts)
     except (TypeError, ValueError):
         raise bad_value(key, text, "N or HxW with positive integers, e.g. 64 or 64x96") from None
-    if h < 1 or w < 1 or h > 1 << 16 or w > 1 << 16:
-        raise bad_value(key, text, "sizes from 1 to 65536")
+    # 1-D models (Dance Diffusion) take audio lengths of 2**17 and more; images stay far below this
+    if h < 1 or w < 1 or h > MAX_INT or w > MAX_INT:
+        raise bad_value(key, text, f"sizes from 1 to {MAX_INT:,}")
     return h, w

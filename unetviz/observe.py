@@ -113,7 +113,7 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
     skips = tuple(Skip(index=i, source=popped[k][1], channels=popped[k][2], size=popped[k][3], to=to.get(i),
                        unit=_unit_of(popped[k][1], unit_list)) for i, k in enumerate(order))
     units = tuple(
-        _unit(u, layers, blocks) for u in cap.units)
+        _unit(u, layers, blocks, len(in_size)) for u in cap.units)
     out = next(tensors_in(cap.output), None) if cap.error is None else None
     manifest = tuple((k, tuple(int(d) for d in v.shape)) for k, v in model.state_dict(keep_vars=True).items())
     error = None if cap.error is None else Failure(at=cap.error_at, message=cap.error)
@@ -125,8 +125,8 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
                  source="observed")
 
 
-def _unit(u: Any, layers: tuple[Layer, ...], blocks: list[str]) -> Unit:
-    in_size, out_size = _sz(u.in_shape), _sz(u.out_shape)
+def _unit(u: Any, layers: tuple[Layer, ...], blocks: list[str], rank: int = 2) -> Unit:
+    in_size, out_size = _sz(u.in_shape, rank), _sz(u.out_shape, rank)
     in_c, out_c = _ch(u.in_shape), _ch(u.out_shape)
     if u.last - u.first == 1 and layers[u.first].path == u.path:  # a bare layer: its own attributes tell
         in_c, out_c = layers[u.first].in_channels, layers[u.first].out_channels
@@ -139,8 +139,9 @@ def _ch(shape: tuple[int, ...] | None) -> int:
     return shape[1] if shape is not None and len(shape) > 1 else 0
 
 
-def _sz(shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
-    return shape[2:] if shape is not None and len(shape) == 4 else None
+def _sz(shape: tuple[int, ...] | None, rank: int = 2) -> tuple[int, ...] | None:
+    """The spatial size of a channel-first tensor of the sample's rank (length, HxW, FxHxW)."""
+    return shape[2:] if shape is not None and len(shape) == 2 + rank else None
 
 
 def _block(path: str, blocks: list[str]) -> str:

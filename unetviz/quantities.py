@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .records import Layer
+from .records import Layer, numel
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,8 +33,59 @@ def layer_params(layer: Layer) -> int:
     return layer.params
 
 
+ATTENTION_TYPES = ("attention", "linear_attention")
+"""Types of the parameter-free attention-matmul rows (``Tracer.attention_matmuls``)."""
+FREE_TYPES = (*ATTENTION_TYPES, "conv1d", "conv_transpose1d")
+"""Types of every parameter-free row: the attention matmuls and convs with a weight the forward builds
+(``Tracer.fixed_conv``). The hooks of a real model never see them; they are there for MACs and memory."""
+
+
+def is_free(layer: Layer) -> bool:
+    """A parameter-free row (see ``FREE_TYPES``), not a module that owns parameters."""
+    return layer.type in FREE_TYPES and not layer.tensors
+
+
+def _weight(layer: Layer) -> tuple[int, ...] | None:
+    return next((shape for key, shape in layer.tensors if key.endswith(".weight")), None)
+
+
+def layer_macs(layer: Layer) -> int:
+    """Multiply-accumulates at batch 1, ``torch.utils.flop_counter.FlopCounterMode``'s FLOPs / 2: a conv is
+    its weight's size x the output's positions (a transposed conv: the input's), a Linear its weight's size x
+    the tokens (1 for a vector), an attention q·kᵀ + attn·v; bias adds, norms and elementwise steps are 0."""
+    if layer.type == "attention":  # heads x tq x tk x (d_qk + d_v)
+        return (layer.tokens or 0) * (layer.kv_tokens or 0) * (layer.in_channels + layer.out_channels)
+    if layer.type == "linear_attention":  # per head: k·vᵀ (d x e x tk) then context·q (d x e x tq)
+        per_head = (layer.in_channels // (layer.heads or 1)) * layer.out_channels
+        return per_head * ((layer.tokens or 0) + (layer.kv_tokens or 0))
+    if layer.type in ("conv1d", "conv_transpose1d") and not layer.tensors:
+        w = layer.out_channels * layer.in_channels * numel(layer.kernel)
+        return w * numel(layer.in_size if layer.type == "conv_transpose1d" else layer.out_size)
+    weight = _weight(layer)
+    if weight is None or (layer.out_size is None and layer.type.startswith("Conv")):
+        return 0  # no weight, or the conv fails inside (no output)
+    if layer.type.startswith("ConvTranspose"):
+        return numel(weight) * numel(layer.in_size)
+    if layer.type.startswith("Conv"):
+        return numel(weight) * numel(layer.out_size)
+    if layer.type == "Linear":
+        return numel(weight) * (layer.tokens or 1)
+    return 0
+
+
+def layer_out_elements(layer: Layer) -> int:
+    """Elements of the layer's output at batch 1 (an attention row: attn·v's); summed, the elements written."""
+    if layer.out_size is None and layer.tokens is None and layer.type.startswith("Conv"):
+        return 0  # the conv fails: no output
+    return layer.out_channels * (numel(layer.out_size) if layer.out_size is not None else layer.tokens or 1)
+
+
 LAYER_QUANTITIES: tuple[Quantity, ...] = (
     Quantity(name="params", title="params", of_layer=layer_params, priority=2,
              help="parameters the layer owns"),
+    Quantity(name="macs", title="MACs", of_layer=layer_macs, priority=3,
+             help="multiply-accumulates at batch 1 (FlopCounterMode's FLOPs / 2)"),
+    Quantity(name="out_elements", title="out elems", of_layer=layer_out_elements, priority=5,
+             help="elements of the output at batch 1 (summed: the elements the layers write)"),
 )
 QUANTITY = {q.name: q for q in LAYER_QUANTITIES}

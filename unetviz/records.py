@@ -88,6 +88,12 @@ class Layer:
     source: str = ""
     """The producer of the layer's input: a module path, ``input``, or a named tensor of the forward
     (``encoder_hidden_states``, ``time_proj``). Diagrams draw data flow from it."""
+    heads: int | None = None
+    """For an attention-matmul row (``type`` ``attention`` / ``linear_attention``, no parameters): the heads.
+    ``in_channels`` is then heads x the q·k width per head, ``out_channels`` heads x the value width, ``tokens``
+    the query's sequence length; ``None`` on every other row."""
+    kv_tokens: int | None = None
+    """For an attention-matmul row: the key/value sequence length (memory kv included)."""
 
 
 @dataclass(frozen=True, kw_only=True)

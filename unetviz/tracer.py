@@ -78,6 +78,7 @@ class Tracer:
     _block: str = ""
     _unit: str = ""
     _declared: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _buffers: list[tuple[str, Shape]] = field(default_factory=list)
     _seen: dict[str, dict[str, int]] = field(default_factory=dict)
     suppressed: list[ModelFailure] = field(default_factory=list)
     """Forward failures the constructor's pass walked past (``construct=True`` only)."""
@@ -239,10 +240,38 @@ class Tracer:
         x = Act(num, None, "input")
         return self._add(name, "Embedding", x, num, Act(dim, None, ""), [("weight", (num, dim))])
 
+    def buffer(self, name: str, shape: Shape) -> None:
+        """A persistent buffer (a resampling kernel): a ``state_dict`` entry that is no parameter and no layer."""
+        full = self.path(name)
+        self._note_seen(full)
+        self._buffers.append((full, shape))
+
     def owner(self, name: str, type_: str, x: Act, out: Act, tensors: Sequence[tuple[str, Shape]],
               note: str = "") -> Act:
         """A module that owns parameters directly (an RMSNorm gain, a Fourier projection)."""
         return self._add(name, type_, x, x.channels, out, tensors, note)
+
+    # ---- parameter-free rows (for MACs and memory; ``unetviz.quantities.FREE_TYPES``) --------------
+    def attention_matmuls(self, name: str, q: Act, heads: int, q_dim: int, v_dim: int, tokens: int,
+                          kv_tokens: int, kind: str = "attention") -> None:
+        """The matmuls of the attention module ``name``: q·kᵀ and attn·v (``attention``), or linear
+        attention's two einsums through each head's d x e context (``linear_attention``). A row with no
+        tensors and no parameters; ``q_dim`` / ``v_dim`` are per head, ``tokens`` the query's length."""
+        full = self.path(name)
+        self.layers.append(Layer(path=full, type=kind, in_channels=heads * q_dim, out_channels=heads * v_dim,
+                                 in_size=None, out_size=None, unit=self._unit or full, tokens=tokens,
+                                 note=f"{heads} heads, {tokens} x {kv_tokens} tokens", source=q.source,
+                                 heads=heads, kv_tokens=kv_tokens))
+
+    def fixed_conv(self, name: str, x: Act, out_size: Size, kernel: int, stride: int, padding: int = 0,
+                   transpose: bool = False, note: str = "") -> None:
+        """``F.conv1d`` / ``F.conv_transpose1d`` with a C x C weight the forward builds (a resampling
+        kernel): a row with no tensors, for its MACs. ``x``: the (padded) input the conv gets."""
+        full = self.path(name)
+        self.layers.append(Layer(path=full, type="conv_transpose1d" if transpose else "conv1d",
+                                 in_channels=x.channels, out_channels=x.channels, in_size=x.size, out_size=out_size,
+                                 kernel=(kernel,), stride=(stride,), padding=(padding,), unit=self._unit or full,
+                                 note=note, source=x.source))
 
     # ---- the skip stack ----------------------------------------------------------------------------
     def push(self, x: Act, unit: str = "") -> None:
@@ -308,7 +337,7 @@ class Tracer:
 
     def manifest(self) -> tuple[tuple[str, Shape], ...]:
         """All tensors in ``state_dict`` order: by registration rank, path component by path component."""
-        entries = [t for layer in self.layers for t in layer.tensors]
+        entries = [t for layer in self.layers for t in layer.tensors] + self._buffers
         # sorted() is stable, so a module's own tensors keep their weight-then-bias order
         return tuple(sorted(entries, key=lambda e: self._rank(e[0])))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 project = "unetviz"
 author = "unetviz contributors"
-copyright = "unetviz contributors"  # noqa: A001 (Sphinx's name)
+copyright = "unetviz contributors"
 
 extensions = ["myst_nb", "sphinx.ext.autodoc"]
 myst_enable_extensions = ["colon_fence"]

@@ -18,7 +18,6 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 import jinja2  # noqa: E402
-
 import uvdocs  # noqa: E402
 from pages import cli_reference, preset_index  # noqa: E402
 

@@ -103,7 +103,10 @@ def naming_rows(limit: int = 12, prefix: str = "") -> str:
         from unetviz.naming import keymap
     except ImportError:
         return ""
-    pairs = [p for p in keymap(trace("sd15"), trace("sd15-ldm")) if p[0].startswith(prefix)][:limit]
+    try:  # another issue's module, still changing: the page leaves the section out rather than fail
+        pairs = [p for p in keymap(trace("sd15"), trace("sd15-ldm")) if p[0].startswith(prefix)][:limit]
+    except unetviz.UnetvizError:
+        return ""
     e = html.escape
     rows = "".join(f"<tr><td>{e(a)}</td><td>{e(b)}</td><td class='r'>{e(str(list(s)))}</td></tr>" for a, b, s in pairs)
     return raw(f"<div class='uv-scroll'><table class='uv'><tr><th>diffusers</th><th>original (ldm)</th>"
@@ -201,16 +204,24 @@ def table(name: str, block: str = "", depth: str = "units", anchors: bool = Fals
     t = trace(name, size)
     head = "".join(f"<th{_cell_class(c.align)}>{e(c.title)}</th>" for c in COLUMNS)
     out = [f"<div class='uv-scroll'><table class='uv'><tr>{head}</tr>"]
+    used: set[str] = set()
+
+    def rid(path: str, give: bool) -> str:
+        if not give or slug(path) in used:
+            return ""
+        used.add(slug(path))
+        return f" id='{slug(path)}'"
+
     for r in build_rows(t, depth):
         if block and not (within(r.path, block) or r.parent == block):
             continue
         if r.kind == "heading":
-            out.append(f"<tr class='heading'><td></td><td colspan='{len(COLUMNS) - 1}'>{e(relative(r.path, r.parent))}"
+            out.append(f"<tr class='heading'{rid(r.path, anchors and not r.parent)}><td></td>"
+                       f"<td colspan='{len(COLUMNS) - 1}'>{e(relative(r.path, r.parent))}"
                        f" <span class='t'>{e(r.type)}</span></td></tr>")
             continue
-        rid = f" id='{slug(r.path)}'" if anchors and r.kind == "unit" else ""
         tds = "".join(f"<td{_cell_class(c.align)}>{e(c.cell(r))}</td>" for c in COLUMNS)
-        out.append(f"<tr class='{r.kind}'{rid}>{tds}</tr>")
+        out.append(f"<tr class='{r.kind}'{rid(r.path, anchors and r.kind == 'unit')}>{tds}</tr>")
     out.append("</table></div>")
     return raw("\n".join(out))
 
@@ -235,7 +246,7 @@ def explain(name: str, size: int | None = None) -> str:
 _TITLE = re.compile(r'<a xlink:title="([^":]+)(: [^"]*)?"')
 
 
-def _svg(t: Trace, detail: str) -> str:
+def _svg(t: Trace, detail: str, fit: bool) -> str:
     from unetviz.render.graph import to_graphviz
 
     svg: str = to_graphviz(t, detail=detail).pipe(format="svg", encoding="utf-8")
@@ -243,21 +254,28 @@ def _svg(t: Trace, detail: str) -> str:
     m = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
     if m is None:
         return svg
-    # graphviz's points drawn as CSS pixels: 3/4 of the natural size, 10pt labels at 10px; wider scrolls
-    return svg.replace(m[0], f'<svg width="{float(m[1]):.0f}px" height="{float(m[2]):.0f}px"', 1)
+    # graphviz's points drawn as CSS pixels: 3/4 of the natural size, 10pt labels at 10px; ``fit``: at most
+    # the page's width (the height follows the viewBox)
+    w, h = float(m[1]), float(m[2])
+    fixed = f'width="{w:.0f}px" height="{h:.0f}px"'
+    return svg.replace(m[0], "<svg " + (f'width="100%" style="max-width:{w:.0f}px;height:auto"' if fit else fixed), 1)
 
 
-def diagram(name: str, detail: str = "units", anchors: bool = False, size: int | None = None) -> str:
-    """The diagram as inline SVG: tooltips on every node; with ``anchors`` each unit node links to its
-    table row; skip edges get ``uv-skip`` so hovering one highlights its producer and consumer."""
+def diagram(name: str, detail: str = "units", anchors: bool = False, size: int | None = None, page: str = "",
+            fit: bool | None = None) -> str:
+    """The diagram as inline SVG: tooltips on every node; with ``anchors`` each node links to its table
+    row (on ``page``, default this one); skip edges get ``uv-skip`` so hovering one highlights its producer
+    and consumer. ``fit`` (default: for block diagrams) scales it to the page's width; else it scrolls."""
     t = trace(name, size)
-    svg = _svg(t, detail)
+    svg = _svg(t, detail, detail == "blocks" if fit is None else fit)
     key = re.sub(r"\W", "", f"{name}{detail}{size or ''}")
     if "static" in OUT:
         (OUT["static"] / f"{key}.svg").write_text(svg, encoding="utf-8")
-    if anchors:
-        paths = {u.path for u in t.units}
-        svg = _TITLE.sub(lambda m: m[0] + (f' xlink:href="#{slug(m[1])}" target="_top"' if m[1] in paths else ""), svg)
+    if anchors or page:
+        paths = {u.path for u in t.units} | {b for b, _ in t.blocks}
+        target = f"{PAGE['root']}{page}" if page else ""
+        svg = _TITLE.sub(lambda m: m[0] + (f' xlink:href="{target}#{slug(m[1])}" target="_top"'
+                                           if m[1] in paths else ""), svg)
     svg = re.sub(r'<g id="skip(\d+)" class="edge"', lambda m: f'<g id="{key}-skip{m[1]}" class="edge uv-skip"', svg)
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
     href = f"{PAGE['root']}_static/diagrams/{key}.svg"
@@ -272,7 +290,8 @@ def weights_table(name: str, prefix: str = "", limit: int | None = None, details
     w = unetviz.weights(source(name))
     items = [(k, s) for k, s in w.tensors.items() if k.startswith(prefix)][:limit]
     rows = "".join(f"<tr><td>{e(k)}</td><td class='r'>{e(str(list(s)))}</td></tr>" for k, s in items)
-    body = f"<div class='uv-scroll'><table class='uv'><tr><th>tensor</th><th class='r'>shape</th></tr>{rows}</table></div>"
+    body = (f"<div class='uv-scroll'><table class='uv'><tr><th>tensor</th><th class='r'>shape</th></tr>{rows}"
+            "</table></div>")
     return raw(f"<details><summary>{e(details)}</summary>{body}</details>" if details else body)
 
 

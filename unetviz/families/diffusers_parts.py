@@ -92,6 +92,7 @@ def attention(t: Tracer, name: str, x: Act, query_dim: int, heads: int, dim_head
         if heads < 1:
             t.fail(u.path, f"{u.path}: {heads} heads (attention_head_dim {dim_head} is larger than the"
                            f" {query_dim} channels): head_dim = inner_dim // heads divides by zero")
+        t.attention_matmuls("", seq, heads, dim_head, dim_head, tokens or 1, kv_in.tokens or 1)
         out = t.linear("to_out.0", Act(inner, None, "", tokens), inner, query_dim, True)
         y = Act(query_dim, x.size, out.source, x.tokens) if spatial else out
         return u.done(y, new=spatial)

@@ -104,6 +104,9 @@ def attention(t: Tracer, name: str, x: Act, dim: int, heads: int, dim_head: int,
         h = _rmsnorm(t, "norm", x, dim)
         qkv = t.conv("to_qkv", h, dim, hidden * 3, 1, bias=False)
         out = Act(hidden, x.size, qkv.source)
+        # full: q·kᵀ and attn·v in `attend` over T + mem kv keys; linear: k·vᵀ (d x e x (T + mem)) and context·q
+        t.attention_matmuls("attend" if full else "", qkv, heads, dim_head, dim_head, tokens, tokens + NUM_MEM_KV,
+                            "attention" if full else "linear_attention")
         if full:
             y = t.conv("to_out", out, hidden, dim, 1)
         else:

@@ -67,7 +67,11 @@ def downsample_1d(t: Tracer, name: str, x: Act) -> Act:
     n = (x.size or (1,))[0]
     if n <= 3:  # F.pad(mode="reflect") needs the padding (3) to be smaller than the length
         t.fail(t.path(name), f"{t.path(name)} (Downsample1d): reflect padding 3 needs a length above 3, gets {n}")
-    return Act(x.channels, (max(1, (n + 6 - 8) // 2 + 1),), t.path(name))  # the module returns it: its `from`
+    out = (max(1, (n + 6 - 8) // 2 + 1),)
+    with t.unit(name, "downsample", "Downsample1d", x, "cubic, reflect pad 3, stride 2") as u:
+        # F.conv1d with a C x C x 8 weight it builds (the kernel on the diagonal): a row for its MACs
+        t.fixed_conv("", Act(x.channels, (n + 6,), x.source), out, 8, 2)
+        return u.done(Act(x.channels, out, u.path), new=False)  # the module returns it: its `from`
 
 
 def upsample_1d(t: Tracer, name: str, x: Act) -> Act:
@@ -76,7 +80,10 @@ def upsample_1d(t: Tracer, name: str, x: Act) -> Act:
     n = (x.size or (1,))[0]
     if n <= 2:
         t.fail(t.path(name), f"{t.path(name)} (Upsample1d): reflect padding 2 needs a length above 2, gets {n}")
-    return Act(x.channels, ((n + 4 - 1) * 2 - 2 * 7 + 8,), t.path(name))
+    out = ((n + 4 - 1) * 2 - 2 * 7 + 8,)
+    with t.unit(name, "upsample", "Upsample1d", x, "cubic, reflect pad 2, transposed stride 2") as u:
+        t.fixed_conv("", Act(x.channels, (n + 4,), x.source), out, 8, 2, 7, transpose=True)
+        return u.done(Act(x.channels, out, u.path), new=False)
 
 
 def _resnets(t: Tracer, x: Act, chans: list[tuple[int, int, int]], attend: bool, last_is_last: bool = False) -> Act:
