@@ -8,7 +8,7 @@ CORE := $(VENV)/.stamp-core
 FULL := $(VENV)/.stamp-full
 SHELL := /bin/bash
 
-.PHONY: demo test lint fuzz bench diagrams dot clean .venv
+.PHONY: demo test lint fuzz bench diagrams docs dot clean .venv
 
 $(CORE): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,5 +66,11 @@ bench: $(FULL) dot
 diagrams: $(FULL) dot
 	$(PY) docs/render_diagrams.py
 
+# The docs site: every number, table and diagram is computed by unetviz while it builds (make test builds it too)
+docs: $(FULL) dot
+	$(PY) docs/site/generate.py docs/_build/src
+	$(PY) -m sphinx -W --keep-going -q -b html docs/_build/src docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis docs/_build

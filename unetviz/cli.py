@@ -282,6 +282,20 @@ def inspect(file: Annotated[Path, typer.Argument(help="A .safetensors file (only
     return 0
 
 
+@app.command(epilog="Examples: [bold]unetviz diff sd15 sd21[/bold] · [bold]unetviz diff sd15 sdxl --changed[/bold]")
+def diff(a: Annotated[str, typer.Argument(help="A preset name or a config file.", show_default=False)],
+         b: Annotated[str, typer.Argument(help="A preset name or a config file.", show_default=False)],
+         size: SizeOpt = None,
+         changed: Annotated[bool, typer.Option("--changed", help="Only the units that differ.")] = False,
+         debug: DebugOpt = False) -> int:
+    """Two models side by side, block by block and unit by unit, with a summary in plain words."""
+    from .diff import diff as compare
+    from .render.diff import render_diff
+
+    _print(render_diff(compare(_source(a, None, None), _source(b, None, None), size=size), width(), changed))
+    return 0
+
+
 @app.command(epilog="Example: [bold]unetviz presets --names[/bold]")
 def presets(names: Annotated[bool, typer.Option("--names", help="Only the names, one a line.")] = False,
             debug: DebugOpt = False) -> int:

@@ -57,6 +57,8 @@ def self_attention_1d(t: Tracer, name: str, x: Act, channels: int) -> Act:
             # transpose_for_scores: view(B, L, heads, -1) of the channels
             t.fail(u.path, f"{u.path}: {channels} channels in {heads} heads (channels // 32): view(B, L, {heads}, -1)"
                            " cannot split them; SelfAttention1d needs at least 32 channels, a multiple of the heads")
+        d = channels // max(1, heads)
+        t.attention_matmuls("", seq, max(1, heads), d, d, length, length)
         t.linear("proj_attn", seq, channels, channels)
         return u.done(Act(channels, x.size, u.path))
 
