@@ -62,8 +62,7 @@ def _twin(t: Trace, naming: str) -> Trace:
 def _config_of(t: Trace) -> dict[str, Any]:
     from .keymaps import thawed
 
-    head = {"family": t.family} if t.family != "diffusers" else {"_class_name": t.model}
-    return {**head, **thawed(t.config)}
+    return dict(thawed(t.given))
 
 
 def keymap(source: Source) -> tuple[tuple[str, str, tuple[int, ...]], ...]:

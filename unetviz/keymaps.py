@@ -19,7 +19,7 @@ from .errors import UnetvizError
 from .families import ldm, lookup
 from .naming import keymap, module_map, original_config
 from .records import Shape, Trace
-from .tracing import canonical, constructed
+from .tracing import constructed, key_of
 
 ADD_TIME_EMBED_DIM = 256
 """SDXL's ``addition_time_embed_dim``: its ``adm_in_channels`` 2816 = 1280 (pooled text) + 6 x 256."""
@@ -79,7 +79,7 @@ def diffusers_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def twins(config: Mapping[str, Any]) -> Twins:
     """The network of ``config`` (either family) in both namings; an error if it has no twin."""
-    return _twins(canonical(dict(config)))
+    return _twins(key_of(dict(config)))
 
 
 @lru_cache(maxsize=32)
@@ -106,7 +106,7 @@ def original_names(trace: Trace) -> dict[str, str]:
     if trace.family != "diffusers" or trace.model != "UNet2DConditionModel":
         return {}
     try:
-        pair = twins({"_class_name": trace.model, **thawed(trace.config)})
+        pair = twins(thawed(trace.given))
     except UnetvizError:
         return {}
     names = dict(pair.modules)

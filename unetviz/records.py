@@ -221,6 +221,8 @@ class Trace:
     """Where the model fails at this input, if it does."""
     config: Mapping[str, Any] = field(default_factory=dict)
     """The resolved constructor arguments (defaults filled in), read-only."""
+    given: Mapping[str, Any] = field(default_factory=dict)
+    """The config as given (``_class_name`` or ``family`` plus the arguments set), read-only."""
     size_source: str = ""
     """Where the input size came from: ``--size``, ``sample_size``, ``family default``."""
     blocks: tuple[tuple[str, str], ...] = ()

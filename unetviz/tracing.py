@@ -99,20 +99,14 @@ def constructed(source: Source) -> Trace:
 
 
 def _key(config: dict[str, Any]) -> str:
+    """The cache key of a config: its JSON (what was given, not the defaults: builders tell the two apart)."""
     try:
-        json.dumps(config)
+        return json.dumps(config, sort_keys=True, default=_plain)
     except (TypeError, ValueError) as e:
         raise UnetvizError(f"config: must hold JSON values only ({e})") from None
-    return canonical(config)
 
 
-def canonical(config: dict[str, Any]) -> str:
-    """One cache key per network: the family record plus every constructor argument, defaults filled in,
-    so a preset, its config file and a trace's own ``config`` share their traces."""
-    family, kwargs = lookup(config)
-    args = Args(kwargs, family.defaults, family.what)
-    head = {"_class_name": family.model} if family.classes else {"family": family.family}
-    return json.dumps({**head, **args.values}, sort_keys=True, default=_plain)
+key_of = _key
 
 
 def _plain(value: Any) -> Any:
@@ -136,7 +130,7 @@ def _trace_cached(key: str, size: tuple[int, int] | None) -> Trace:
         raise UnetvizError("config: too deeply nested") from None
     if not t.in_size:
         raise UnetvizError("config: the builder found no input size")  # pragma: no cover
-    result = t.build(out, error=error, config=_frozen(args.values))
+    result = replace(t.build(out, error=error, config=_frozen(args.values)), given=_frozen(json.loads(key)))
     if error is not None:
         # the forward stopped part-way, but the model has every module the constructor makes: the
         # constructor's pass gives the whole manifest, and rejects a config error found past the failure
@@ -164,7 +158,7 @@ def _construct_walk(key: str) -> Trace:
     args = Args(kwargs, family.defaults, family.what)
     # the size is only nominal: in this pass no size can fail, and none decides which modules exist
     out = family.build(t, args, (64, 64))
-    return t.build(out, config=_frozen(args.values))
+    return replace(t.build(out, config=_frozen(args.values)), given=_frozen(json.loads(key)))
 
 
 def _frozen(value: Any) -> Any:

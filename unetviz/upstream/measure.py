@@ -17,17 +17,28 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 
+ROOT = "<model>"
+
+
 @contextmanager
-def counting_macs(batch: int, into: dict[str, int]) -> Iterator[dict[str, int]]:
+def counting_macs(model: torch.nn.Module, batch: int, into: dict[str, int]) -> Iterator[dict[str, int]]:
     """Run the block under ``FlopCounterMode``; on exit fill ``into`` with module path -> MACs at batch 1
-    (FLOPs / 2 / ``batch``), ``""`` for the whole model. Paths are ``named_modules()`` paths."""
-    with FlopCounterMode(display=False, depth=None) as counter:
+    (FLOPs / 2 / ``batch``), ``""`` for the whole model (its ``Global`` count).
+
+    Paths are ``model.named_modules()`` paths: the counter's module tracker is told every module's name
+    first, since its own lazy naming renames a module it meets under a second parent."""
+    counter = FlopCounterMode(display=False, depth=None)
+    tracker: Any = counter.mod_tracker
+    for name, mod in model.named_modules():
+        tracker._known_modules[mod] = f"{ROOT}.{name}" if name else ROOT
+        tracker._seen_modules.add(mod)
+    with counter:
         yield into
     for name, ops in counter.get_flop_counts().items():
         if name == "Global":
-            continue
-        path = name.split(".", 1)[1] if "." in name else ""
-        into[path] = sum(ops.values()) // 2 // batch
+            into[""] = sum(ops.values()) // 2 // batch
+        elif name.startswith(ROOT + "."):
+            into[name[len(ROOT) + 1:]] = sum(ops.values()) // 2 // batch
 
 
 class LiveTensors(TorchDispatchMode):
