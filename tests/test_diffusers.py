@@ -128,7 +128,7 @@ def _numel(shape: list[int]) -> int:
     ({"_class_name": "UNet2DConditionModel", "attention_head_dim": [8, 8]}, "attention_head_dim has 2 entries"),
     ({"_class_name": "UNet2DConditionModel", "num_attention_heads": 8}, "num_attention_heads: must be null"),
     ({"_class_name": "UNet2DConditionModel", "bogus_key": 1}, "bogus_key: not an argument of diffusers"),
-    ({"_class_name": "UNet3DConditionModel"}, "_class_name: got 'UNet3DConditionModel'"),
+    ({"_class_name": "UNet4DConditionModel"}, "_class_name: got 'UNet4DConditionModel'"),
     ({"family": "keras"}, "family: got 'keras'"),
 ])
 def test_invalid_configs_are_one_clear_line(config: dict[str, Any], message: str) -> None:

@@ -39,7 +39,7 @@ def weights(source: Source, naming: str | None = None) -> Weights:
     if naming is not None and naming != own_naming(t):
         t = _twin(t, naming)
     return Weights(tensors=MappingProxyType(dict(t.manifest)), family=t.family, model=t.model, preset=t.preset,
-                   name=t.name)
+                   name=t.name, buffers=t.buffers)
 
 
 NAMINGS = ("diffusers", "original")

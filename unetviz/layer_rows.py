@@ -74,7 +74,9 @@ def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int) -
 
 def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None) -> Layer:
     out_c = row.out_channels
-    if not out_c and out is not None and out.dim() > 1:
+    # a Linear(4, 0) has 0 out features; only modules with no such attribute take it from the output
+    known = isinstance(module, (*CONV_TYPES, nn.Linear, nn.GroupNorm, nn.LayerNorm, nn.Embedding))
+    if not known and out is not None and out.dim() > 1:
         out_c = int(out.shape[1])
     out_size = None
     if row.in_size is not None or (out is not None and out.dim() == 4 and not isinstance(module, CHANNEL_LAST)):

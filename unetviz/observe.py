@@ -122,7 +122,7 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
                  out_size=None if out is None else tuple(int(d) for d in out.shape[2:]),
                  layers=layers, concats=tuple(concats), skips=skips, units=units, manifest=manifest, error=error,
                  size_source=size_source, blocks=tuple((b, type(model.get_submodule(b)).__name__) for b in blocks),
-                 source="observed")
+                 source="observed", buffers=frozenset(k for k, _ in model.named_buffers()))
 
 
 def _unit(u: Any, layers: tuple[Layer, ...], blocks: list[str], rank: int = 2) -> Unit:

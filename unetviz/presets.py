@@ -163,5 +163,35 @@ PRESETS: dict[str, Preset] = {
                     "freq_shift": 0, "in_channels": 2, "out_channels": 2, "sample_rate": 16000,
                     "sample_size": 65536, "time_embedding_type": "fourier", "use_timestep_embedding": False,
                     "time_embedding_dim": 16}),
+        Preset(
+            name="modelscope-t2v",
+            description="ModelScope text-to-video (damo-vilab/text-to-video-ms-1.7b unet/config.json; Zeroscope v2"
+                        " fine-tunes the same network): SD's 2-D blocks with a temporal conv after every resnet and"
+                        " a temporal transformer after every spatial one, on OpenCLIP-H text (77 tokens x 1024);"
+                        " traced at 16 frames (the pipeline's default num_frames) of 32x32 latents",
+            config={"_class_name": "UNet3DConditionModel", "act_fn": "silu", "attention_head_dim": 64,
+                    "block_out_channels": [320, 640, 1280, 1280], "cross_attention_dim": 1024,
+                    "down_block_types": ["CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "CrossAttnDownBlock3D",
+                                         "DownBlock3D"],
+                    "downsample_padding": 1, "in_channels": 4, "layers_per_block": 2, "mid_block_scale_factor": 1,
+                    "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "sample_size": 32,
+                    "up_block_types": ["UpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D",
+                                       "CrossAttnUpBlock3D"]}),
+        Preset(
+            name="svd",
+            description="Stable Video Diffusion image-to-video (stabilityai/stable-video-diffusion-img2vid"
+                        " unet/config.json; -xt differs only in num_frames 25): spatio-temporal resnets and"
+                        " transformers mixed by learned AlphaBlenders, conditioned on a CLIP image embedding and"
+                        " three added time ids; 8 input channels (the noisy latent and the image latent), 14 frames"
+                        " of 96x96 latents",
+            config={"_class_name": "UNetSpatioTemporalConditionModel", "addition_time_embed_dim": 256,
+                    "block_out_channels": [320, 640, 1280, 1280], "cross_attention_dim": 1024,
+                    "down_block_types": ["CrossAttnDownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal",
+                                         "CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"],
+                    "in_channels": 8, "layers_per_block": 2, "num_attention_heads": [5, 10, 20, 20],
+                    "num_frames": 14, "out_channels": 4, "projection_class_embeddings_input_dim": 768,
+                    "sample_size": 96, "transformer_layers_per_block": 1,
+                    "up_block_types": ["UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal",
+                                       "CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"]}),
     ]
 }

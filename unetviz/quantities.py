@@ -33,8 +33,10 @@ def layer_params(layer: Layer) -> int:
     return layer.params
 
 
-ATTENTION_TYPES = ("attention", "linear_attention")
-"""Types of the parameter-free attention-matmul rows (``Tracer.attention_matmuls``)."""
+ATTENTION_TYPES = ("attention", "einsum_attention", "linear_attention")
+"""Types of the parameter-free attention-matmul rows (``Tracer.attention_matmuls``): matmul / SDPA, the same
+by ``torch.einsum`` (which turns a contraction over a size-1 dimension into a plain multiply, uncounted),
+and linear attention's two einsums."""
 FREE_TYPES = (*ATTENTION_TYPES, "conv1d", "conv_transpose1d")
 """Types of every parameter-free row: the attention matmuls and convs with a weight the forward builds
 (``Tracer.fixed_conv``). The hooks of a real model never see them; they are there for MACs and memory."""
@@ -53,11 +55,15 @@ def layer_macs(layer: Layer) -> int:
     """Multiply-accumulates at batch 1, ``torch.utils.flop_counter.FlopCounterMode``'s FLOPs / 2: a conv is
     its weight's size x the output's positions (a transposed conv: the input's), a Linear its weight's size x
     the tokens (1 for a vector), an attention q·kᵀ + attn·v; bias adds, norms and elementwise steps are 0."""
+    heads, tq, tk = layer.heads or 1, layer.tokens or 0, layer.kv_tokens or 0
     if layer.type == "attention":  # heads x tq x tk x (d_qk + d_v)
-        return (layer.tokens or 0) * (layer.kv_tokens or 0) * (layer.in_channels + layer.out_channels)
+        return tq * tk * (layer.in_channels + layer.out_channels)
+    if layer.type == "einsum_attention":  # q·kᵀ contracts d_qk, attn·v contracts tk: size 1 is a multiply
+        d_qk = layer.in_channels // heads
+        return tq * tk * ((layer.in_channels if d_qk > 1 else 0) + (layer.out_channels if tk > 1 else 0))
     if layer.type == "linear_attention":  # per head: k·vᵀ (d x e x tk) then context·q (d x e x tq)
-        per_head = (layer.in_channels // (layer.heads or 1)) * layer.out_channels
-        return per_head * ((layer.tokens or 0) + (layer.kv_tokens or 0))
+        d = layer.in_channels // heads
+        return d * layer.out_channels * (tk + (tq if d > 1 else 0))
     if layer.type in ("conv1d", "conv_transpose1d") and not layer.tensors:
         w = layer.out_channels * layer.in_channels * numel(layer.kernel)
         return w * numel(layer.in_size if layer.type == "conv_transpose1d" else layer.out_size)

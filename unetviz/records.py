@@ -231,11 +231,13 @@ class Trace:
     """``symbolic`` (built from a config) or ``observed`` (hooked forward pass)."""
     name: str = ""
     """What to call it in titles: the preset, the config file's name, or empty."""
+    buffers: frozenset[str] = frozenset()
+    """``state_dict`` keys that are persistent buffers (resampling kernels), not parameters."""
 
     @property
     def params(self) -> int:
-        """Total parameters: every tensor of the state_dict."""
-        return sum(numel(shape) for _, shape in self.manifest)
+        """Total parameters: every tensor of the state_dict but its buffers."""
+        return sum(numel(shape) for key, shape in self.manifest if key not in self.buffers)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON trace of ``../shared/spec/interface.md`` as plain data."""
@@ -287,11 +289,13 @@ class Weights:
     """The preset, if any."""
     name: str = ""
     """What to call it in titles."""
+    buffers: frozenset[str] = frozenset()
+    """Keys of ``tensors`` that are persistent buffers, not parameters."""
 
     @property
     def params(self) -> int:
-        """Parameters: the sum of every tensor's size."""
-        return sum(numel(s) for s in self.tensors.values())
+        """Parameters: the sum of every tensor's size but the buffers'."""
+        return sum(numel(s) for k, s in self.tensors.items() if k not in self.buffers)
 
     @property
     def manifest(self) -> tuple[tuple[str, Shape], ...]:

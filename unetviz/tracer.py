@@ -185,8 +185,9 @@ class Tracer:
                                      f" from {x.source}")
         if x.channels != in_c:
             self.fail(full, f"{full} ({type_}) expects {in_c} input channels but gets {x.channels}")
-        if not self._unit:  # a bare layer (conv_norm_out, an Embedding) is a unit of its own
-            self._close_unit(full, kind_of(full, type_), type_, x, out, len(self.layers) - 1, note)
+        if not self._unit:  # a bare layer (conv_norm_out, an Embedding) is a unit of its own, as wide as it
+            self._close_unit(full, kind_of(full, type_, x.size, out.size), type_, replace(x, channels=in_c), out,
+                             len(self.layers) - 1, note)
         return out.by(full)
 
     def conv(self, name: str, x: Act, in_c: int, out_c: int, kernel: int | Size, stride: int | Size = 1,
@@ -337,7 +338,9 @@ class Tracer:
 
     def manifest(self) -> tuple[tuple[str, Shape], ...]:
         """All tensors in ``state_dict`` order: by registration rank, path component by path component."""
-        entries = [t for layer in self.layers for t in layer.tensors] + self._buffers
+        # a module the forward calls twice (time_proj for the time and the class) has one set of tensors
+        owned = {key: shape for layer in self.layers for key, shape in layer.tensors}
+        entries = [*owned.items(), *self._buffers]
         # sorted() is stable, so a module's own tensors keep their weight-then-bias order
         return tuple(sorted(entries, key=lambda e: self._rank(e[0])))
 
@@ -347,7 +350,7 @@ class Tracer:
                      out_size=None if out is None else out.size, layers=tuple(self.layers),
                      concats=tuple(self.concats), skips=tuple(self._skips), units=tuple(self.units),
                      manifest=self.manifest(), error=error, config=config or {}, size_source=self.size_source,
-                     blocks=tuple(self.blocks))
+                     blocks=tuple(self.blocks), buffers=frozenset(k for k, _ in self._buffers))
 
 
 MAX_LAYERS = 20_000

@@ -134,7 +134,8 @@ def _trace_cached(key: str, size: tuple[int, int] | None) -> Trace:
     if error is not None:
         # the forward stopped part-way, but the model has every module the constructor makes: the
         # constructor's pass gives the whole manifest, and rejects a config error found past the failure
-        result = replace(result, manifest=_construct_walk(key).manifest)
+        whole = _construct_walk(key)
+        result = replace(result, manifest=whole.manifest, buffers=whole.buffers)
     return result
 
 

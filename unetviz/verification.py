@@ -11,12 +11,14 @@ model fails, that the real forward fails too at a matching place.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import UnetvizError
 from .families import Family, lookup
+from .memory import block_macs
+from .quantities import is_free, layer_macs
 from .records import Trace, within
 from .tracing import resolve, trace_config
 
@@ -83,12 +85,12 @@ def verify(source: Any, size: Any = None) -> Report:
     ours = trace_config(config, size, preset)
     clock["trace"] = time.perf_counter() - t0
     family, kwargs = lookup(config)
-    real, model, info, notes = observe_real(family, kwargs, ours, clock)
+    macs: dict[str, int] = {}
+    real, model, info, notes = observe_real(family, kwargs, ours, clock, macs)
     t0 = time.perf_counter()
-    diffs = compare(ours, real)
-    own = sum(p.numel() for p in model.parameters())  # torchinfo counts parameters; the manifest also buffers
-    if info is not None and info != own:
-        diffs.append(Disagreement("params (torchinfo)", "model", f"{own:,}", f"{info:,}"))
+    diffs = compare(ours, real) + compare_macs(ours, real, macs)
+    if info is not None and info != real.params:  # both count parameters, not buffers
+        diffs.append(Disagreement("params (torchinfo)", "model", f"{real.params:,}", f"{info:,}"))
     clock["compare"] = time.perf_counter() - t0
     if len(diffs) > MAX_DISAGREEMENTS:
         notes.append(f"{len(diffs)} disagreements; the first {MAX_DISAGREEMENTS} are shown")
@@ -103,9 +105,10 @@ def verify(source: Any, size: Any = None) -> Report:
         error_real=_err(real), timings=clock, notes=tuple(notes))
 
 
-def observe_real(family: Family, kwargs: dict[str, Any], ours: Trace,
-                 clock: dict[str, float]) -> tuple[Trace, Any, int | None, list[str]]:
-    """Build the real model on meta, run the hooked forward; (observed trace, model, torchinfo total, notes)."""
+def observe_real(family: Family, kwargs: dict[str, Any], ours: Trace, clock: dict[str, float],
+                 macs: dict[str, int] | None = None) -> tuple[Trace, Any, int | None, list[str]]:
+    """Build the real model on meta, run the hooked forward; (observed trace, model, torchinfo total, notes).
+    ``macs``: also count the pass with ``FlopCounterMode`` and fill it (module path -> MACs at batch 1)."""
     from .upstream import family_module
 
     adapter = family_module(family)
@@ -122,7 +125,14 @@ def observe_real(family: Family, kwargs: dict[str, Any], ours: Trace,
     clock["build"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     args, kw = adapter.inputs(model, ours)
-    real = observe(model, args, kw, family=ours.family, size_source=ours.size_source)
+    if macs is None:
+        real = observe(model, args, kw, family=ours.family, size_source=ours.size_source)
+    else:
+        from .upstream.measure import counting_macs
+
+        batch = int(args[0].shape[0]) if args and hasattr(args[0], "shape") else 1
+        with counting_macs(model, batch, macs):
+            real = observe(model, args, kw, family=ours.family, size_source=ours.size_source)
     clock["capture"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     info, notes = torchinfo_params(model)
@@ -170,6 +180,7 @@ def compare(ours: Trace, real: Trace) -> list[Disagreement]:
 
     # a failing symbolic trace stops at the failure, so its manifest and total cover only the
     # layers run so far: then only the keys it has are checked
+    ours = without_free_rows(ours)  # attention matmuls and fixed convs own no module the hooks see
     partial = ours.error is not None
     _manifest(ours, real, add, partial)
     if ours.params != real.params and not partial:
@@ -328,3 +339,37 @@ def _skips(ours: Trace, real: Trace, add: Any, rank: dict[int, int]) -> None:
                 add(f"skip.{name}", f"skip {a.index}", va, vb)
     if len(mine) != len(real.skips):
         add("skip.count", "model", len(mine), len(real.skips))
+
+
+def without_free_rows(t: Trace) -> Trace:
+    """``t`` without its parameter-free rows (``quantities.is_free``), unit and concat indices remapped."""
+    if not any(is_free(x) for x in t.layers):
+        return t
+    new: list[int] = []  # new[i]: index in the stripped layers of the first kept row at or after i
+    kept = 0
+    for x in t.layers:
+        new.append(kept)
+        kept += not is_free(x)
+    new.append(kept)
+    units = tuple(replace(u, first=new[u.first], last=new[u.last]) for u in t.units)
+    concats = tuple(replace(c, at=new[c.at]) for c in t.concats)
+    return replace(t, layers=tuple(x for x in t.layers if not is_free(x)), units=units, concats=concats)
+
+
+def compare_macs(ours: Trace, real: Trace, macs: dict[str, int]) -> list[Disagreement]:
+    """MACs (FlopCounterMode's FLOPs / 2, batch 1) of the model and of every top-level block, where both
+    traces run to the end; a block that is not a module (a heading) sums its units."""
+    if not macs or ours.error is not None or real.error is not None:
+        return []
+    d: list[Disagreement] = []
+    total = sum(layer_macs(x) for x in ours.layers)
+    if total != macs.get("", 0):
+        d.append(Disagreement("macs", "model", f"{total:,}", f"{macs.get('', 0):,}"))
+    units: dict[str, list[str]] = {}
+    for u in ours.units:
+        units.setdefault(u.block, []).append(u.path)
+    for block, mine in block_macs(ours).items():
+        theirs = macs[block] if block in macs else sum(macs.get(p, 0) for p in units[block])
+        if mine != theirs:
+            d.append(Disagreement("macs.block", block, f"{mine:,}", f"{theirs:,}"))
+    return d

@@ -19,7 +19,7 @@ from ..config import Args
 from ..errors import UnetvizError, bad_value
 from ..records import Size
 from ..tracer import Act, Tracer
-from . import candle, controlnet, diffusers, guided, ldm, lucidrains, ronneberger, unet1d
+from . import candle, controlnet, diffusers, guided, ldm, lucidrains, ronneberger, svd, unet1d, unet3d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +79,14 @@ FAMILIES: tuple[Family, ...] = (
     Family(key="UNet1DModel", family="diffusers", model="UNet1DModel", defaults=unet1d.UNET1D_DEFAULTS,
            build=unet1d.unet1d, what="diffusers UNet1DModel", adapter="unetviz.upstream.unet1d", pip=DIFFUSERS_PIP,
            live=("diffusers",), classes=("UNet1DModel",)),
+    Family(key="UNet3DConditionModel", family="diffusers", model="UNet3DConditionModel",
+           defaults=unet3d.UNET3D_DEFAULTS, build=unet3d.unet3d_condition, what="diffusers UNet3DConditionModel",
+           adapter="unetviz.upstream.unet3d", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("UNet3DConditionModel",)),
+    Family(key="UNetSpatioTemporalConditionModel", family="diffusers", model="UNetSpatioTemporalConditionModel",
+           defaults=svd.SVD_DEFAULTS, build=svd.svd, what="diffusers UNetSpatioTemporalConditionModel",
+           adapter="unetviz.upstream.svd", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("UNetSpatioTemporalConditionModel",)),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
 BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}

@@ -145,8 +145,8 @@ def embeddings(a: Args, c0: int) -> Embeds:
 
 
 def embedding(t: Tracer, name: str, num: int, dim: int, fed: str) -> Act:
-    """An ``nn.Embedding`` step: the unit is fed ``(B,)`` integer ids, which have no channel axis."""
-    with t.unit(name, "embed", "Embedding", Act(0, None, fed)) as u:
+    """An ``nn.Embedding`` step fed ``(B,)`` integer ids: as wide as its table, as the observer reads it."""
+    with t.unit(name, "embed", "Embedding", Act(num, None, fed)) as u:
         return u.done(t.embedding("", num, dim), new=False)
 
 

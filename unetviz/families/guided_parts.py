@@ -168,7 +168,7 @@ def attention_block(t: Tracer, name: str, x: Act, m: Attn, new_order: bool) -> A
             where = f"{u.path}.attention"
             t.fail(where, f"{where} ({kind}): {m.channels} channels do not split into"
                                       f" {m.num_heads} heads (num_heads / num_heads_upsample)")
-        t.attention_matmuls("attention", qkv, m.num_heads, head_dim, head_dim, tokens, tokens)
+        t.attention_matmuls("attention", qkv, m.num_heads, head_dim, head_dim, tokens, tokens, "einsum_attention")
         h = t.conv("proj_out", Act(m.channels, qkv.size, f"{u.path}.attention"), m.channels, m.channels, 1, dims=1)
         return u.done(Act(m.channels, x.size, h.source))  # (x + h).reshape(...): the block's own tensor
 

@@ -328,6 +328,7 @@ def cross_attention(t: Tracer, name: str, x: Act, m: Transformer, context: Act |
         t.linear("to_q", x, dim, inner, bias=False)
         t.linear("to_k", kv, width, inner, bias=False)
         t.linear("to_v", kv, width, inner, bias=False)
-        t.attention_matmuls("", x, m.heads, m.dim_head, m.dim_head, x.tokens or 1, kv.tokens or 1)
+        t.attention_matmuls("", x, m.heads, m.dim_head, m.dim_head, x.tokens or 1, kv.tokens or 1,
+                            "einsum_attention")
         out = t.linear("to_out.0", Act(inner, None, "", x.tokens), inner, dim)
         return u.done(out, new=False)

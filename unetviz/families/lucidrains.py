@@ -106,7 +106,7 @@ def attention(t: Tracer, name: str, x: Act, dim: int, heads: int, dim_head: int,
         out = Act(hidden, x.size, qkv.source)
         # full: q·kᵀ and attn·v in `attend` over T + mem kv keys; linear: k·vᵀ (d x e x (T + mem)) and context·q
         t.attention_matmuls("attend" if full else "", qkv, heads, dim_head, dim_head, tokens, tokens + NUM_MEM_KV,
-                            "attention" if full else "linear_attention")
+                            "einsum_attention" if full else "linear_attention")
         if full:
             y = t.conv("to_out", out, hidden, dim, 1)
         else:

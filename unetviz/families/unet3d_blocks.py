@@ -86,11 +86,11 @@ def _temporal_body(t: Tracer, x: Act, heads: int, head_dim: int, channels: int, 
                    as_units: bool) -> Act:
     """norm (on B, C, F, H, W) -> proj_in -> one block over the F frames -> proj_out, on F tokens."""
     inner = heads * head_dim
-    t.group_norm("norm", Act(x.channels, (frames, *(x.size or (1, 1))), x.source), groups, channels)
-    seq = t.linear("proj_in", Act(channels, None, "", frames), channels, inner)
+    h = t.group_norm("norm", Act(x.channels, (frames, *(x.size or (1, 1))), x.source), groups, channels)
+    seq = t.linear("proj_in", Act(channels, None, h.source, frames), channels, inner)
     if as_units:  # transformer_in is a heading: its block is a step of its own
         with t.unit("transformer_blocks.0", "transformer", "BasicTransformerBlock", seq) as u:
-            seq = u.done(temporal_basic_block(t, "transformer_blocks.0", seq, inner, heads, head_dim), new=False)
+            seq = u.done(temporal_basic_block(t, "", seq, inner, heads, head_dim), new=False)
     else:
         seq = temporal_basic_block(t, "transformer_blocks.0", seq, inner, heads, head_dim)
     return t.linear("proj_out", seq, inner, channels)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..keymaps import block_id, original_names
+from ..memory import memory_dict
 from ..quantities import LAYER_QUANTITIES
 from ..records import SCHEMA, WEIGHTS_SCHEMA, Concat, Layer, Size, Skip, Trace, Unit
 
@@ -35,6 +36,8 @@ def layer_dict(x: Layer, names: dict[str, str] | None = None) -> dict[str, Any]:
         d["source"] = x.source
     if x.tokens is not None:
         d["tokens"] = x.tokens
+    if x.heads is not None:  # an attention-matmul row
+        d["heads"], d["kv_tokens"] = x.heads, x.kv_tokens
     if x.note:
         d["note"] = x.note
     return d
@@ -92,6 +95,7 @@ def trace_dict(t: Trace) -> dict[str, Any]:
         "skips": [skip_dict(s) for s in t.skips],
         "units": [unit_dict(t, u, names) for u in t.units],
         "blocks": [{"path": path, "title": title} for path, title in t.blocks],
+        "memory": memory_dict(t),  # activation figures at batch 1, fp16: see unetviz.memory, field by field
         "error": None if t.error is None else {"at": t.error.at, "message": t.error.message},
     })
     return d

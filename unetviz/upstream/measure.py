@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch.multiprocessing.reductions import StorageWeakRef
+from torch.multiprocessing.reductions import StorageWeakRef as _Ref
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
+StorageWeakRef: Any = _Ref  # untyped upstream
 
 ROOT = "<model>"
 
@@ -27,7 +28,7 @@ def counting_macs(model: torch.nn.Module, batch: int, into: dict[str, int]) -> I
 
     Paths are ``model.named_modules()`` paths: the counter's module tracker is told every module's name
     first, since its own lazy naming renames a module it meets under a second parent."""
-    counter = FlopCounterMode(display=False, depth=None)
+    counter = FlopCounterMode(display=False, depth=None)  # type: ignore[arg-type]  # None: every depth
     tracker: Any = counter.mod_tracker
     for name, mod in model.named_modules():
         tracker._known_modules[mod] = f"{ROOT}.{name}" if name else ROOT
@@ -41,14 +42,16 @@ def counting_macs(model: torch.nn.Module, batch: int, into: dict[str, int]) -> I
             into[name[len(ROOT) + 1:]] = sum(ops.values()) // 2 // batch
 
 
-class LiveTensors(TorchDispatchMode):
+class LiveTensors(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Tracks the bytes of every storage an op allocates while they are alive: ``peak`` is the most held
     at once, ``now`` what is held at the moment. Tensors made before the mode (weights, inputs) are not
     counted. A view shares its base's storage, so it adds nothing."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self.foreign: dict[int, StorageWeakRef] = {}
+        """Storages that existed before (weights, inputs): a view of one (``weight.t()``) adds nothing."""
         self.now = 0
         self.peak = 0
 
@@ -56,15 +59,22 @@ class LiveTensors(TorchDispatchMode):
         dead = [k for k, (ref, _) in self.live.items() if ref.expired()]
         for k in dead:
             self.now -= self.live.pop(k)[1]
+        for k in [k for k, ref in self.foreign.items() if ref.expired()]:
+            del self.foreign[k]
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        for t in tree_flatten((args, kwargs))[0]:
+            if isinstance(t, torch.Tensor):
+                ref = StorageWeakRef(t.untyped_storage())
+                if ref.cdata not in self.live:
+                    self.foreign.setdefault(ref.cdata, ref)
         out = func(*args, **(kwargs or {}))
         self._sweep()
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
                 storage = t.untyped_storage()
                 ref = StorageWeakRef(storage)
-                if ref.cdata not in self.live:
+                if ref.cdata not in self.live and ref.cdata not in self.foreign:
                     self.live[ref.cdata] = (ref, storage.nbytes())
                     self.now += storage.nbytes()
         self.peak = max(self.peak, self.now)
