@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import unetviz
 from unetviz.families.diffusers_embed import UNSUPPORTED
 
-DANCE_PARAMS = 234_009_306  # state_dict elements on diffusers 0.42.1, the 26 cubic kernel buffers included
+DANCE_PARAMS = 234_009_098  # parameters on diffusers 0.42.1 (the state_dict adds 26 cubic kernel buffers: 208 more)
 # diffusers' DanceDiffusion pipeline test model, widened as diffusers >= 0.36 needs (64 Fourier features)
 TINY: dict[str, Any] = {
     "_class_name": "UNet1DModel", "block_out_channels": [32, 32, 64], "extra_in_channels": 64, "sample_size": 512,
@@ -87,6 +87,8 @@ def test_manifest_equals_diffusers(name: str) -> None:
     model = build("UNet1DModel", {k: v for k, v in config.items() if not k.startswith("_")})
     real = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
     assert list(unetviz.weights(config).manifest) == real
+    # params are the parameters; the 26 cubic resampling kernels are state_dict buffers, not parameters
+    assert unetviz.weights(config).params == sum(p.numel() for p in model.parameters())
     if name == "dance-diffusion":
         assert unetviz.weights(config).params == DANCE_PARAMS
 
