@@ -175,3 +175,21 @@ def test_check_finds_the_prefix_and_sets_other_components_aside(tmp_path: Path) 
 def test_check_lists_are_cut_with_a_count(tmp_path: Path) -> None:
     r = run("weights", "sd15", "--check", str(_header_file(tmp_path / "x.safetensors", {"a.weight": [1]})))
     assert r.returncode == 1 and "... and 636 more missing" in r.stdout and "hint: no key matches" in r.stdout
+
+
+def test_unknown_diffusers_keys_are_ignored_with_a_warning_and_a_typo_loudly(tmp_path: Path) -> None:
+    config = {"_class_name": "UNet2DModel", "sample_size": 32, "block_out_channels": [32, 64], "norm_num_groups": 8,
+              "down_block_types": ["DownBlock2D", "AttnDownBlock2D"], "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
+              "decay": 0.9999, "inv_gamma": 1.0, "optimization_step": 37000, "layers_per_blok": 3}
+    (tmp_path / "ema.json").write_text(json.dumps(config))
+    r = run("table", "--config", str(tmp_path / "ema.json"), "-f", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["params"] > 0
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("warning: config: ignored 4 key(s)") and "optimization_step" in lines[0]
+    assert "layers_per_blok is IGNORED; did you mean 'layers_per_block'?" in lines[1]
+
+
+def test_other_families_reject_a_mistyped_key_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "l.json").write_text('{"family": "lucidrains", "dim": 8, "dim_mult": [1, 2]}')
+    r = run("table", "--config", str(tmp_path / "l.json"))
+    assert r.returncode == 2 and "did you mean 'dim_mults'?" in r.stderr and len(r.stderr) < 200

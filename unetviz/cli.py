@@ -120,6 +120,11 @@ def _print(renderable: Any) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in cap.get().splitlines()) + "\n")
 
 
+def _warn(trace: Any) -> None:
+    for line in getattr(trace, "warnings", ()):
+        print(f"warning: {line}", file=sys.stderr)
+
+
 def _model_fails(trace: Any, printed: bool) -> int:
     if trace.error is None:
         return 0
@@ -146,6 +151,7 @@ def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
     if pair is not None:
         return _pair(_source(source, preset, config), pair, size, format)
     t = trace(_source(source, preset, config), size=size)
+    _warn(t)
     if format is Format.rich:
         from .render.table import render_table
 
@@ -243,6 +249,7 @@ def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
     from .render.graph import write_graph
 
     t = trace(_source(source, preset, config), size=size)
+    _warn(t)
     print(write_graph(t, out, detail.value))
     return _model_fails(t, printed=False)
 

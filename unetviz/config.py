@@ -7,6 +7,7 @@ allowed. Nothing here imports torch, and no file is ever executed or unpickled.
 from __future__ import annotations
 
 import builtins
+import difflib
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -63,6 +64,12 @@ def check_finite(value: Any, where: str, key: str = "") -> None:
             check_finite(v, where, key)
 
 
+def did_you_mean(key: str, allowed: Iterable[str]) -> str:
+    """``; did you mean 'layers_per_block'?`` when a known key is close to ``key``, else ``""``."""
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 _FROM_KEY: Any = object()  # Args.int's "no value given": None is a value a config may hold
 MAX_INT = 1 << 20
 """The largest integer a config may use (channels, counts, sizes): far above any published U-Net,
@@ -72,10 +79,18 @@ and small enough that no config can make the tracer run away."""
 class Args:
     """Constructor keyword arguments checked against the upstream signature and defaults."""
 
-    def __init__(self, given: Mapping[str, Any], defaults: Mapping[str, Any], what: str) -> None:
+    def __init__(self, given: Mapping[str, Any], defaults: Mapping[str, Any], what: str,
+                 ignore_unknown: builtins.bool = False) -> None:
         unknown = sorted(k for k in given if k not in defaults)
-        if unknown:
-            raise UnetvizError(f"{unknown[0]}: not an argument of {what}; allowed: {', '.join(defaults)}")
+        self.ignored: list[str] = []
+        """Unknown keys dropped (``ignore_unknown``)."""
+        if unknown and not ignore_unknown:
+            raise UnetvizError(f"{unknown[0]}: not an argument of {what}{did_you_mean(unknown[0], defaults)}"
+                               f" ({len(defaults)} arguments: `unetviz table --help` or the upstream signature)")
+        self.ignored = unknown
+        self.near: dict[str, str] = {k: hint for k in unknown if (hint := did_you_mean(k, defaults))}
+        """The ignored keys one edit or so away from a real one: a typo silently ignored changes the answer."""
+        given = {k: v for k, v in given.items() if k in defaults}
         self.values: dict[str, Any] = {**defaults, **given}
         self.given = dict(given)
         self.what = what

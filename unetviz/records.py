@@ -233,6 +233,8 @@ class Trace:
     """What to call it in titles: the preset, the config file's name, or empty."""
     buffers: frozenset[str] = frozenset()
     """``state_dict`` keys that are persistent buffers (resampling kernels), not parameters."""
+    warnings: tuple[str, ...] = ()
+    """Things worth saying that are no error: config keys ignored as upstream ignores them."""
 
     @property
     def params(self) -> int:

@@ -79,6 +79,7 @@ class Tracer:
     _unit: str = ""
     _declared: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _buffers: list[tuple[str, Shape]] = field(default_factory=list)
+    _unrun: set[str] = field(default_factory=set)
     _seen: dict[str, dict[str, int]] = field(default_factory=dict)
     suppressed: list[ModelFailure] = field(default_factory=list)
     """Forward failures the constructor's pass walked past (``construct=True`` only)."""
@@ -241,6 +242,14 @@ class Tracer:
         x = Act(num, None, "input")
         return self._add(name, "Embedding", x, num, Act(dim, None, ""), [("weight", (num, dim))])
 
+    def unrun(self, name: str, tensors: Sequence[tuple[str, Shape]]) -> None:
+        """Parameters of a module the constructor makes but the forward never runs (GLIGEN's fuser in a
+        plain text-to-image call): in the manifest and the params, with no layer row."""
+        full = self.path(name)
+        self._note_seen(full)
+        self._buffers.extend((f"{full}.{t}", shape) for t, shape in tensors)
+        self._unrun.update(f"{full}.{t}" for t, _ in tensors)
+
     def buffer(self, name: str, shape: Shape) -> None:
         """A persistent buffer (a resampling kernel): a ``state_dict`` entry that is no parameter and no layer."""
         full = self.path(name)
@@ -350,7 +359,7 @@ class Tracer:
                      out_size=None if out is None else out.size, layers=tuple(self.layers),
                      concats=tuple(self.concats), skips=tuple(self._skips), units=tuple(self.units),
                      manifest=self.manifest(), error=error, config=config or {}, size_source=self.size_source,
-                     blocks=tuple(self.blocks), buffers=frozenset(k for k, _ in self._buffers))
+                     blocks=tuple(self.blocks), buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun))
 
 
 MAX_LAYERS = 20_000

@@ -118,7 +118,7 @@ def _plain(value: Any) -> Any:
 @lru_cache(maxsize=64)
 def _trace_cached(key: str, size: tuple[int, int] | None) -> Trace:
     family, kwargs = lookup(json.loads(key))
-    args = Args(kwargs, family.defaults, family.what)
+    args = Args(kwargs, family.defaults, family.what, family.ignores_unknown)
     t = Tracer(family.family, family.model)
     error = None
     out = None
@@ -130,7 +130,8 @@ def _trace_cached(key: str, size: tuple[int, int] | None) -> Trace:
         raise UnetvizError("config: too deeply nested") from None
     if not t.in_size:
         raise UnetvizError("config: the builder found no input size")  # pragma: no cover
-    result = replace(t.build(out, error=error, config=_frozen(args.values)), given=_frozen(json.loads(key)))
+    result = replace(t.build(out, error=error, config=_frozen(args.values)), given=_frozen(json.loads(key)),
+                     warnings=_ignored(args, family.what))
     if error is not None:
         # the forward stopped part-way, but the model has every module the constructor makes: the
         # constructor's pass gives the whole manifest, and rejects a config error found past the failure
@@ -156,10 +157,20 @@ def _constructed(key: str) -> Trace:
 def _construct_walk(key: str) -> Trace:
     family, kwargs = lookup(json.loads(key))
     t = Tracer(family.family, family.model, construct=True)
-    args = Args(kwargs, family.defaults, family.what)
+    args = Args(kwargs, family.defaults, family.what, family.ignores_unknown)
     # the size is only nominal: in this pass no size can fail, and none decides which modules exist
     out = family.build(t, args, (64, 64))
     return replace(t.build(out, config=_frozen(args.values)), given=_frozen(json.loads(key)))
+
+
+def _ignored(args: Args, what: str) -> tuple[str, ...]:
+    if not args.ignored:
+        return ()
+    lines = [f"config: ignored {len(args.ignored)} key(s) that {what} does not take (as diffusers does):"
+             f" {', '.join(args.ignored)}"]
+    lines += [f"config: {k} is IGNORED{hint} (a mistyped key changes the model you see)"
+              for k, hint in args.near.items()]
+    return tuple(lines)
 
 
 def _frozen(value: Any) -> Any:
