@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +98,6 @@ def test_sizes() -> None:
     assert unetviz.trace(SD15, size="48x80").out_size == (48, 80)
     t = unetviz.trace({"family": "candle", "sample_size": [32, 40]})
     assert (t.in_size, t.size_source) == ((32, 40), "sample_size")
-
-
-def test_trace_never_imports_torch() -> None:
-    code = (f"import sys, unetviz; t = unetviz.trace({str(SD15)!r}); assert t.params == 859520964;"
-            " assert 'torch' not in sys.modules, 'torch imported'")
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 GOOD = {"out_channels": 32, "use_cross_attn": 1, "attention_head_dim": 8}

@@ -18,10 +18,10 @@ The figures (``memory_of``), what the JSON trace's ``"memory"`` holds, each at a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .quantities import ATTENTION_TYPES, layer_macs
+from .quantities import ATTENTION_TYPES, is_free, layer_macs
 from .records import Layer, Trace, Unit, numel
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
@@ -176,3 +176,20 @@ def level_of(t: Trace, u: Unit) -> int | None:
     while ratio >= 2 ** (len(size) * (level + 0.5)):
         level += 1
     return level
+
+
+def without_free_rows(t: Trace) -> Trace:
+    """``t`` without its parameter-free rows (``quantities.is_free``), unit and concat indices remapped:
+    the parameter-owning modules alone, as a hooked real model and a layer-level diagram see them."""
+    if not any(is_free(x) for x in t.layers):
+        return t
+    new: list[int] = []  # new[i]: index in the stripped layers of the first kept row at or after i
+    kept = 0
+    for x in t.layers:
+        new.append(kept)
+        kept += not is_free(x)
+    new.append(kept)
+    units = tuple(replace(u, first=new[u.first], last=new[u.last]) for u in t.units)
+    concats = tuple(replace(c, at=new[c.at]) for c in t.concats)
+    return replace(t, layers=tuple(x for x in t.layers if not is_free(x)), units=units, concats=concats)
+

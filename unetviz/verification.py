@@ -11,14 +11,14 @@ model fails, that the real forward fails too at a matching place.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UnetvizError
 from .families import Family, lookup
-from .memory import block_macs
-from .quantities import is_free, layer_macs
+from .memory import block_macs, without_free_rows
+from .quantities import layer_macs
 from .records import Trace, within
 from .tracing import resolve, trace_config
 
@@ -339,21 +339,6 @@ def _skips(ours: Trace, real: Trace, add: Any, rank: dict[int, int]) -> None:
                 add(f"skip.{name}", f"skip {a.index}", va, vb)
     if len(mine) != len(real.skips):
         add("skip.count", "model", len(mine), len(real.skips))
-
-
-def without_free_rows(t: Trace) -> Trace:
-    """``t`` without its parameter-free rows (``quantities.is_free``), unit and concat indices remapped."""
-    if not any(is_free(x) for x in t.layers):
-        return t
-    new: list[int] = []  # new[i]: index in the stripped layers of the first kept row at or after i
-    kept = 0
-    for x in t.layers:
-        new.append(kept)
-        kept += not is_free(x)
-    new.append(kept)
-    units = tuple(replace(u, first=new[u.first], last=new[u.last]) for u in t.units)
-    concats = tuple(replace(c, at=new[c.at]) for c in t.concats)
-    return replace(t, layers=tuple(x for x in t.layers if not is_free(x)), units=units, concats=concats)
 
 
 def compare_macs(ours: Trace, real: Trace, macs: dict[str, int]) -> list[Disagreement]:
