@@ -105,7 +105,9 @@ def _signature(layer: Layer) -> tuple[Any, ...]:
 
 def module_map(diffusers_trace: Trace, ldm_trace: Trace) -> dict[str, str]:
     """diffusers layer path -> original layer path, pairing the two forward passes layer by layer."""
-    mine, theirs = diffusers_trace.layers, ldm_trace.layers
+    # parameter-free rows (the attention matmuls) own no tensor: the two namings pair modules that do
+    mine = tuple(x for x in diffusers_trace.layers if x.tensors)
+    theirs = tuple(x for x in ldm_trace.layers if x.tensors)
     if len(mine) != len(theirs):
         raise UnetvizError(f"keymap: the networks differ: {len(mine)} layers in diffusers' naming,"
                            f" {len(theirs)} in the original")

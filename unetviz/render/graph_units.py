@@ -13,6 +13,7 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
+from ..keymaps import block_id, original_names
 from ..records import Trace
 from ..records import fmt_size as fmt
 from .graph_layout import Item, Layout, build_layout
@@ -48,11 +49,17 @@ def u_graph(trace: Trace, detail: str, title: Callable[[int], str]) -> tuple[Any
     g.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="10", margin="0.1,0.04",
            height="0.4", penwidth="0.8")
     g.attr("edge", color="#444444", arrowsize="0.6", fontname=FONT, fontsize="9")
+    originals = original_names(trace)  # a Stable Diffusion U-Net's nodes also give their original name
     for it in layout.items:
         attrs = {"fillcolor": kind_color(it.kind)}
         if it.failed:
             attrs = {"fillcolor": FAIL_FILL, "color": FAIL_COLOR, "penwidth": "2"}
         tip = f"{it.path}: {it.type}, {it.params:,} params" + (f"; {it.note}" if it.note else "")
+        if it.path in originals and originals[it.path] != it.path:
+            tip += f"; original {originals[it.path]}" + (f" ({block_id(originals[it.path])})"
+                                                         if block_id(originals[it.path]) else "")
+        elif block_id(it.path):
+            tip += f"; LoRA block {block_id(it.path)}"
         g.node(it.id, _node_label(it), tooltip=tip, **attrs)
     top_row = _add_top_row(g, trace, layout)
     _add_flow(g, trace, layout, "output" in top_row)
