@@ -154,6 +154,8 @@ class _State:
         self.pending_cat: list[torch.Tensor] = []
         self.rank = 4
         """Dimensions of the model's sample: channel concats are those of tensors of its rank."""
+        self.tokens = False
+        """A 3-d tensor fed to a module of no known type is a token sequence (B, N, C) (a video model)."""
 
     # ---- tensors ---------------------------------------------------------------------------
     def new_tensor(self, t: torch.Tensor, source: str | None = None) -> None:
@@ -226,7 +228,7 @@ class _State:
             self.cap.units.append(u)
         if module._parameters and any(p is not None for p in module._parameters.values()):
             n = self.calls[path] = self.calls.get(path, 0) + 1
-            row = layer_row(module, path, first_in, n)
+            row = layer_row(module, path, first_in, n, tokens=self.tokens)
             self.open_layers.setdefault(id(module), []).append(len(self.cap.layers))
             self.cap.layers.append(row)
 
@@ -254,11 +256,18 @@ class _State:
             u.last = len(self.cap.layers)
 
 
-def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], units: set[str]) -> Capture:
-    """Run ``model(*args, **kwargs)`` once with hooks; never raises for a failing forward."""
+def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], units: set[str],
+            rank: int | None = None, tokens: bool = False) -> Capture:
+    """Run ``model(*args, **kwargs)`` once with hooks; never raises for a failing forward.
+
+    ``rank``: dimensions of the tensors whose dim-1 concats are skip concats (default: the first
+    argument's; a video model passes 4: its blocks fold the frames into the batch). ``tokens``: see ``_State``."""
     st = _State(model, units)
+    st.tokens = tokens
     first = next(tensors_in(args), None)
-    if first is not None and first.dim() >= 3:
+    if rank is not None:
+        st.rank = rank
+    elif first is not None and first.dim() >= 3:
         st.rank = first.dim()
     for t in [*tensors_in(args), *tensors_in(kwargs)]:
         st.new_tensor(t, source="input")

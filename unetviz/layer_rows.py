@@ -45,8 +45,9 @@ def _own_tensors(module: nn.Module, path: str) -> tuple[tuple[str, tuple[int, ..
     return tuple(out)
 
 
-def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int) -> Layer:
-    """The row as known at entry; ``_finish_layer`` adds what the output tells."""
+def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, tokens: bool = False) -> Layer:
+    """The row as known at entry; ``_finish_layer`` adds what the output tells. ``tokens``: a 3-d input of a
+    module of no known type is a token sequence (B, N, C) (a video model's AlphaBlender)."""
     in_c = int(x.shape[1]) if x is not None and x.dim() > 1 else 0
     out_c = 0
     kernel = stride = padding = None
@@ -62,14 +63,16 @@ def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int) -
         in_c = out_c = int(module.normalized_shape[-1]) if module.normalized_shape else 0
     elif isinstance(module, nn.Embedding):
         in_c, out_c = module.num_embeddings, module.embedding_dim
-    channel_last = isinstance(module, CHANNEL_LAST)
+    elif tokens and x is not None and x.dim() == 3:
+        in_c = out_c = int(x.shape[-1])
+    channel_last = isinstance(module, CHANNEL_LAST) or (tokens and x is not None and x.dim() == 3)
     spatial = isinstance(module, (*CONV_TYPES, nn.GroupNorm)) or (x is not None and x.dim() == 4)
     in_size = _size(x) if spatial and not channel_last else None
-    tokens = _tokens(x) if channel_last else None
+    seq = _tokens(x) if channel_last else None
     params = sum(p.numel() for p in module._parameters.values() if p is not None)
     return Layer(path=path, type=type(module).__name__, in_channels=in_c, out_channels=out_c, in_size=in_size,
                  out_size=None, kernel=kernel, stride=stride, padding=padding, params=params,
-                 tensors=_own_tensors(module, path), note=f"call {call}" if call > 1 else "", tokens=tokens)
+                 tensors=_own_tensors(module, path), note=f"call {call}" if call > 1 else "", tokens=seq)
 
 
 def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None) -> Layer:
@@ -77,7 +80,8 @@ def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None) -> Lay
     # a Linear(4, 0) has 0 out features; only modules with no such attribute take it from the output
     known = isinstance(module, (*CONV_TYPES, nn.Linear, nn.GroupNorm, nn.LayerNorm, nn.Embedding))
     if not known and out is not None and out.dim() > 1:
-        out_c = int(out.shape[1])
+        # a row read as a token sequence (``tokens``: a video model's AlphaBlender) has its channels last
+        out_c = int(out.shape[-1] if row.tokens is not None and out.dim() == 3 else out.shape[1])
     out_size = None
     if row.in_size is not None or (out is not None and out.dim() == 4 and not isinstance(module, CHANNEL_LAST)):
         out_size = _size(out)

@@ -80,8 +80,9 @@ def _unit_of(path: str, units: list[str]) -> str:
 
 
 def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: str, in_channels: int,
-                in_size: tuple[int, ...], size_source: str) -> Trace:
-    """Turn a capture into a ``Trace(source="observed")``: skips paired, units and manifest filled in."""
+                in_size: tuple[int, ...], size_source: str, frames_axis: int | None = None) -> Trace:
+    """Turn a capture into a ``Trace(source="observed")``: skips paired, units and manifest filled in.
+    ``frames_axis``: see ``observe``."""
     from dataclasses import replace
 
     unit_list = [u.path for u in cap.units]
@@ -112,30 +113,48 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
                               at=ev.at))
     skips = tuple(Skip(index=i, source=popped[k][1], channels=popped[k][2], size=popped[k][3], to=to.get(i),
                        unit=_unit_of(popped[k][1], unit_list)) for i, k in enumerate(order))
+    rank = len(in_size) if frames_axis is None else 2  # a video model's blocks pass (B*F, C, H, W)
     units = tuple(
-        _unit(u, layers, blocks, len(in_size)) for u in cap.units)
+        _unit(u, layers, blocks, rank, tokens=frames_axis is not None) for u in cap.units)
     out = next(tensors_in(cap.output), None) if cap.error is None else None
+    out_c, out_size = _sample_shape(out, frames_axis)
     manifest = tuple((k, tuple(int(d) for d in v.shape)) for k, v in model.state_dict(keep_vars=True).items())
     error = None if cap.error is None else Failure(at=cap.error_at, message=cap.error)
     return Trace(family=family, model=type(model).__name__, preset=None, in_channels=in_channels, in_size=in_size,
-                 out_channels=None if out is None else int(out.shape[1]) if out.dim() > 1 else None,
-                 out_size=None if out is None else tuple(int(d) for d in out.shape[2:]),
+                 out_channels=out_c, out_size=out_size,
                  layers=layers, concats=tuple(concats), skips=skips, units=units, manifest=manifest, error=error,
                  size_source=size_source, blocks=tuple((b, type(model.get_submodule(b)).__name__) for b in blocks),
                  source="observed", buffers=frozenset(k for k, _ in model.named_buffers()))
 
 
-def _unit(u: Any, layers: tuple[Layer, ...], blocks: list[str], rank: int = 2) -> Unit:
+def _sample_shape(t: torch.Tensor | None, frames_axis: int | None = None) -> tuple[int | None, tuple[int, ...] | None]:
+    """(channels, size) of the model's sample or output: ``shape[1]`` and ``shape[2:]``; for a video tensor
+    with frames on ``frames_axis`` (1 or 2 of a 5-d tensor), the other of axes 1 and 2 and (F, H, W)."""
+    if t is None or t.dim() < 2:
+        return None, None
+    shape = tuple(int(d) for d in t.shape)
+    if frames_axis in (1, 2) and len(shape) == 5:
+        return shape[3 - frames_axis], (shape[frames_axis], *shape[3:])
+    return shape[1], shape[2:]
+
+
+def _unit(u: Any, layers: tuple[Layer, ...], blocks: list[str], rank: int = 2, tokens: bool = False) -> Unit:
     in_size, out_size = _sz(u.in_shape, rank), _sz(u.out_shape, rank)
-    in_c, out_c = _ch(u.in_shape), _ch(u.out_shape)
+    in_c, out_c = _ch(u.in_shape, tokens), _ch(u.out_shape, tokens)
     if u.last - u.first == 1 and layers[u.first].path == u.path:  # a bare layer: its own attributes tell
         in_c, out_c = layers[u.first].in_channels, layers[u.first].out_channels
+        if tokens:  # a video model's bare GroupNorm on (B, C, F, H, W) (transformer_in.norm): FxHxW, as its row
+            in_size, out_size = layers[u.first].in_size, layers[u.first].out_size
     return Unit(path=u.path, kind=kind_of(u.path, u.type, in_size, out_size), type=u.type, in_channels=in_c,
                 out_channels=out_c, in_size=in_size, out_size=out_size, params=u.params, first=u.first,
                 last=u.last, block=_block(u.path, blocks))
 
 
-def _ch(shape: tuple[int, ...] | None) -> int:
+def _ch(shape: tuple[int, ...] | None, tokens: bool = False) -> int:
+    """Channels: dim 1; with ``tokens`` (a video model, whose channel-first tensors are 4-d) a 3-d tensor
+    is a token sequence (B, N, C) and its channels are the last dim."""
+    if tokens and shape is not None and len(shape) == 3:
+        return shape[2]
     return shape[1] if shape is not None and len(shape) > 1 else 0
 
 
@@ -150,15 +169,20 @@ def _block(path: str, blocks: list[str]) -> str:
 
 
 def observe(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, family: str = "torch",
-            size_source: str = "input") -> Trace:
-    """Capture one forward pass of a meta-device model and build its observed trace."""
+            size_source: str = "input", frames_axis: int | None = None) -> Trace:
+    """Capture one forward pass of a meta-device model and build its observed trace.
+
+    ``frames_axis``: a video model's sample and output carry frames on this axis ((B, C, F, H, W): 2,
+    UNet3DConditionModel; (B, F, C, H, W): 1, SVD) and its blocks fold them into the batch. The trace's
+    channels are then the other of axes 1 and 2 and its sizes FxHxW; units and concats are read per frame
+    ((B*F, C, H, W): HxW), and a 3-d tensor is a token sequence (B, N, C) (an adapter's ``OBSERVE``)."""
     units, blocks = unit_paths(model)
-    cap = capture(model, args, kwargs, set(units))
+    video = frames_axis is not None
+    cap = capture(model, args, kwargs, set(units), rank=4 if video else None, tokens=video)
     first = next(iter([*tensors_in(args), *tensors_in(kwargs)]), None)
-    in_c = int(first.shape[1]) if first is not None and first.dim() > 1 else 0
-    in_size = tuple(int(d) for d in first.shape[2:]) if first is not None else ()
-    return build_trace(model, cap, blocks, family=family, in_channels=in_c, in_size=in_size,
-                       size_source=size_source)
+    in_c, size = _sample_shape(first, frames_axis)
+    return build_trace(model, cap, blocks, family=family, in_channels=in_c or 0, in_size=size or (),
+                       size_source=size_source, frames_axis=frames_axis)
 
 
 # ---- trace(module) ------------------------------------------------------------------------------
@@ -258,7 +282,8 @@ def trace_module(module: Any, size: Any = None, input: Any = None, observe_only:
         if input is not None:
             hint = replace(hint, in_channels=shape[1], in_size=tuple(shape[2:]), size_source="input")
         args, kw = adapter.inputs(model, hint)
-        return observe(model, args, {**kw, **kwargs}, family=family.family, size_source=hint.size_source)
+        return observe(model, args, {**kw, **kwargs}, family=family.family, size_source=hint.size_source,
+                       **getattr(adapter, "OBSERVE", {}))
     args, kw, source = _input_args(model, input, size)
     return observe(model, args, {**kw, **kwargs}, family="torch" if family is None else family.family,
                    size_source=source)

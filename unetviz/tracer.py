@@ -157,7 +157,9 @@ class Tracer:
                 self._close_unit(full, kind, type_, x, ctx.out, ctx.first, ctx.note)
 
     def _close_unit(self, full: str, kind: Kind, type_: str, x: Act, out: Act, first: int, note: str) -> None:
-        params = sum(layer.params for layer in self.layers[first:])
+        # a module called twice in the unit (SVD's time_mixer, once per transformer depth) owns its parameters once
+        owned = dict.fromkeys(t for layer in self.layers[first:] for t in layer.tensors)
+        params = sum(numel(shape) for _, shape in owned)
         # a step under no heading (conv_in, conv_norm_out) is a block of its own: blocks partition the model
         self.units.append(Unit(path=full, kind=kind, type=type_, in_channels=x.channels, out_channels=out.channels,
                                in_size=x.size, out_size=out.size, params=params, first=first, last=len(self.layers),

@@ -116,8 +116,11 @@ def _plain(value: Any) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _trace_cached(key: str, size: tuple[int, int] | None) -> Trace:
+def _trace_cached(key: str, size: tuple[int, ...] | None) -> Trace:
     family, kwargs = lookup(json.loads(key))
+    if size is not None and len(size) == 3 and not family.video:
+        raise UnetvizError(f"--size: got {'x'.join(map(str, size))}; {family.model} takes N or HxW (FxHxW is for"
+                           " the video U-Nets)")
     args = Args(kwargs, family.defaults, family.what, family.ignores_unknown)
     t = Tracer(family.family, family.model)
     error = None

@@ -125,14 +125,15 @@ def observe_real(family: Family, kwargs: dict[str, Any], ours: Trace, clock: dic
     clock["build"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     args, kw = adapter.inputs(model, ours)
+    how = getattr(adapter, "OBSERVE", {})  # how to read the model (a video model's frames axis)
     if macs is None:
-        real = observe(model, args, kw, family=ours.family, size_source=ours.size_source)
+        real = observe(model, args, kw, family=ours.family, size_source=ours.size_source, **how)
     else:
         from .upstream.measure import counting_macs
 
         batch = int(args[0].shape[0]) if args and hasattr(args[0], "shape") else 1
         with counting_macs(model, batch, macs):
-            real = observe(model, args, kw, family=ours.family, size_source=ours.size_source)
+            real = observe(model, args, kw, family=ours.family, size_source=ours.size_source, **how)
     clock["capture"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     info, notes = torchinfo_params(model)

@@ -46,21 +46,27 @@ class Family:
     """Module prefixes whose class named ``model`` is this family when traced as a live module."""
     classes: tuple[str, ...] = ()
     """``_class_name`` values of config files that mean this record."""
+    video: bool = False
+    """Sizes carry frames: ``--size FxHxW`` (or HxW with the config's frame count)."""
     aliases: tuple[str, ...] = field(default_factory=tuple)
     """Other names of the family in ``{"family": ...}`` configs."""
-    ignores_unknown: bool = False
-    """diffusers' ``from_config`` warns about keys its constructor does not take (EMA bookkeeping, other
-    versions' keys) and drops them: so does unetviz, with a warning naming them."""
+
+    @property
+    def ignores_unknown(self) -> bool:
+        """diffusers' ``from_config`` warns about keys its constructor does not take (EMA bookkeeping, other
+        versions' keys) and drops them; so does unetviz, with a warning naming them. The records with
+        config ``_class_name``s are exactly the diffusers classes."""
+        return bool(self.classes)
 
 
 DIFFUSERS_PIP = "diffusers==0.42.1"
 FAMILIES: tuple[Family, ...] = (
     Family(key="UNet2DModel", family="diffusers", model="UNet2DModel", defaults=diffusers.UNET2D_DEFAULTS,
-           build=diffusers.unet2d, what="diffusers UNet2DModel", adapter="unetviz.upstream.diffusers", ignores_unknown=True,
+           build=diffusers.unet2d, what="diffusers UNet2DModel", adapter="unetviz.upstream.diffusers",
            pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNet2DModel",)),
     Family(key="UNet2DConditionModel", family="diffusers", model="UNet2DConditionModel",
            defaults=diffusers.UNET2D_CONDITION_DEFAULTS, build=diffusers.unet2d_condition,
-           what="diffusers UNet2DConditionModel", adapter="unetviz.upstream.diffusers", ignores_unknown=True, pip=DIFFUSERS_PIP,
+           what="diffusers UNet2DConditionModel", adapter="unetviz.upstream.diffusers", pip=DIFFUSERS_PIP,
            live=("diffusers",), classes=("UNet2DConditionModel",)),
     Family(key="lucidrains", family="lucidrains", model="Unet", defaults=lucidrains.DEFAULTS, build=lucidrains.build,
            what="denoising_diffusion_pytorch.Unet", adapter="unetviz.upstream.lucidrains",
@@ -78,18 +84,18 @@ FAMILIES: tuple[Family, ...] = (
            pip="--no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0", live=("ldm.", "sgm.")),
     Family(key="ControlNetModel", family="diffusers", model="ControlNetModel",
            defaults=controlnet.CONTROLNET_DEFAULTS, build=controlnet.controlnet, what="diffusers ControlNetModel",
-           adapter="unetviz.upstream.controlnet", ignores_unknown=True, pip=DIFFUSERS_PIP, live=("diffusers",), classes=("ControlNetModel",)),
+           adapter="unetviz.upstream.controlnet", pip=DIFFUSERS_PIP, live=("diffusers",), classes=("ControlNetModel",)),
     Family(key="UNet1DModel", family="diffusers", model="UNet1DModel", defaults=unet1d.UNET1D_DEFAULTS,
-           build=unet1d.unet1d, what="diffusers UNet1DModel", adapter="unetviz.upstream.unet1d", ignores_unknown=True, pip=DIFFUSERS_PIP,
+           build=unet1d.unet1d, what="diffusers UNet1DModel", adapter="unetviz.upstream.unet1d", pip=DIFFUSERS_PIP,
            live=("diffusers",), classes=("UNet1DModel",)),
     Family(key="UNet3DConditionModel", family="diffusers", model="UNet3DConditionModel",
            defaults=unet3d.UNET3D_DEFAULTS, build=unet3d.unet3d_condition, what="diffusers UNet3DConditionModel",
-           adapter="unetviz.upstream.unet3d", ignores_unknown=True, pip=DIFFUSERS_PIP, live=("diffusers",),
-           classes=("UNet3DConditionModel",)),
+           adapter="unetviz.upstream.unet3d", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("UNet3DConditionModel",), video=True),
     Family(key="UNetSpatioTemporalConditionModel", family="diffusers", model="UNetSpatioTemporalConditionModel",
            defaults=svd.SVD_DEFAULTS, build=svd.svd, what="diffusers UNetSpatioTemporalConditionModel",
-           adapter="unetviz.upstream.svd", ignores_unknown=True, pip=DIFFUSERS_PIP, live=("diffusers",),
-           classes=("UNetSpatioTemporalConditionModel",)),
+           adapter="unetviz.upstream.svd", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("UNetSpatioTemporalConditionModel",), video=True),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
 BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 from ..tracer import Act, Tracer
 from .diffusers_parts import Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
+from .diffusers_simple import AddedKV, added_kv_attention
 
 DOWN_BLOCK_TYPES = ("DownBlock2D", "AttnDownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampleBlock2D")
+"""The down blocks every model here (ControlNetModel too) traces with the generic loop below."""
 UP_BLOCK_TYPES = ("UpBlock2D", "AttnUpBlock2D", "CrossAttnUpBlock2D", "ResnetUpsampleBlock2D")
+SIMPLE_DOWN, SIMPLE_UP = "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnUpBlock2D"
 ORDER = ("attentions", "resnets", "downsamplers", "upsamplers")
 
 
@@ -38,6 +41,8 @@ class BlockSpec:
     downsample_padding: int = 1
     sampler_type: str | None = "conv"
     """AttnDown/UpBlock2D's downsample_type / upsample_type: "conv", "resnet", anything else = none."""
+    added_kv: AddedKV | None = None
+    """SimpleCrossAttn blocks: how their added-k/v attentions are built."""
 
 
 def _attend(t: Tracer, b: BlockSpec, j: int, x: Act, ctx: Ctx) -> Act:
@@ -46,6 +51,8 @@ def _attend(t: Tracer, b: BlockSpec, j: int, x: Act, ctx: Ctx) -> Act:
         dim = b.attention_head_dim or b.out_channels
         # heads = out_channels // attention_head_dim may be 0: built, but the forward divides by it
         return attention(t, name, x, b.out_channels, b.out_channels // dim, dim, ctx.groups)
+    if b.added_kv is not None:
+        return added_kv_attention(t, name, x, ctx, b.out_channels, b.added_kv, ctx.groups)
     if b.type.startswith("CrossAttn"):
         heads = b.num_attention_heads
         return transformer_2d(t, name, x, ctx, heads, b.out_channels // heads, b.out_channels,
@@ -58,7 +65,7 @@ def _sampler(b: BlockSpec) -> str | None:
     """Which sampler the block has: "conv", "resnet" or None."""
     if not b.add_sampler:
         return None
-    if b.type in ("ResnetDownsampleBlock2D", "ResnetUpsampleBlock2D"):
+    if b.type in ("ResnetDownsampleBlock2D", "ResnetUpsampleBlock2D", SIMPLE_DOWN, SIMPLE_UP):
         return "resnet"
     if b.type in ("AttnDownBlock2D", "AttnUpBlock2D"):
         return b.sampler_type if b.sampler_type in ("conv", "resnet") else None
