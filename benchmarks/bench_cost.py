@@ -67,8 +67,9 @@ def main() -> None:
     print(f"FlopCounterMode on meta: imports {imports:.2f} s, build {build:.2f} s,"
           f" forwards {sum(r[2] for r in rows):.2f} s")
     for px, macs, secs in rows:
-        print(f"  {px:>5} px: FlopCounterMode {macs / 1e9:9.1f} G MACs in {secs:5.2f} s; unetviz {ours[px] / 1e9:9.1f} G"
-              f" ({'equal' if ours[px] == macs else 'DIFFERENT'})")
+        same = "equal" if ours[px] == macs else "DIFFERENT"
+        print(f"  {px:>5} px: FlopCounterMode {macs / 1e9:9.1f} G MACs in {secs:5.2f} s;"
+              f" unetviz {ours[px] / 1e9:9.1f} G ({same})")
 
 
 if __name__ == "__main__":

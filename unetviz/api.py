@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 from .records import Trace, Weights
 from .tracing import SizeArg, Source, constructed, resolve, trace_source
 
-__all__ = ["check", "inspect", "keymap", "resolve", "trace", "verify", "weights"]
+__all__ = ["check", "cost", "inspect", "keymap", "resolve", "trace", "verify", "weights"]
 
 if TYPE_CHECKING:
+    from .cost import CostReport
     from .inspect import Inspection
     from .render.weights import WeightsCheck
     from .verification import Report
@@ -104,6 +105,13 @@ def inspect(path: str | Path) -> tuple[Inspection, WeightsCheck]:
     shapes = read_shapes(p, "inspect")
     found = inspect_shapes(shapes, p.name)
     return found, check_weights(weights(found.config), shapes)
+
+
+def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = "fp16") -> CostReport:
+    """MACs and activation memory of ``source`` at several sizes (see ``unetviz cost --help``)."""
+    from .cost import cost as run
+
+    return run(source, sizes, batch, dtype)
 
 
 def verify(source: Source, size: SizeArg = None) -> Report:

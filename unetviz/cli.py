@@ -289,6 +289,39 @@ def inspect(file: Annotated[Path, typer.Argument(help="A .safetensors file (only
     return 0
 
 
+class CostFormat(str, Enum):
+    rich = "rich"
+    json = "json"
+    csv = "csv"
+
+
+class Dtype(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+@app.command(epilog="Examples: [bold]unetviz cost sd15[/bold] · [bold]unetviz cost sdxl --sizes 512,768,1024,1536"
+                    " --plot sdxl.svg[/bold] · [bold]unetviz cost sd15 --sizes 64lat,96lat -f json[/bold]")
+def cost(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
+         sizes: Annotated[str | None, typer.Option("--sizes", help="Comma-separated sizes: pixels for latent models"
+                                                   " (>= 256 or ending in px), latent sizes otherwise (or ending in"
+                                                   " lat); N or HxW.", show_default=False)] = None,
+         batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for memory.")] = 1,
+         dtype: Annotated[Dtype, typer.Option("--dtype", help="Activation dtype for memory.")] = Dtype.fp16,
+         format: Annotated[CostFormat, typer.Option("--format", "-f", help="Output format.")] = CostFormat.rich,
+         plot: Annotated[Path | None, typer.Option("--plot", help="Also draw how MACs and memory grow with"
+                                                   " resolution: FILE.svg or .png.", show_default=False)] = None,
+         debug: DebugOpt = False) -> int:
+    """MACs (FlopCounterMode's convention, with and without the attention matmuls) and activation memory per
+    size and per level, from the config alone."""
+    from .render.cost import run_cost
+
+    out, code = run_cost(_source(source, preset, config), sizes, batch, dtype.value, format.value, plot, width())
+    _print(out)
+    return code
+
+
 @app.command(epilog="Examples: [bold]unetviz diff sd15 sd21[/bold] · [bold]unetviz diff sd15 sdxl --changed[/bold]")
 def diff(a: Annotated[str, typer.Argument(help="A preset name or a config file.", show_default=False)],
          b: Annotated[str, typer.Argument(help="A preset name or a config file.", show_default=False)],

@@ -112,14 +112,18 @@ def _skip_ranges(t: Trace) -> list[tuple[int, int, int]]:
 
 def peak_elements(t: Trace, copies: int | None) -> tuple[int, str]:
     """(peak live activation elements at batch 1, the layer where it is); ``copies`` None: fused attention."""
-    ranges = _skip_ranges(t)
+    delta = [0] * (len(t.layers) + 1)  # skips held: +n where a skip is pushed, -n where it is popped
+    for a, b, n in _skip_ranges(t):
+        if a < b:
+            delta[a] += n
+            delta[b] -= n
     unit_of: dict[int, Unit] = {}
     for u in t.units:
         for i in range(u.first, u.last):
             unit_of[i] = u
-    best, at = 0, ""
+    best, at, held = 0, "", 0
     for i, x in enumerate(t.layers):
-        held = sum(n for a, b, n in ranges if a <= i < b)
+        held += delta[i]
         owner = unit_of.get(i)
         residual = _elements(owner.in_channels, owner.in_size, None) if owner and owner.first < i else 0
         live = held + residual + _work(x, copies)

@@ -193,5 +193,91 @@ PRESETS: dict[str, Preset] = {
                     "sample_size": 96, "transformer_layers_per_block": 1,
                     "up_block_types": ["UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal",
                                        "CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"]}),
+        Preset(
+            name="animatediff",
+            description="AnimateDiff v2 (guoyww/animatediff-motion-adapter-v1-5-2 on Stable Diffusion 1.5): the"
+                        " config AnimateDiffPipeline builds with UNetMotionModel.from_unet2d(unet, motion_adapter)"
+                        " from runwayml/stable-diffusion-v1-5 unet/config.json and the adapter's motion settings"
+                        " (8 motion heads, motion_max_seq_length 32, 2 motion layers per block, a motion mid"
+                        " block; MotionAdapter's defaults, which the v1-5-2 adapter uses); SD 1.5's 2-D blocks"
+                        " with a temporal transformer after every resnet/attention pair, traced at 16 frames (the"
+                        " pipeline's default num_frames) of 64x64 latents",
+            config={"_class_name": "UNetMotionModel", "act_fn": "silu", "block_out_channels": [320, 640, 1280, 1280],
+                    "cross_attention_dim": 768,
+                    "down_block_types": ["CrossAttnDownBlockMotion", "CrossAttnDownBlockMotion",
+                                         "CrossAttnDownBlockMotion", "DownBlockMotion"],
+                    "downsample_padding": 1, "in_channels": 4, "layers_per_block": 2, "mid_block_layers": 1,
+                    "mid_block_scale_factor": 1, "motion_max_seq_length": 32, "motion_num_attention_heads": 8,
+                    "norm_eps": 1e-05, "norm_num_groups": 32, "num_attention_heads": 8, "out_channels": 4,
+                    "sample_size": 64, "temporal_transformer_layers_per_block": 1,
+                    "temporal_transformer_layers_per_mid_block": 1, "transformer_layers_per_block": 1,
+                    "up_block_types": ["UpBlockMotion", "CrossAttnUpBlockMotion", "CrossAttnUpBlockMotion",
+                                       "CrossAttnUpBlockMotion"],
+                    "use_linear_projection": False, "use_motion_mid_block": True}),
+        Preset(
+            name="if-i-xl",
+            description="DeepFloyd IF stage I, 4.3B (DeepFloyd/IF-I-XL-v1.0 unet/config.json, as diffusers'"
+                        " scripts/convert_if.py writes it: model_channels 704 x (1, 2, 3, 4), T5-XXL context of 4096"
+                        " projected to 2816, attention pooling of the text into the time embedding): a pixel-space"
+                        " 64x64 U-Net of SimpleCrossAttn blocks (added k/v from the text, group-normed)",
+            config={"_class_name": "UNet2DConditionModel", "act_fn": "gelu", "addition_embed_type": "text",
+                    "addition_embed_type_num_heads": 64, "attention_head_dim": 64,
+                    "block_out_channels": [704, 1408, 2112, 2816], "class_embed_type": None,
+                    "cross_attention_dim": 2816, "cross_attention_norm": "group_norm",
+                    "down_block_types": ["ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D",
+                                         "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D"],
+                    "encoder_hid_dim": 4096, "encoder_hid_dim_type": "text_proj", "in_channels": 3,
+                    "layers_per_block": 3, "mid_block_type": "UNetMidBlock2DSimpleCrossAttn", "out_channels": 6,
+                    "resnet_time_scale_shift": "scale_shift", "sample_size": 64, "time_embedding_act_fn": "gelu",
+                    "up_block_types": ["SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
+                                       "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"]}),
+        Preset(
+            name="kandinsky22-decoder",
+            description="Kandinsky 2.2 decoder (kandinsky-community/kandinsky-2-2-decoder unet/config.json): the"
+                        " Kandinsky 2.1 U-Net (diffusers' scripts/convert_kandinsky_to_diffusers.py UNET_CONFIG)"
+                        " conditioned on a CLIP ViT-bigG image embedding (1280) only: image_proj makes 32 context"
+                        " tokens of 768 and an ImageTimeEmbedding is added to the time embedding; 64x64 MoVQ latents",
+            config={"_class_name": "UNet2DConditionModel", "act_fn": "silu", "addition_embed_type": "image",
+                    "addition_embed_type_num_heads": 64, "attention_head_dim": 64,
+                    "block_out_channels": [384, 768, 1152, 1536], "class_embed_type": None,
+                    "cross_attention_dim": 768, "cross_attention_norm": None,
+                    "down_block_types": ["ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D",
+                                         "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D"],
+                    "encoder_hid_dim": 1280, "encoder_hid_dim_type": "image_proj", "in_channels": 4,
+                    "layers_per_block": 3, "mid_block_type": "UNetMidBlock2DSimpleCrossAttn", "norm_eps": 1e-05,
+                    "norm_num_groups": 32, "out_channels": 8, "resnet_time_scale_shift": "scale_shift",
+                    "sample_size": 64,
+                    "up_block_types": ["SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
+                                       "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"]}),
+        Preset(
+            name="karlo-decoder",
+            description="Karlo / unCLIP decoder (kakaobrain/karlo-v1-alpha decoder/config.json, as diffusers'"
+                        " scripts/convert_kakao_brain_unclip_to_diffusers.py DECODER_CONFIG writes it): 64x64 pixels"
+                        " from a CLIP image embedding, added to the time embedding as an identity class embedding"
+                        " and attended as extra context tokens (1536) by the SimpleCrossAttn blocks",
+            config={"_class_name": "UNet2DConditionModel", "attention_head_dim": 64,
+                    "block_out_channels": [320, 640, 960, 1280], "class_embed_type": "identity",
+                    "cross_attention_dim": 1536,
+                    "down_block_types": ["ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D",
+                                         "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D"],
+                    "in_channels": 3, "layers_per_block": 3, "mid_block_type": "UNetMidBlock2DSimpleCrossAttn",
+                    "out_channels": 6, "resnet_time_scale_shift": "scale_shift", "sample_size": 64,
+                    "up_block_types": ["SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
+                                       "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"]}),
+        Preset(
+            name="ncsnpp-celebahq-256",
+            description="Score-SDE NCSN++ (google/ncsnpp-celebahq-256 config.json, the model diffusers' NCSN++"
+                        " tests load): seven levels of Skip blocks whose FIR-resampled image path runs beside the"
+                        " features, Gaussian Fourier time embedding, min(C/4, 32) groups (norm_num_groups null);"
+                        " 256x256 pixels",
+            config={"_class_name": "UNet2DModel", "act_fn": "silu", "attention_head_dim": None,
+                    "block_out_channels": [128, 128, 256, 256, 256, 256, 256], "center_input_sample": False,
+                    "down_block_types": ["SkipDownBlock2D", "SkipDownBlock2D", "SkipDownBlock2D", "SkipDownBlock2D",
+                                         "AttnSkipDownBlock2D", "SkipDownBlock2D", "SkipDownBlock2D"],
+                    "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 3,
+                    "layers_per_block": 2, "mid_block_scale_factor": 1.41421356237, "norm_eps": 1e-06,
+                    "norm_num_groups": None, "out_channels": 3, "sample_size": 256, "time_embedding_type": "fourier",
+                    "up_block_types": ["SkipUpBlock2D", "SkipUpBlock2D", "AttnSkipUpBlock2D", "SkipUpBlock2D",
+                                       "SkipUpBlock2D", "SkipUpBlock2D", "SkipUpBlock2D"]}),
     ]
 }

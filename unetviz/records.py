@@ -241,6 +241,13 @@ class Trace:
         """Total parameters: every tensor of the state_dict but its buffers."""
         return sum(numel(shape) for key, shape in self.manifest if key not in self.buffers)
 
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of one forward pass at batch 1 (FlopCounterMode's FLOPs / 2)."""
+        from .quantities import layer_macs
+
+        return sum(layer_macs(x) for x in self.layers)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON trace of ``../shared/spec/interface.md`` as plain data."""
         from .render.json_trace import trace_dict  # the writer lives with the renderers

@@ -19,7 +19,7 @@ from ..config import Args
 from ..errors import UnetvizError, bad_value
 from ..records import Size
 from ..tracer import Act, Tracer
-from . import candle, controlnet, diffusers, guided, ldm, lucidrains, ronneberger, svd, unet1d, unet3d
+from . import candle, controlnet, diffusers, guided, ldm, lucidrains, motion, ronneberger, svd, unet1d, unet3d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +96,9 @@ FAMILIES: tuple[Family, ...] = (
            defaults=svd.SVD_DEFAULTS, build=svd.svd, what="diffusers UNetSpatioTemporalConditionModel",
            adapter="unetviz.upstream.svd", pip=DIFFUSERS_PIP, live=("diffusers",),
            classes=("UNetSpatioTemporalConditionModel",), video=True),
+    Family(key="UNetMotionModel", family="diffusers", model="UNetMotionModel", defaults=motion.MOTION_DEFAULTS,
+           build=motion.unet_motion, what="diffusers UNetMotionModel", adapter="unetviz.upstream.motion",
+           pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNetMotionModel",), video=True),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
 BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}

@@ -7,27 +7,28 @@ mid_block, conv_norm_out, conv_out: the two ModuleLists are created before the m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import MAX_INT, Args
 from ..errors import UnetvizError, bad_value
-from ..records import Size
+from ..records import Size, fmt_size
 from ..tracer import Act, Tracer
-from .diffusers_blocks import DOWN_BLOCK_TYPES, UP_BLOCK_TYPES, BlockSpec, down_block, mid_block, up_block
-from .diffusers_cond import _check_config, block_specs
-from .diffusers_embed import (
-    TEXT_TOKENS,
-    UNSUPPORTED,
-    activation,
-    aug_embed,
-    class_embed,
-    embedding,
-    embeddings,
-    process_encoder_hidden_states,
-    time_embed,
+from .diffusers_blocks import (
+    DOWN_BLOCK_TYPES,
+    SIMPLE_DOWN,
+    SIMPLE_UP,
+    UP_BLOCK_TYPES,
+    BlockSpec,
+    down_block,
+    mid_block,
+    up_block,
 )
+from .diffusers_cond import _check_config, block_specs, other_options
+from .diffusers_embed import TEXT_TOKENS, UNSUPPORTED, activation, embedding, embeddings, step_one
 from .diffusers_parts import Ctx, timestep_embedding
+from .diffusers_simple import simple_mid_block
+from .diffusers_skip import SKIP_DOWN, SKIP_UP, skip_down_block, skip_up_block
 
 __all__ = ["TEXT_TOKENS", "UNET2D_CONDITION_DEFAULTS", "UNET2D_DEFAULTS", "unet2d", "unet2d_condition"]
 
@@ -65,10 +66,10 @@ UNET2D_CONDITION_DEFAULTS: dict[str, Any] = {
     "addition_embed_type_num_heads": 64,
 }
 
-UPSTREAM_ONLY_BLOCKS = (
-    "SimpleCrossAttnDownBlock2D", "SkipDownBlock2D", "AttnSkipDownBlock2D", "DownEncoderBlock2D",
-    "AttnDownEncoderBlock2D", "KDownBlock2D", "KCrossAttnDownBlock2D", "SimpleCrossAttnUpBlock2D", "SkipUpBlock2D",
-    "AttnSkipUpBlock2D", "UpDecoderBlock2D", "AttnUpDecoderBlock2D", "KUpBlock2D", "KCrossAttnUpBlock2D")
+ALL_DOWN = (*DOWN_BLOCK_TYPES, SIMPLE_DOWN, *SKIP_DOWN)
+ALL_UP = (*UP_BLOCK_TYPES, SIMPLE_UP, *SKIP_UP)
+UPSTREAM_ONLY_BLOCKS = ("DownEncoderBlock2D", "AttnDownEncoderBlock2D", "KDownBlock2D", "KCrossAttnDownBlock2D",
+                        "UpDecoderBlock2D", "AttnUpDecoderBlock2D", "KUpBlock2D", "KCrossAttnUpBlock2D")
 """Block types get_down_block / get_up_block build that unetviz has no tracer for (yet)."""
 
 
@@ -86,14 +87,15 @@ def _types(a: Args, key: str, allowed: tuple[str, ...]) -> list[str]:
 
 def _common(a: Args) -> tuple[list[str], list[str], list[int]]:
     """What both models' constructors check alike (lengths, channels, norms, activation, dropout)."""
-    down = _types(a, "down_block_types", DOWN_BLOCK_TYPES)
-    up = _types(a, "up_block_types", UP_BLOCK_TYPES)
+    down = _types(a, "down_block_types", ALL_DOWN)
+    up = _types(a, "up_block_types", ALL_UP)
     if len(up) != len(down):
         raise UnetvizError(f"up_block_types has {len(up)} entries but down_block_types has {len(down)}")
     channels = a.int_list("block_out_channels", 1, len(down))
-    if a.raw("norm_num_groups") is None:
-        raise bad_value("norm_num_groups", None, "an integer (its blocks need GroupNorm groups)")
-    a.int("norm_num_groups", 1)
+    if a.raw("norm_num_groups") is None and any(b not in (*SKIP_DOWN, *SKIP_UP) for b in (*down, *up)):
+        other = next(b for b in (*down, *up) if b not in (*SKIP_DOWN, *SKIP_UP))
+        raise bad_value("norm_num_groups", None, f"an integer ({other} needs GroupNorm groups)")
+    a.opt_int("norm_num_groups", 1)
     a.choice("resnet_time_scale_shift", ("default", "scale_shift"))
     activation(a, "act_fn")
     dropout = a.float("dropout")
@@ -102,8 +104,9 @@ def _common(a: Args) -> tuple[list[str], list[str], list[int]]:
     return down, up, channels
 
 
-def _sample(t: Tracer, a: Args, size: Size | None) -> Act:
-    in_channels = a.int("in_channels", 1)
+def _sample(t: Tracer, a: Args, size: Size | None, hint: int = 0) -> Act:
+    """The caller's ``sample``; ``hint``: channels the model concatenates to it before conv_in (image_hint)."""
+    in_channels = max(1, a.int("in_channels", 1) - hint)
     if size is not None:
         return t.start(in_channels, size, "--size")
     s = a.raw("sample_size")
@@ -124,7 +127,8 @@ def _conv_in(t: Tracer, a: Args, sample: Act, c0: int, k: int = 3) -> Act:
 
 def _finish(t: Tracer, a: Args, x: Act, c0: int) -> Act:
     """# 6. post-process: conv_norm_out, conv_act, conv_out."""
-    x = t.group_norm("conv_norm_out", x, a.int("norm_num_groups", 1), c0)
+    groups = a.opt_int("norm_num_groups", 1)
+    x = t.group_norm("conv_norm_out", x, min(c0 // 4, 32) if groups is None else groups, c0)
     k = a.int("conv_out_kernel", 1) if "conv_out_kernel" in a.values else 3
     with t.unit("conv_out", "conv", "Conv2d", x) as u:
         return u.done(t.conv("", x, c0, a.int("out_channels", 1), k, 1, (k - 1) // 2), new=False)
@@ -166,14 +170,14 @@ def _unet2d_blocks(a: Args, down: list[str], up: list[str],
     c0, n = boc[0], len(boc)
     lpb = a.int("layers_per_block", -MAX_INT)  # range(num_layers): a negative count builds no resnet
     ahd = a.raw("attention_head_dim")
-    groups = a.int("norm_num_groups", 1)
+    groups = a.opt_int("norm_num_groups", 1) or min(boc[-1] // 4, 32)  # UNetMidBlock2D's resnet_groups
     # the samplers AttnDown/UpBlock2D get: `downsample_type or "conv"`; an unknown one builds none
     down_type, up_type = a.raw("downsample_type") or "conv", a.raw("upsample_type") or "conv"
     down_specs = []
     output_channel = c0
     for i, kind in enumerate(down):
         input_channel, output_channel = output_channel, boc[i]
-        head_dim = _head_dim(a, ahd, output_channel) if kind == "AttnDownBlock2D" and lpb > 0 else None
+        head_dim = _head_dim(a, ahd, output_channel) if kind.startswith("Attn") and lpb > 0 else None
         down_specs.append(BlockSpec(kind, max(0, lpb), input_channel, output_channel, i != n - 1,
                                     attention_head_dim=head_dim, downsample_padding=a.int("downsample_padding"),
                                     sampler_type=down_type))
@@ -190,7 +194,8 @@ def _unet2d_blocks(a: Args, down: list[str], up: list[str],
     output_channel = rev[0]
     for i, kind in enumerate(up):
         prev_output_channel, output_channel = output_channel, rev[i]
-        head_dim = _head_dim(a, ahd, output_channel) if kind == "AttnUpBlock2D" and lpb + 1 > 0 else None
+        attn = kind == "AttnSkipUpBlock2D" or (kind == "AttnUpBlock2D" and lpb + 1 > 0)  # the former: always one
+        head_dim = _head_dim(a, ahd, output_channel) if attn else None
         up_specs.append(BlockSpec(kind, max(0, lpb + 1), rev[min(i + 1, n - 1)], output_channel, i != n - 1,
                                   prev_output_channel, attention_head_dim=head_dim, sampler_type=up_type))
     return down_specs, mid, up_specs
@@ -209,12 +214,12 @@ def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
     """``UNet2DModel``: unconditional (or class-conditional) pixel-space U-Net."""
     down, up, boc = _common(a)
     for key, types in (("down_block_types", down), ("up_block_types", up)):
-        cross = [b for b in types if b.startswith("CrossAttn")]
+        cross = [b for b in types if b.startswith(("CrossAttn", "SimpleCrossAttn"))]
         if cross:  # get_*_block raises: UNet2DModel passes no cross_attention_dim
-            known = UP_BLOCK_TYPES if key == "up_block_types" else DOWN_BLOCK_TYPES
+            known = ALL_UP if key == "up_block_types" else ALL_DOWN
             raise UnetvizError(f"{key}: {cross[0]!r} needs cross_attention_dim, which UNet2DModel does not have;"
-                               f" allowed: {', '.join(b for b in known if not b.startswith('CrossAttn'))}")
-    c0, groups = boc[0], a.int("norm_num_groups", 1)
+                               f" allowed: {', '.join(b for b in known if 'CrossAttn' not in b)}")
+    c0, groups = boc[0], a.opt_int("norm_num_groups", 1) or 0  # 0: only skip blocks, which set their own
     down_specs, mid, up_specs = _unet2d_blocks(a, down, up, boc)
     ted = a.opt_int("time_embedding_dim", 0) or c0 * 4
 
@@ -225,19 +230,32 @@ def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
     emb = _unet2d_time(t, a, c0, ted)
     ctx = Ctx(emb, groups, time_embedding_norm=a.raw("resnet_time_scale_shift"))
     # 2. pre-process
+    skip: Act | None = sample  # skip_sample = sample: the score-SDE blocks' image path
     x = _conv_in(t, a, sample, c0)
     # 3. down
     for i, spec in enumerate(down_specs):
-        x = down_block(t, i, spec, x, ctx)
+        if spec.type in SKIP_DOWN and skip is not None:
+            x, skip = skip_down_block(t, i, spec, x, ctx, skip)
+        else:
+            x = down_block(t, i, spec, x, ctx)
     # 4. mid
     if mid is not None:
-        x = mid_block(t, "UNetMidBlock2D", x, ctx, boc[-1], 1, attn_head_dim=mid.attention_head_dim,
-                      attn_groups=mid.attn_groups, add_attention=mid.add_attention)
+        x = mid_block(t, "UNetMidBlock2D", x, replace(ctx, groups=ctx.groups or min(boc[-1] // 4, 32)), boc[-1], 1,
+                      attn_head_dim=mid.attention_head_dim, attn_groups=mid.attn_groups,
+                      add_attention=mid.add_attention)
     # 5. up
+    skip = None
     for i, spec in enumerate(up_specs):
-        x = up_block(t, i, spec, x, ctx, forward_upsample_size=False)  # UNet2DModel never passes it
+        if spec.type in SKIP_UP:
+            x, skip = skip_up_block(t, i, spec, x, ctx, skip)
+        else:
+            x = up_block(t, i, spec, x, ctx, forward_upsample_size=False)  # UNet2DModel never passes it
     # 6. post-process
-    return _finish(t, a, x, c0)
+    out = _finish(t, a, x, c0)
+    if skip is not None and (skip.channels, skip.size) != (out.channels, out.size):  # sample += skip_sample
+        t.fail("", f"sample += skip_sample: the output is {out.channels}ch {fmt_size(out.size)}, the image path"
+                   f" {skip.channels}ch {fmt_size(skip.size)}")
+    return out
 
 
 def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
@@ -248,7 +266,7 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
     down, up, boc = _common(a)
     pb = _check_config(a, len(down))
     e = embeddings(a, boc[0])
-    _other_options(a, down, up)
+    other_options(a, down, up)
     mid = a.raw("mid_block_type")
     down_specs, mid_spec, up_specs = block_specs(a, down, up, boc, pb, mid)
     blocks_time_embed_dim = e.time_embed_dim * (2 if e.concat else 1)
@@ -257,14 +275,11 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
     t.declare(("conv_in", "time_proj", "time_embedding", "encoder_hid_proj", "class_embedding", "add_time_proj",
                "add_embedding", "time_embed_act", "down_blocks", "up_blocks", "mid_block", "conv_norm_out",
                "conv_act", "conv_out"))
-    sample = _sample(t, a, size)
-    # 1. time
-    emb = time_embed(t, e, c0)
-    class_emb = class_embed(t, e, c0)
-    width = e.time_embed_dim * (2 if class_emb is not None and e.concat else 1)
-    aug_embed(t, e, width)
-    context = process_encoder_hidden_states(t, e, a.raw("cross_attention_dim"))
-    ctx = Ctx(Act(width, None, emb.source), groups, time_embedding_norm=a.raw("resnet_time_scale_shift"),
+    hint = e.added is not None and e.added.add_type == "image_hint"
+    sample = _sample(t, a, size, hint=4 if hint else 0)
+    # 1. time (and the class, added and context embeddings)
+    emb, context, sample = step_one(t, e, c0, a.raw("cross_attention_dim"), sample)
+    ctx = Ctx(emb, groups, time_embedding_norm=a.raw("resnet_time_scale_shift"),
               context=context, temb_channels=blocks_time_embed_dim)
     # 2. pre-process
     x = _conv_in(t, a, sample, c0, a.int("conv_in_kernel", 1))
@@ -273,7 +288,9 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
     for i, spec in enumerate(down_specs):
         x = down_block(t, i, spec, x, ctx)
     # 4. mid
-    if mid_spec is not None:
+    if mid_spec is not None and mid_spec.added_kv is not None:
+        x = simple_mid_block(t, x, ctx, boc[-1], mid_spec.added_kv, groups)
+    elif mid_spec is not None:
         x = mid_block(t, str(mid), x, ctx, boc[-1], 1 if mid == "UNetMidBlock2DCrossAttn" else 0,
                       attn_heads=mid_spec.num_attention_heads, transformer_layers=(*mid_spec.transformer_layers, 1)[0],
                       use_linear_projection=mid_spec.use_linear_projection, add_attention=False,
@@ -283,23 +300,3 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
         x = up_block(t, i, spec, x, ctx, forward_upsample_size and i != n - 1)
     # 6. post-process
     return _finish(t, a, x, c0)
-
-
-def _other_options(a: Args, down: list[str], up: list[str]) -> None:
-    """Options that decide no shape, or that only some blocks read (each ignored where none does)."""
-    cross_blocks = any(b.startswith("CrossAttn") for b in (*down, *up)) or \
-        a.raw("mid_block_type") == "UNetMidBlock2DCrossAttn"
-    if a.raw("dual_cross_attention") and cross_blocks:
-        raise UnetvizError(f"dual_cross_attention: DualTransformer2DModel: {UNSUPPORTED} it; allowed: false")
-    if a.raw("attention_type") in ("gated", "gated-text-image") and cross_blocks:
-        # GLIGEN's fuser and position_net own weights the forward never runs without gligen inputs
-        raise UnetvizError(f"attention_type: {a.raw('attention_type')!r} (GLIGEN): {UNSUPPORTED} it; allowed:"
-                           " 'default'")
-    mid = a.raw("mid_block_type")
-    if mid == "UNetMidBlock2DSimpleCrossAttn":
-        raise UnetvizError(f"mid_block_type: {mid!r}: {UNSUPPORTED} it; allowed: UNetMidBlock2DCrossAttn,"
-                           " UNetMidBlock2D, None")
-    a.choice("mid_block_type", ("UNetMidBlock2DCrossAttn", "UNetMidBlock2D", "UNetMidBlock2DSimpleCrossAttn", None))
-    a.int("downsample_padding")
-    for key in ("conv_in_kernel", "conv_out_kernel"):
-        a.int(key, 1)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import Args
 from ..errors import UnetvizError, bad_value
+from ..kinds import kind_of
 from ..records import Size
 from ..tracer import Act, Tracer
 
@@ -71,8 +72,8 @@ def set_added(a: Args) -> Added:
     raw_cross = a.raw("cross_attention_dim")
     cross = raw_cross if isinstance(raw_cross, int) and not isinstance(raw_cross, bool) else None
     if kind is not None and cross is None:
-        raise UnetvizError(f"cross_attention_dim: needs one integer with encoder_hid_dim_type {kind!r} (encoder_hid_proj"
-                           f" projects to it); got {raw_cross!r}")
+        raise UnetvizError(f"cross_attention_dim: needs one integer with encoder_hid_dim_type {kind!r}"
+                           f" (encoder_hid_proj projects to it); got {raw_cross!r}")
     add = a.raw("addition_embed_type")
     if add not in ADD_TYPES:
         raise bad_value("addition_embed_type", add, ADD_TYPES)
@@ -81,7 +82,8 @@ def set_added(a: Args) -> Added:
         raise UnetvizError(f"cross_attention_dim: addition_embed_type 'text' pools a context of cross_attention_dim"
                            f" (or encoder_hid_dim) features; got {raw_cross!r}")
     if add == "text_image" and cross is None:
-        raise UnetvizError(f"cross_attention_dim: addition_embed_type 'text_image' needs one integer; got {raw_cross!r}")
+        raise UnetvizError("cross_attention_dim: addition_embed_type 'text_image' needs one integer;"
+                           f" got {raw_cross!r}")
     if add in ("image", "image_hint") and hid is None:
         raise UnetvizError(f"encoder_hid_dim: required by addition_embed_type {add!r} (ImageTimeEmbedding's width)")
     return Added(hid_type=kind, hid_dim=hid, cross=cross, add_type=add, pool_heads=heads,
@@ -103,6 +105,7 @@ def _pool(t: Tracer, x: Act, dim: int, heads: int) -> Act:
                              " (addition_embed_type_num_heads)")
         t.linear("k_proj", Act(x.channels, None, x.source, tokens + 1), dim, dim)
         t.linear("v_proj", Act(x.channels, None, x.source, tokens + 1), dim, dim)
+        t.attention_matmuls("", cls, heads, dim // heads, dim // heads, 1, tokens + 1)  # the two einsums
         return Act(dim, None, t.path())
 
 
@@ -130,7 +133,10 @@ def add_embedding(t: Tracer, e: Added, context: Act, ted: int, sample: Act) -> t
 
 def _text(t: Tracer, e: Added, context: Act, ted: int) -> Act:
     dim = e.hid_dim if e.hid_dim is not None else (e.cross or 0)
-    with t.unit("add_embedding", "embed", "TextTimeEmbedding", context, f"attention pooling, {e.pool_heads} heads") as u:
+    note = f"attention pooling, {e.pool_heads} heads"
+    # entered with (B, tokens, dim): the observer reads dim 1, the token count, as its input width
+    entry = Act(context.tokens or 1, None, context.source)
+    with t.unit("add_embedding", "embed", "TextTimeEmbedding", entry, note) as u:
         h = t.layer_norm("norm1", context, dim)
         pooled = _pool(t, h, dim, e.pool_heads)
         h = t.linear("proj", pooled, dim, ted)
@@ -159,14 +165,19 @@ def encoder_hid_proj(t: Tracer, e: Added, context: Act) -> Act:
     """``process_encoder_hidden_states`` for text_image_proj / image_proj (text_proj is SD's Linear)."""
     cross = e.cross or 0
     if e.hid_type == "text_image_proj":
-        with t.unit("encoder_hid_proj", "embed", "TextImageProjection", context) as u:
+        # entered with the (B, 77, C) text: units read dim 1, the token count, as the width
+        tokens = IMAGE_TEXT_TOKENS + (context.tokens or 0)
+        kind = kind_of("encoder_hid_proj", "TextImageProjection")
+        with t.unit("encoder_hid_proj", kind, "TextImageProjection", Act(context.tokens or 0, None, "")) as u:
             t.linear("image_embeds", Act(e.image_width, None, "image_embeds"), cross, IMAGE_TEXT_TOKENS * cross)
-            text = t.linear("text_proj", context, e.hid_dim or 0, cross)
-            return u.done(Act(cross, None, "", IMAGE_TEXT_TOKENS + (text.tokens or 0)))
+            t.linear("text_proj", context, e.hid_dim or 0, cross)
+            u.done(Act(tokens, None, ""))
+            return Act(cross, None, u.path, tokens)
     if e.hid_type == "image_proj":
         image = Act(e.image_width, None, "image_embeds")
-        with t.unit("encoder_hid_proj", "embed", "ImageProjection", image) as u:
+        with t.unit("encoder_hid_proj", kind_of("encoder_hid_proj", "ImageProjection"), "ImageProjection", image) as u:
             h = t.linear("image_embeds", image, e.hid_dim or 0, IMAGE_TOKENS * cross)
             y = t.layer_norm("norm", Act(cross, None, h.source, IMAGE_TOKENS), cross)
-            return u.done(y, new=False)
+            u.done(Act(IMAGE_TOKENS, None, y.source), new=False)
+            return y
     return context

@@ -13,7 +13,9 @@ from typing import Any
 
 from ..config import Args
 from ..errors import UnetvizError, bad_value
-from .diffusers_blocks import BlockSpec
+from .diffusers_blocks import SIMPLE_DOWN, SIMPLE_UP, BlockSpec
+from .diffusers_embed import UNSUPPORTED
+from .diffusers_simple import AddedKV
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,11 +120,41 @@ def _spec(a: Args, kind: str, i: int, layers: int, channels: tuple[int, int, int
                          cross_attention_dim=_cross_dim(a, cross, kind), only_cross_attention=only_cross,
                          use_linear_projection=a.flag("use_linear_projection"),
                          downsample_padding=a.int("downsample_padding"))
+    if kind in (SIMPLE_DOWN, SIMPLE_UP):
+        return BlockSpec(kind, layers, in_c, out_c, not final, prev,
+                         added_kv=_added_kv(a, head_dim, out_c, _cross_dim(a, cross, kind), only_cross, layers))
     attn_dim = None
     if kind.startswith("Attn") and layers:
         attn_dim = out_c if head_dim is None else a.int("attention_head_dim", 1, head_dim)
     return BlockSpec(kind, layers, in_c, out_c, not final, prev, attention_head_dim=attn_dim,
                      downsample_padding=a.int("downsample_padding"), sampler_type="conv")
+
+
+def _added_kv(a: Args, head_dim: Any, channels: int, cross: int | None, only_cross: bool, layers: int) -> AddedKV:
+    """A SimpleCrossAttn block's attentions: ``num_heads = channels // attention_head_dim`` is computed in
+    ``__init__`` even without layers; the Attention modules (and their checks) only with them."""
+    if head_dim == 0:
+        raise bad_value("attention_head_dim", 0, "a positive integer (the blocks divide their channels by it)")
+    head = channels if head_dim is None else (a.int("attention_head_dim", 1, head_dim) if layers else 1)
+    norm = a.choice("cross_attention_norm", (None, "layer_norm", "group_norm")) if layers else None
+    if only_cross and cross is None and layers:
+        raise UnetvizError("only_cross_attention: needs a cross_attention_dim (Attention's added_kv_proj_dim) in"
+                           " the SimpleCrossAttn blocks")
+    return AddedKV(head_dim=head, cross_dim=cross, only_cross=only_cross, norm=norm)
+
+
+def _simple_mid(a: Args, pb: PerBlock, channels: int) -> BlockSpec:
+    """get_mid_block's UNetMidBlock2DSimpleCrossAttn: the last block's head dim and context width."""
+    mid_only = a.raw("mid_block_only_cross_attention")
+    if mid_only is None:
+        oca = a.raw("only_cross_attention")
+        mid_only = oca if isinstance(oca, bool) else False
+    head = pb.heads[-1]
+    if head is None or head == 0:  # in_channels // attention_head_dim
+        raise bad_value("attention_head_dim", head, "a positive integer (UNetMidBlock2DSimpleCrossAttn divides by it)")
+    cross = _cross_dim(a, pb.cross[-1], "UNetMidBlock2DSimpleCrossAttn", mid=True)
+    return BlockSpec("UNetMidBlock2DSimpleCrossAttn", 1, channels, channels, False,
+                     added_kv=_added_kv(a, head, channels, cross, bool(mid_only), 1))
 
 
 def block_specs(a: Args, down: list[str], up: list[str], boc: list[int], pb: PerBlock,
@@ -144,6 +176,8 @@ def block_specs(a: Args, down: list[str], up: list[str], boc: list[int], pb: Per
                              transformer_layers=depths,
                              cross_attention_dim=_cross_dim(a, pb.cross[-1], str(mid), mid=True),
                              use_linear_projection=a.flag("use_linear_projection"))
+    elif mid == "UNetMidBlock2DSimpleCrossAttn":
+        mid_spec = _simple_mid(a, pb, boc[-1])
     elif mid == "UNetMidBlock2D":
         mid_spec = BlockSpec(str(mid), 0, boc[-1], boc[-1], False)
     rev = list(reversed(boc))
@@ -160,3 +194,19 @@ def block_specs(a: Args, down: list[str], up: list[str], boc: list[int], pb: Per
                               "reverse_transformer_layers_per_block" if a.raw("reverse_transformer_layers_per_block")
                               is not None else "transformer_layers_per_block", up=True))
     return down_specs, mid_spec, up_specs
+
+
+def other_options(a: Args, down: list[str], up: list[str]) -> None:
+    """Options that decide no shape, or that only some blocks read (each ignored where none does)."""
+    cross_blocks = any(b.startswith("CrossAttn") for b in (*down, *up)) or \
+        a.raw("mid_block_type") == "UNetMidBlock2DCrossAttn"
+    if a.raw("dual_cross_attention") and cross_blocks:
+        raise UnetvizError(f"dual_cross_attention: DualTransformer2DModel: {UNSUPPORTED} it; allowed: false")
+    if a.raw("attention_type") in ("gated", "gated-text-image") and cross_blocks:
+        # GLIGEN's fuser and position_net own weights the forward never runs without gligen inputs
+        raise UnetvizError(f"attention_type: {a.raw('attention_type')!r} (GLIGEN): {UNSUPPORTED} it; allowed:"
+                           " 'default'")
+    a.choice("mid_block_type", ("UNetMidBlock2DCrossAttn", "UNetMidBlock2D", "UNetMidBlock2DSimpleCrossAttn", None))
+    a.int("downsample_padding")
+    for key in ("conv_in_kernel", "conv_out_kernel"):
+        a.int(key, 1)

@@ -14,6 +14,7 @@ from typing import Any
 from ..config import Args
 from ..errors import UnetvizError, bad_value
 from ..tracer import Act, Tracer
+from .diffusers_added import HID_TYPES, Added, add_embedding, encoder_hid_proj, set_added
 from .diffusers_parts import timestep_embedding
 
 TEXT_TOKENS = 77  # CLIP's sequence length: the context every Stable Diffusion pipeline passes
@@ -42,6 +43,8 @@ class Embeds:
     """``encoder_hid_proj = Linear(encoder_hid_dim, cross_attention_dim)`` (text_proj), or None."""
     text_time: bool
     add_time_dim: int | None
+    added: Added | None = None
+    """The image / text conditioning of IF, Kandinsky and unCLIP (encoder_hid_proj types, add embeddings)."""
 
 
 def activation(a: Args, key: str, optional: bool = False) -> None:
@@ -90,10 +93,8 @@ def _set_encoder_hid_proj(a: Args) -> int | None:
         kind = "text_proj"
     if hid is None and kind is not None:
         raise UnetvizError(f"encoder_hid_dim: required when encoder_hid_dim_type is {kind!r}")
-    if kind in ("text_image_proj", "image_proj"):
-        raise UnetvizError(f"encoder_hid_dim_type: {kind!r} (Kandinsky): {UNSUPPORTED} it; allowed: None, 'text_proj'")
-    if kind not in (None, "text_proj"):
-        raise bad_value("encoder_hid_dim_type", kind, (None, "text_proj", "text_image_proj", "image_proj"))
+    if kind not in HID_TYPES:
+        raise bad_value("encoder_hid_dim_type", kind, HID_TYPES)
     if hid is not None and a.has_list("cross_attention_dim"):
         # nn.Linear(encoder_hid_dim, cross_attention_dim) takes no list
         raise UnetvizError(f"encoder_hid_dim: needs an integer cross_attention_dim (encoder_hid_proj is Linear({hid},"
@@ -119,10 +120,6 @@ def _set_class_embedding(a: Args) -> tuple[str | None, int | None, int | None]:
 
 def _set_add_embedding(a: Args, proj_dim: int | None) -> tuple[bool, int | None]:
     kind = a.raw("addition_embed_type")
-    if kind in ("text", "text_image", "image", "image_hint"):
-        raise UnetvizError(f"addition_embed_type: {kind!r}: {UNSUPPORTED} it; allowed: None, 'text_time'")
-    if kind not in (None, "text_time"):
-        raise bad_value("addition_embed_type", kind, (None, "text", "text_image", "text_time", "image", "image_hint"))
     add_time_dim = a.opt_int("addition_time_embed_dim", 0)
     if kind == "text_time" and proj_dim is None:
         raise bad_value("projection_class_embeddings_input_dim", None, "an integer with addition_embed_type"
@@ -136,12 +133,13 @@ def embeddings(a: Args, c0: int) -> Embeds:
     cond = a.opt_int("time_cond_proj_dim", 0)
     hid = _set_encoder_hid_proj(a)
     kind, num, proj = _set_class_embedding(a)
+    added = set_added(a)
     text_time, add_time_dim = _set_add_embedding(a, proj)
     activation(a, "time_embedding_act_fn", optional=True)
     activation(a, "timestep_post_act", optional=True)
     return Embeds(fourier=fourier, time_embed_dim=ted, timestep_input_dim=tid, cond_proj_dim=cond, class_type=kind,
                   num_class_embeds=num, proj_dim=proj, concat=a.flag("class_embeddings_concat"), hid_dim=hid,
-                  text_time=text_time, add_time_dim=add_time_dim)
+                  text_time=text_time, add_time_dim=add_time_dim, added=added)
 
 
 def embedding(t: Tracer, name: str, num: int, dim: int, fed: str) -> Act:
@@ -199,10 +197,27 @@ def aug_embed(t: Tracer, e: Embeds, emb_width: int) -> None:
                    f" but add_embedding gives {aug.channels}")
 
 
-def process_encoder_hidden_states(t: Tracer, e: Embeds, cross: Any) -> Act:
+def process_encoder_hidden_states(t: Tracer, e: Embeds, cross: Any, context: Act) -> Act:
     """The context every cross-attention block gets: the caller's, through encoder_hid_proj if there is one."""
-    width = context_width(cross, e.hid_dim)
-    context = Act(width, None, "encoder_hidden_states", TEXT_TOKENS)
+    if e.added is not None and e.added.hid_type in ("text_image_proj", "image_proj"):
+        return encoder_hid_proj(t, e.added, context)
     if e.hid_dim is not None and isinstance(cross, int):
         context = t.linear("encoder_hid_proj", context, e.hid_dim, cross)
     return context
+
+
+def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act) -> tuple[Act, Act, Act]:
+    """# 1. time, class and added embeddings, then the context: (emb, context, the sample conv_in gets)."""
+    emb = time_embed(t, e, c0)
+    class_emb = class_embed(t, e, c0)
+    width = e.time_embed_dim * (2 if class_emb is not None and e.concat else 1)
+    aug_embed(t, e, width)
+    context = Act(context_width(cross, e.hid_dim), None, "encoder_hidden_states", TEXT_TOKENS)
+    if e.added is not None:
+        aug, hint = add_embedding(t, e.added, context, e.time_embed_dim, sample)
+        if aug is not None and aug.channels != width:
+            t.fail("", f"emb + aug_emb: the time embedding is {width} wide (class_embeddings_concat doubles it)"
+                       f" but add_embedding gives {aug.channels}")
+        if hint is not None:  # sample = torch.cat([sample, hint], dim=1)
+            sample = t.cat([sample, hint], into="conv_in")
+    return Act(width, None, emb.source), process_encoder_hidden_states(t, e, cross, context), sample

@@ -7,12 +7,14 @@ and ``FeedForward``/``GEGLU`` (attention.py), ``Downsample2D``/``Upsample2D``, `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import UnetvizError
 from ..kinds import Kind
 from ..records import fmt_size
 from ..tracer import Act, Tracer
+from .diffusers_fir import fir_filter
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,15 @@ class Ctx:
 
 def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, out_channels: int,
                     groups: int | None = None, groups_out: int | None = None, up: bool = False,
-                    down: bool = False, kind: Kind = "resnet") -> Act:
-    """``ResnetBlock2D``: norm1 -> conv1 (+ time_emb_proj) -> norm2 -> conv2, + shortcut."""
+                    down: bool = False, kind: Kind = "resnet", shortcut: bool | None = None, fir: bool = False,
+                    after: Callable[[], None] | None = None) -> Act:
+    """``ResnetBlock2D``: norm1 -> conv1 (+ time_emb_proj) -> norm2 -> conv2, + shortcut. ``shortcut``:
+    ``use_in_shortcut`` (default: the channels differ); ``fir``: ``kernel="fir"`` resampling; ``after``:
+    steps the caller runs inside this unit's span (a parameter-free row the block runs next)."""
     groups = ctx.groups if groups is None else groups
     groups_out = groups if groups_out is None else groups_out
-    note = f"{in_channels}->{out_channels}" + (" +1x1 shortcut" if in_channels != out_channels else "")
+    shortcut = in_channels != out_channels if shortcut is None else shortcut
+    note = f"{in_channels}->{out_channels}" + (" +1x1 shortcut" if shortcut else "")
     with t.unit(name, kind, "ResnetBlock2D", x, note) as u:
         h = t.group_norm("norm1", x, groups, in_channels)
         shortcut_in = x
@@ -48,6 +54,9 @@ def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, ou
                 t.fail(u.path, f"{u.path} cannot downsample a {fmt_size(x.size)} input")
             h = Act(h.channels, new, h.source)
             shortcut_in = Act(x.channels, new, x.source)
+            if fir:  # upsample_2d / downsample_2d of the input and of the hidden states
+                fir_filter(t, "", x, up)
+                fir_filter(t, "", Act(in_channels, x.size, h.source), up)
         h = t.conv("conv1", h, in_channels, out_channels, 3, 1, 1)
         proj = out_channels * (2 if ctx.time_embedding_norm == "scale_shift" else 1)
         temb_channels = ctx.temb.channels if ctx.temb_channels is None else ctx.temb_channels
@@ -55,8 +64,10 @@ def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, ou
                  note="scale+shift" if proj != out_channels else "")
         h = t.group_norm("norm2", h, groups_out, out_channels)
         h = t.conv("conv2", h, out_channels, out_channels, 3, 1, 1)
-        if in_channels != out_channels:
+        if shortcut:
             t.conv("conv_shortcut", shortcut_in, in_channels, out_channels, 1, 1, 0)
+        if after is not None:
+            after()
         return u.done(h)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..kinds import kind_of
-from ..memory import without_free_rows
 from ..records import Layer, Trace, Unit, within
 from ..records import fmt_size as fmt
 from .graph_layout import _top_units
@@ -278,7 +277,7 @@ def _tip(x: Layer) -> str:
 
 
 def build_flow(trace: Trace) -> Flow:
-    b = _Builder(without_free_rows(trace))  # attention matmuls are not modules: no node of their own
+    b = _Builder(trace)
     b.assign_concats()
     b.add_layers()
     for k, c in enumerate(trace.concats):

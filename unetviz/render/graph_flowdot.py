@@ -11,6 +11,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
+from ..quantities import ATTENTION_TYPES, is_free
 from ..records import Trace
 from .graph_bands import Column, columns
 from .graph_flow import CONTEXT, Flow, FNode, build_flow
@@ -35,7 +36,9 @@ def _layer_label(trace: Trace, n: FNode, group: str, col: Column) -> str:
         text += f" · {size}"
     if x.kernel is not None and max(x.kernel) > 1:
         text += f" k{x.kernel[0]}" + (f"/{x.stride[0]}" if x.stride and max(x.stride) > 1 else "")
-    if n.role == "holder":
+    if is_free(x):  # an attention's matmuls or a fixed-kernel conv: a step with no tensors of its own
+        text += " (matmuls)" if x.type in ATTENTION_TYPES else " (fixed kernel)"
+    elif n.role == "holder":
         text += " (own tensors)"
     for note in n.notes:
         color = TEMB_COLOR if n.role == "temb" else SKIP_COLOR

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 
+from ..families.diffusers_added import hint_size, image_embeds_width
 from ..families.diffusers_embed import TEXT_TOKENS, context_width, text_time_inputs
 from ..records import Trace
 
@@ -16,6 +18,9 @@ def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
     import diffusers
 
     model_cls = getattr(diffusers, cls or "UNet2DConditionModel")
+    # as from_config does: keys the constructor does not take (EMA bookkeeping, other versions) are dropped
+    known = inspect.signature(model_cls.__init__).parameters
+    kwargs = {k: v for k, v in kwargs.items() if k in known}
     with torch.device("meta"):
         model: torch.nn.Module = model_cls(**kwargs)
     return model.eval()
@@ -43,11 +48,26 @@ def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[
     kw["encoder_hidden_states"] = torch.empty(b, TEXT_TOKENS, width, device=meta)
     if cfg.get("time_cond_proj_dim") is not None:
         kw["timestep_cond"] = torch.empty(b, cfg.time_cond_proj_dim, device=meta)
-    if cfg.get("addition_embed_type") == "text_time":
-        text, n_ids = text_time_inputs(cfg.projection_class_embeddings_input_dim, cfg.addition_time_embed_dim)
-        kw["added_cond_kwargs"] = {"text_embeds": torch.empty(b, text, device=meta),
-                                   "time_ids": torch.empty(b, n_ids, device=meta)}
+    kw["added_cond_kwargs"] = _added(cfg, trace, meta, b)
     return (sample, timestep), kw
+
+
+def _added(cfg: Any, trace: Trace, meta: torch.device, b: int) -> dict[str, torch.Tensor]:
+    """``added_cond_kwargs`` as the pipelines pass them: SDXL's text embeds and time ids, Kandinsky's image
+    (and pooled text) embeds, the ControlNet-style hint image of Kandinsky 2.2."""
+    add, hid_type = cfg.get("addition_embed_type"), cfg.get("encoder_hid_dim_type")
+    if add == "text_time":
+        text, n_ids = text_time_inputs(cfg.projection_class_embeddings_input_dim, cfg.addition_time_embed_dim)
+        return {"text_embeds": torch.empty(b, text, device=meta), "time_ids": torch.empty(b, n_ids, device=meta)}
+    kw: dict[str, torch.Tensor] = {}
+    image = image_embeds_width(hid_type, add, cfg.encoder_hid_dim, cfg.cross_attention_dim)
+    if image:
+        kw["image_embeds"] = torch.empty(b, image, device=meta)
+    if add == "text_image":
+        kw["text_embeds"] = torch.empty(b, cfg.cross_attention_dim, device=meta)
+    if add == "image_hint":
+        kw["hint"] = torch.empty(b, 3, *hint_size(trace.in_size), device=meta)
+    return kw
 
 
 def _class_labels(model: torch.nn.Module, cfg: Any, meta: torch.device, b: int) -> torch.Tensor:
