@@ -32,9 +32,13 @@ from unetviz.families.diffusers_embed import UNSUPPORTED  # noqa: E402
 from unetviz.upstream import diffusers as adapter  # noqa: E402
 
 Case = tuple[dict[str, Any], tuple[int, int]]
-DOWN = ["DownBlock2D", "AttnDownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampleBlock2D"]
+DOWN = ["DownBlock2D", "AttnDownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampleBlock2D",
+        "SimpleCrossAttnDownBlock2D", "SkipDownBlock2D", "AttnSkipDownBlock2D"]
 UP = {"DownBlock2D": "UpBlock2D", "AttnDownBlock2D": "AttnUpBlock2D", "CrossAttnDownBlock2D": "CrossAttnUpBlock2D",
-      "ResnetDownsampleBlock2D": "ResnetUpsampleBlock2D"}
+      "ResnetDownsampleBlock2D": "ResnetUpsampleBlock2D", "SimpleCrossAttnDownBlock2D": "SimpleCrossAttnUpBlock2D",
+      "SkipDownBlock2D": "SkipUpBlock2D", "AttnSkipDownBlock2D": "AttnSkipUpBlock2D"}
+CROSS = ("CrossAttn", "SimpleCrossAttn")
+"""Block types that need a cross_attention_dim (UNet2DConditionModel's)."""
 ACTS = ["silu", "swish", "gelu", "mish", "relu"]
 INVALID: dict[str, list[Any]] = {
     # values the constructor must reject, or that upstream accepts in ways easy to get wrong
@@ -73,13 +77,18 @@ def sizes() -> st.SearchStrategy[tuple[int, int]]:
 def _blocks(draw: st.DrawFn, cross: bool) -> dict[str, Any]:
     n = draw(st.integers(1, 3))
     groups = draw(st.sampled_from([2, 4]))
-    width = st.sampled_from([groups, 2 * groups, 3 * groups])
+    score_sde = not cross and draw(st.integers(0, 2)) == 2  # skip blocks only, often no norm groups
+    # the skip blocks' attention has 32 groups and their resnets min(C // 4, 32): wider channels
+    width = st.sampled_from([32, 64] if score_sde else [groups, 2 * groups, 3 * groups])
     channels: list[Any] = [draw(width) for _ in range(n)]
     if draw(st.integers(0, 9)) == 9:  # invalid: a float, a count GroupNorm cannot split, a wrong length
         channels[draw(st.integers(0, n - 1))] = draw(st.sampled_from([8.0, 6, 5, -4, 3 * groups]))
     if draw(st.integers(0, 19)) == 19:
         channels = [*channels, groups]
-    kinds = DOWN if cross else [d for d in DOWN if not d.startswith("CrossAttn")]
+    # the skip blocks belong to UNet2DModel (UNet2DConditionModel's forward cannot run them)
+    kinds = [d for d in DOWN if "Skip" not in d] if cross else [d for d in DOWN if not d.startswith(CROSS)]
+    if score_sde:
+        kinds = [d for d in DOWN if "Skip" in d]
     down = draw(st.lists(st.sampled_from(kinds), min_size=n, max_size=n))
     up = [UP[d] for d in reversed(down)]
     if draw(st.integers(0, 4)) == 4:  # any up block, to hit channel and size mismatches
@@ -127,6 +136,9 @@ def unet2d_configs(draw: st.DrawFn) -> Case:
         _maybe(draw, cfg, key, values)
     if cfg.get("time_embedding_type") == "learned":
         cfg["num_train_timesteps"] = 10
+    if "Skip" in str(cfg["down_block_types"]) and draw(st.integers(0, 3)):
+        # the image path: a 3-channel input and output, norm_num_groups null as NCSN++ has it
+        cfg.update(in_channels=3, out_channels=3, norm_num_groups=None, time_embedding_type="fourier")
     _invalid(draw, cfg)
     return cfg, draw(sizes())
 
@@ -156,17 +168,18 @@ def unet2d_condition_configs(draw: st.DrawFn) -> Case:
         cfg["reverse_transformer_layers_per_block"] = draw(st.lists(st.lists(depth, min_size=1, max_size=4),
                                                                     min_size=n, max_size=n))
     for key, values in (
-        ("mid_block_type", st.sampled_from(["UNetMidBlock2DCrossAttn", "UNetMidBlock2D", None])),
+        ("mid_block_type", st.sampled_from(["UNetMidBlock2DCrossAttn", "UNetMidBlock2D", None,
+                                            "UNetMidBlock2DSimpleCrossAttn"])),
         ("only_cross_attention", st.one_of(st.booleans(), st.lists(st.booleans(), min_size=n, max_size=n))),
         ("use_linear_projection", st.booleans()), ("upcast_attention", st.booleans()),
         ("encoder_hid_dim", st.sampled_from([None, 6])),
-        ("encoder_hid_dim_type", st.sampled_from([None, None, "text_proj"])),
+        ("encoder_hid_dim_type", st.sampled_from([None, None, "text_proj", "text_image_proj", "image_proj"])),
         ("class_embed_type", st.sampled_from([None, "timestep", "identity", "projection", "simple_projection",
                                               "bogus"])),
         ("num_class_embeds", st.sampled_from([None, 3])),
         ("projection_class_embeddings_input_dim", st.sampled_from([None, 4, 12, 20])),
         ("class_embeddings_concat", st.booleans()),
-        ("addition_embed_type", st.sampled_from([None, "text_time"])),
+        ("addition_embed_type", st.sampled_from([None, "text_time", "text", "text_image", "image", "image_hint"])),
         ("addition_time_embed_dim", st.sampled_from([None, 2, 8])),
         ("time_embedding_type", st.sampled_from(["positional", "fourier"])),
         ("time_embedding_dim", st.sampled_from([None, 16, 10])),
@@ -182,7 +195,11 @@ def unet2d_condition_configs(draw: st.DrawFn) -> Case:
         ("dual_cross_attention", st.sampled_from([False, False, True])),
     ):
         _maybe(draw, cfg, key, values)
-    if cfg.get("class_embed_type") in ("projection", "simple_projection") or cfg.get("addition_embed_type"):
+    if cfg.get("addition_embed_type") in ("image", "image_hint", "text") or \
+            cfg.get("encoder_hid_dim_type") in ("text_image_proj", "image_proj"):
+        cfg.setdefault("encoder_hid_dim", 6)  # the image (or text) width they read
+    if cfg.get("class_embed_type") in ("projection", "simple_projection") or cfg.get("addition_embed_type") == \
+            "text_time":
         cfg.setdefault("projection_class_embeddings_input_dim", draw(st.sampled_from([4, 12, 20])))
     _invalid(draw, cfg)
     return cfg, draw(sizes())

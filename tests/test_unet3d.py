@@ -121,7 +121,6 @@ def _structural(report: Any) -> list[Any]:
     return [d for d in report.disagreements if not d.what.startswith("macs")]
 
 
-@pytest.mark.xfail(strict=True, reason="symbolic MACs are per frame until Layer rows carry the batch fold")
 def test_macs_count_every_frame() -> None:
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")

@@ -52,9 +52,14 @@ def _weight(layer: Layer) -> tuple[int, ...] | None:
 
 
 def layer_macs(layer: Layer) -> int:
-    """Multiply-accumulates at batch 1, ``torch.utils.flop_counter.FlopCounterMode``'s FLOPs / 2: a conv is
+    """Multiply-accumulates at batch 1 (times the layer's rows per sample, ``Layer.batch``), FlopCounterMode's
+    FLOPs / 2: a conv is
     its weight's size x the output's positions (a transposed conv: the input's), a Linear its weight's size x
     the tokens (1 for a vector), an attention q·kᵀ + attn·v; bias adds, norms and elementwise steps are 0."""
+    return layer.batch * _macs(layer)
+
+
+def _macs(layer: Layer) -> int:
     heads, tq, tk = layer.heads or 1, layer.tokens or 0, layer.kv_tokens or 0
     if layer.type == "attention":  # heads x tq x tk x (d_qk + d_v)
         return tq * tk * (layer.in_channels + layer.out_channels)
@@ -83,7 +88,8 @@ def layer_out_elements(layer: Layer) -> int:
     """Elements of the layer's output at batch 1 (an attention row: attn·v's); summed, the elements written."""
     if layer.out_size is None and layer.tokens is None and layer.type.startswith("Conv"):
         return 0  # the conv fails: no output
-    return layer.out_channels * (numel(layer.out_size) if layer.out_size is not None else layer.tokens or 1)
+    per_row = layer.out_channels * (numel(layer.out_size) if layer.out_size is not None else layer.tokens or 1)
+    return layer.batch * per_row
 
 
 LAYER_QUANTITIES: tuple[Quantity, ...] = (

@@ -88,6 +88,9 @@ class Layer:
     source: str = ""
     """The producer of the layer's input: a module path, ``input``, or a named tensor of the forward
     (``encoder_hidden_states``, ``time_proj``). Diagrams draw data flow from it."""
+    batch: int = 1
+    """Batch rows the layer runs on per sample: a video U-Net folds its frames into the batch, so its 2-D
+    layers run once per frame and its temporal transformers once per pixel. MACs and elements scale by it."""
     heads: int | None = None
     """For an attention-matmul row (``type`` ``attention`` / ``linear_attention``, no parameters): the heads.
     ``in_channels`` is then heads x the q·k width per head, ``out_channels`` heads x the value width, ``tokens``

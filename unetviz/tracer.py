@@ -81,6 +81,8 @@ class Tracer:
     _buffers: list[tuple[str, Shape]] = field(default_factory=list)
     _unrun: set[str] = field(default_factory=set)
     _seen: dict[str, dict[str, int]] = field(default_factory=dict)
+    batch: int = 1
+    """Batch rows per sample of the layers being added (see ``Layer.batch``; set with ``batched``)."""
     suppressed: list[ModelFailure] = field(default_factory=list)
     """Forward failures the constructor's pass walked past (``construct=True`` only)."""
 
@@ -91,6 +93,15 @@ class Tracer:
         if not self.construct:
             raise failure
         self.suppressed.append(failure)
+
+    @contextmanager
+    def batched(self, rows: int) -> Iterator[None]:
+        """Layers added inside run on ``rows`` batch rows per sample (frames folded into the batch)."""
+        saved, self.batch = self.batch, rows
+        try:
+            yield
+        finally:
+            self.batch = saved
 
     def heading(self, path: str, title: str) -> None:
         """A heading over top-level modules that share no parent module (lucidrains' mid steps)."""
@@ -179,7 +190,8 @@ class Tracer:
         keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
         params = sum(numel(shape) for _, shape in keyed)
         self._note_seen(full)
-        self.layers.append(Layer(path=full, type=type_, in_channels=in_c, out_channels=out.channels, in_size=x.size,
+        self.layers.append(Layer(batch=self.batch, path=full, type=type_, in_channels=in_c, out_channels=out.channels,
+                                 in_size=x.size,
                                  out_size=out.size, kernel=kernel, stride=stride, padding=padding, params=params,
                                  tensors=keyed, unit=self._unit or full, note=note, tokens=x.tokens, source=x.source))
         if failed:
@@ -270,7 +282,8 @@ class Tracer:
         attention's two einsums through each head's d x e context (``linear_attention``). A row with no
         tensors and no parameters; ``q_dim`` / ``v_dim`` are per head, ``tokens`` the query's length."""
         full = self.path(name)
-        self.layers.append(Layer(path=full, type=kind, in_channels=heads * q_dim, out_channels=heads * v_dim,
+        self.layers.append(Layer(batch=self.batch, path=full, type=kind, in_channels=heads * q_dim,
+                                 out_channels=heads * v_dim,
                                  in_size=None, out_size=None, unit=self._unit or full, tokens=tokens,
                                  note=f"{heads} heads, {tokens} x {kv_tokens} tokens", source=q.source,
                                  heads=heads, kv_tokens=kv_tokens))
@@ -280,7 +293,7 @@ class Tracer:
         """``F.conv1d`` / ``F.conv_transpose1d`` with a C x C weight the forward builds (a resampling
         kernel): a row with no tensors, for its MACs. ``x``: the (padded) input the conv gets."""
         full = self.path(name)
-        self.layers.append(Layer(path=full, type="conv_transpose1d" if transpose else "conv1d",
+        self.layers.append(Layer(batch=self.batch, path=full, type="conv_transpose1d" if transpose else "conv1d",
                                  in_channels=x.channels, out_channels=x.channels, in_size=x.size, out_size=out_size,
                                  kernel=(kernel,), stride=(stride,), padding=(padding,), unit=self._unit or full,
                                  note=note, source=x.source))

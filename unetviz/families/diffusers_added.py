@@ -96,11 +96,12 @@ def _pool(t: Tracer, x: Act, dim: int, heads: int) -> Act:
     tokens = x.tokens or 1
     with t.scope("pool", order=("k_proj", "q_proj", "v_proj")):
         # entered with (B, tokens, dim): the observer reads dim 1, the token count, as its input width
-        t.owner("", "AttentionPooling", Act(tokens, None, x.source), Act(dim, None, ""), [("positional_embedding",
-                                                                                             (1, dim))])
+        fails = bool(dim % heads)  # then it raises inside: its row has no output width
+        t.owner("", "AttentionPooling", Act(tokens, None, x.source), Act(0 if fails else dim, None, ""),
+                [("positional_embedding", (1, dim))])
         cls = Act(dim, None, x.source, 1)
         t.linear("q_proj", cls, dim, dim)
-        if dim % heads:
+        if fails:
             t.fail(t.path(), f"{t.path()}: {dim} features do not split into {heads} heads"
                              " (addition_embed_type_num_heads)")
         t.linear("k_proj", Act(x.channels, None, x.source, tokens + 1), dim, dim)

@@ -198,6 +198,10 @@ def block_specs(a: Args, down: list[str], up: list[str], boc: list[int], pb: Per
 
 def other_options(a: Args, down: list[str], up: list[str]) -> None:
     """Options that decide no shape, or that only some blocks read (each ignored where none does)."""
+    skip = next((b for b in (*down, *up) if "Skip" in b), None)
+    if skip is not None:  # built, but the forward cannot unpack a skip block's three outputs
+        raise UnetvizError(f"down_block_types: {skip!r} in UNet2DConditionModel: {UNSUPPORTED} it (its forward"
+                           " fails at the first score-SDE block); allowed there: the non-Skip block types")
     cross_blocks = any(b.startswith("CrossAttn") for b in (*down, *up)) or \
         a.raw("mid_block_type") == "UNetMidBlock2DCrossAttn"
     if a.raw("dual_cross_attention") and cross_blocks:

@@ -91,7 +91,7 @@ def skip_up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, skip: Act |
         if b.num_layers == 0:
             while t.peek_size() is not None:  # res_samples = down_block_res_samples[-0:]: every skip left
                 t.pop()
-        # the FIR row is counted inside the next unit (skip_norm) or, in the last block, the last resnet
+        # the FIR row is counted inside the unit that ran last: the attention, the last resnet, or skip_norm
         late = not b.add_sampler and not attn
         for j in range(b.num_layers):
             res_c = b.in_channels if j == b.num_layers - 1 else c
@@ -102,18 +102,21 @@ def skip_up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, skip: Act |
             x = resnet_block_2d(t, name, x, ctx, in_c + res_c, c, groups=groups, groups_out=_groups(c),
                                 after=image.upsample if late and j == b.num_layers - 1 else None)
         if attn:
-            x = _attend(t, "attentions.0", x, b)
+            with t.unit("attentions.0", "attention", "Attention", x) as u:
+                x = u.done(_attend(t, "", x, b), new=False)
+                image.upsample()
         if not b.add_sampler:
-            if not late or b.num_layers == 0:
-                image.upsample()  # after the attention: outside any unit's span
+            if not attn and b.num_layers == 0:  # no unit ran: outside any span
+                image.upsample()
             return x, image.act
-        return _skip_out(t, path, x, ctx, c, image)
+        return _skip_out(t, path, x, ctx, c, image, attn)
 
 
-def _skip_out(t: Tracer, path: str, x: Act, ctx: Ctx, c: int, image: _Image) -> tuple[Act, Act]:
+def _skip_out(t: Tracer, path: str, x: Act, ctx: Ctx, c: int, image: _Image, attn: bool) -> tuple[Act, Act]:
     """skip_sample += skip_conv(act(skip_norm(h))), then hidden_states = resnet_up(h)."""
     with t.unit("skip_norm", kind_of(f"{path}.skip_norm", "GroupNorm", x.size, x.size), "GroupNorm", x) as u:
-        image.upsample()
+        if not attn:  # AttnSkipUpBlock2D counted it inside its attention
+            image.upsample()
         h = u.done(t.group_norm("", x, _groups(c), c), new=False)
     s = t.conv("skip_conv", h, c, IMAGE_CHANNELS, 3, 1, 1)
     if image.act is not None and image.act.size != s.size:

@@ -183,7 +183,7 @@ def unet_motion(t: Tracer, a: Args, size: Size | None) -> Act:
     """``UNetMotionModel``: SD's 2-D blocks with a motion module after every resnet/attention pair."""
     downs, mid, ups = _specs(a)
     boc = a.int_list("block_out_channels", 1)
-    c0, groups, n = boc[0], a.int("norm_num_groups", 1), len(boc)
+    c0, groups = boc[0], a.int("norm_num_groups", 1)
     t.declare(("conv_in", "time_proj", "time_embedding", "add_time_proj", "add_embedding", "down_blocks",
                "up_blocks", "mid_block", "conv_norm_out", "conv_act", "conv_out"))
     frames, x = video_sample(t, a, size, ANIMATEDIFF_FRAMES)
@@ -191,7 +191,16 @@ def unet_motion(t: Tracer, a: Args, size: Size | None) -> Act:
     context = Act(downs[0].cross_dim, None, "encoder_hidden_states", TEXT_TOKENS)
     m = Motion(ctx=Ctx(emb, groups, context=context), frames=frames, max_seq=a.int("motion_max_seq_length", 0),
                use_linear_projection=a.bool("use_linear_projection"))
-    with t.unit("conv_in", "conv", "Conv2d", x) as u:  # after sample.permute(0, 2, 1, 3, 4).reshape(B*F, ...)
+    with t.batched(frames):  # after sample.permute(0, 2, 1, 3, 4).reshape(B*F, ...): layers run per frame
+        return _forward(t, a, x, m, downs, mid, ups, frames)
+
+
+def _forward(t: Tracer, a: Args, x: Act, m: Motion, downs: list[MotionBlock], mid: MotionBlock,
+             ups: list[MotionBlock], frames: int) -> Act:
+    """Steps 2 to 6 of the forward, on the frames folded into the batch."""
+    boc = a.int_list("block_out_channels", 1)
+    c0, groups, n = boc[0], a.int("norm_num_groups", 1), len(boc)
+    with t.unit("conv_in", "conv", "Conv2d", x) as u:
         x = u.done(t.conv("", x, x.channels, c0, 3, 1, 1), new=False)
     t.push(x)  # down_block_res_samples = (sample,)
     forward_upsample_size = any(d % (2 ** (n - 1)) for d in x.size or ())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..records import fmt_size
+from ..records import fmt_size, numel
 from ..tracer import Act, Tracer
 from .diffusers_parts import Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
 
@@ -97,13 +97,15 @@ def motion_module(t: Tracer, name: str, x: Act, channels: int, heads: int, depth
     note = f"{heads} heads x {head_dim} over {m.frames} frames at each of {fmt_size(x.size)} pixels, {depth} block(s)"
     with t.unit(name, "transformer", "AnimateDiffTransformer3D", x, note) as u:
         t.declare(("norm", "proj_in", "transformer_blocks", "proj_out"))
-        h = t.group_norm("norm", Act(x.channels, (m.frames, *(x.size or (1, 1))), x.source), m.ctx.groups,
-                         channels)
-        seq = t.linear("proj_in", Act(channels, None, h.source, m.frames), channels, inner)
-        with t.scope("transformer_blocks"):
-            for i in range(depth):
-                seq = _motion_block(t, str(i), seq, inner, heads, head_dim, m)
-        t.linear("proj_out", seq, inner, channels)
+        with t.batched(1):  # the norm sees (B, C, F, H, W)
+            h = t.group_norm("norm", Act(x.channels, (m.frames, *(x.size or (1, 1))), x.source), m.ctx.groups,
+                             channels)
+        with t.batched(numel(x.size)):  # then each pixel is a sequence of F frame tokens
+            seq = t.linear("proj_in", Act(channels, None, h.source, m.frames), channels, inner)
+            with t.scope("transformer_blocks"):
+                for i in range(depth):
+                    seq = _motion_block(t, str(i), seq, inner, heads, head_dim, m)
+            t.linear("proj_out", seq, inner, channels)
         return u.done(Act(channels, x.size, u.path))
 
 

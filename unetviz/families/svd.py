@@ -123,17 +123,17 @@ def svd(t: Tracer, a: Args, size: Size | None) -> Act:
     width = cross[0] if isinstance(cross, (list, tuple)) else cross
     f = Frames(ctx=Ctx(Act(ted, None, emb.source), GROUPS), frames=frames,
                context=Act(a.int("cross_attention_dim", 1, width), None, "encoder_hidden_states", IMAGE_TOKENS))
-    # 2. pre-process: sample.flatten(0, 1), conv_in
-    with t.unit("conv_in", "conv", "Conv2d", x) as u:
-        x = u.done(t.conv("", x, x.channels, c0, 3, 1, 1), new=False)
-    t.push(x)
-    forward_upsample_size = any(d % (2 ** (n - 1)) for d in x.size or ())
-    for i, spec in enumerate(downs):
-        x = down_block(t, i, spec, x, f)
-    x = mid_block(t, x, f, mid)
-    for i, spec in enumerate(ups):
-        x = up_block(t, i, spec, x, f, forward_upsample_size)
-    x = t.group_norm("conv_norm_out", x, GROUPS, c0, key="block_out_channels")
-    with t.unit("conv_out", "conv", "Conv2d", x) as u:
-        y = u.done(t.conv("", x, c0, a.int("out_channels", 1), 3, 1, 1), new=False)
+    with t.batched(frames):  # 2. pre-process: sample.flatten(0, 1): each 2-D layer runs once per frame
+        with t.unit("conv_in", "conv", "Conv2d", x) as u:
+            x = u.done(t.conv("", x, x.channels, c0, 3, 1, 1), new=False)
+        t.push(x)
+        forward_upsample_size = any(d % (2 ** (n - 1)) for d in x.size or ())
+        for i, spec in enumerate(downs):
+            x = down_block(t, i, spec, x, f)
+        x = mid_block(t, x, f, mid)
+        for i, spec in enumerate(ups):
+            x = up_block(t, i, spec, x, f, forward_upsample_size)
+        x = t.group_norm("conv_norm_out", x, GROUPS, c0, key="block_out_channels")
+        with t.unit("conv_out", "conv", "Conv2d", x) as u:
+            y = u.done(t.conv("", x, c0, a.int("out_channels", 1), 3, 1, 1), new=False)
     return Act(y.channels, (frames, *(y.size or ())), y.source)  # (B, F, C, H, W)

@@ -71,7 +71,7 @@ def spatio_temporal_res_block(t: Tracer, name: str, x: Act, f: Frames, c_in: int
     with t.unit(name, "resnet", "SpatioTemporalResBlock", x, note) as u:
         h = resnet_block_2d(t, "spatial_res_block", x, f.ctx, c_in, c_out)
         size = (f.frames, *(h.size or (1, 1)))
-        with t.scope("temporal_res_block"):
+        with t.scope("temporal_res_block"), t.batched(1):  # (B, C, F, H, W): the frames unfolded
             v = t.group_norm("norm1", Act(c_out, size, h.source), GROUPS, c_out, key="block_out_channels")
             v = t.conv("conv1", v, c_out, c_out, (3, 1, 1), 1, (1, 0, 0), dims=3)
             # temb.reshape(B, F, -1): one embedding per frame
@@ -131,7 +131,7 @@ def transformer_spatio_temporal(t: Tracer, name: str, x: Act, f: Frames, heads: 
                 t.fail(u.path, f"{u.path}: hidden_states_mix + emb: the {inner}-wide tokens ({heads} heads x"
                                f" {head_dim}) and the {emb.channels}-wide frame embedding do not add ({channels}"
                                f" channels are not a multiple of {heads} heads)")
-            with t.scope("temporal_transformer_blocks"):
+            with t.scope("temporal_transformer_blocks"), t.batched(pixels):  # each pixel: F frame tokens
                 mix = temporal_basic_block(t, str(i), Act(inner, None, seq.source, f.frames), inner, heads, head_dim,
                                            context, cross_dim)
             _mixer(t, "time_mixer", seq, "spatial vs temporal, learned")

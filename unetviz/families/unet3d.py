@@ -134,20 +134,20 @@ def unet3d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
     context = Act(a.int("cross_attention_dim", 1), None, "encoder_hidden_states", TEXT_TOKENS)
     v = Video(ctx=Ctx(Act(4 * c0, None, emb.source), groups, context=context), frames=frames,
               cross_dim=a.int("cross_attention_dim", 1))
-    # 2. pre-process: frames into the batch, conv_in, transformer_in
-    with t.unit("conv_in", "conv", "Conv2d", x) as u:
-        x = u.done(t.conv("", x, x.channels, c0, 3, 1, 1), new=False)
-    x = transformer_in(t, x, head, c0, groups, frames)
-    t.push(x)  # down_block_res_samples = (sample,)
-    forward_upsample_size = any(d % (2 ** (n - 1)) for d in x.size or ())
-    # 3. down, 4. mid, 5. up
-    for i, spec in enumerate(downs):
-        x = down_block(t, i, spec, x, v)
-    x = mid_block(t, x, v, boc[-1], head)
-    for i, spec in enumerate(ups):
-        x = up_block(t, i, spec, x, v, forward_upsample_size)
-    # 6. post-process, then the frames back out of the batch: (B, C, F, H, W)
-    x = t.group_norm("conv_norm_out", x, groups, c0)
-    with t.unit("conv_out", "conv", "Conv2d", x) as u:
-        y = u.done(t.conv("", x, c0, a.int("out_channels", 1), 3, 1, 1), new=False)
+    with t.batched(frames):  # 2. pre-process: frames into the batch, so each 2-D layer runs once per frame
+        with t.unit("conv_in", "conv", "Conv2d", x) as u:
+            x = u.done(t.conv("", x, x.channels, c0, 3, 1, 1), new=False)
+        x = transformer_in(t, x, head, c0, groups, frames)
+        t.push(x)  # down_block_res_samples = (sample,)
+        forward_upsample_size = any(d % (2 ** (n - 1)) for d in x.size or ())
+        # 3. down, 4. mid, 5. up
+        for i, spec in enumerate(downs):
+            x = down_block(t, i, spec, x, v)
+        x = mid_block(t, x, v, boc[-1], head)
+        for i, spec in enumerate(ups):
+            x = up_block(t, i, spec, x, v, forward_upsample_size)
+        # 6. post-process, then the frames back out of the batch: (B, C, F, H, W)
+        x = t.group_norm("conv_norm_out", x, groups, c0)
+        with t.unit("conv_out", "conv", "Conv2d", x) as u:
+            y = u.done(t.conv("", x, c0, a.int("out_channels", 1), 3, 1, 1), new=False)
     return Act(y.channels, (frames, *(y.size or ())), y.source)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..records import fmt_size
+from ..records import fmt_size, numel
 from ..tracer import Act, Tracer
 from .diffusers_parts import Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
 
@@ -58,7 +58,8 @@ class Video:
 
 def temporal_conv_layer(t: Tracer, name: str, x: Act, channels: int, groups: int, frames: int) -> Act:
     """``TemporalConvLayer``: four (GroupNorm, SiLU, (Dropout,) Conv3d 3x1x1) over the frames, + identity."""
-    with t.unit(name, "conv", "TemporalConvLayer", x, f"4 x Conv3d 3x1x1 over {frames} frames, + identity") as u:
+    note = f"4 x Conv3d 3x1x1 over {frames} frames, + identity"
+    with t.unit(name, "conv", "TemporalConvLayer", x, note) as u, t.batched(1):  # frames unfolded again
         h = Act(x.channels, (frames, *(x.size or (1, 1))), x.source)  # (B, C, F, H, W)
         for i, (norm, conv) in enumerate((("0", "2"), ("0", "3"), ("0", "3"), ("0", "3"))):
             h = t.group_norm(f"conv{i + 1}.{norm}", h, groups, channels)
@@ -86,14 +87,16 @@ def _temporal_body(t: Tracer, x: Act, heads: int, head_dim: int, channels: int, 
                    as_units: bool) -> Act:
     """norm (on B, C, F, H, W) -> proj_in -> one block over the F frames -> proj_out, on F tokens."""
     inner = heads * head_dim
-    h = t.group_norm("norm", Act(x.channels, (frames, *(x.size or (1, 1))), x.source), groups, channels)
-    seq = t.linear("proj_in", Act(channels, None, h.source, frames), channels, inner)
-    if as_units:  # transformer_in is a heading: its block is a step of its own
-        with t.unit("transformer_blocks.0", "transformer", "BasicTransformerBlock", seq) as u:
-            seq = u.done(temporal_basic_block(t, "", seq, inner, heads, head_dim), new=False)
-    else:
-        seq = temporal_basic_block(t, "transformer_blocks.0", seq, inner, heads, head_dim)
-    return t.linear("proj_out", seq, inner, channels)
+    with t.batched(1):  # the norm sees (B, C, F, H, W)
+        h = t.group_norm("norm", Act(x.channels, (frames, *(x.size or (1, 1))), x.source), groups, channels)
+    with t.batched(numel(x.size)):  # then each pixel is a sequence of F tokens
+        seq = t.linear("proj_in", Act(channels, None, h.source, frames), channels, inner)
+        if as_units:  # transformer_in is a heading: its block is a step of its own
+            with t.unit("transformer_blocks.0", "transformer", "BasicTransformerBlock", seq) as u:
+                seq = u.done(temporal_basic_block(t, "", seq, inner, heads, head_dim), new=False)
+        else:
+            seq = temporal_basic_block(t, "transformer_blocks.0", seq, inner, heads, head_dim)
+        return t.linear("proj_out", seq, inner, channels)
 
 
 def transformer_temporal(t: Tracer, name: str, x: Act, heads: int, head_dim: int, channels: int, groups: int,
