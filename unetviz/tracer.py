@@ -368,13 +368,15 @@ class Tracer:
         # sorted() is stable, so a module's own tensors keep their weight-then-bias order
         return tuple(sorted(entries, key=lambda e: self._rank(e[0])))
 
-    def build(self, out: Act | None, error: Failure | None = None, config: Mapping[str, Any] | None = None) -> Trace:
+    def build(self, out: Act | None, error: Failure | None = None, config: Mapping[str, Any] | None = None,
+              manifest: tuple[tuple[str, Shape], ...] | None = None) -> Trace:
+        """The trace; ``manifest``: the state_dict order already known for this config (it is sorted once)."""
         return Trace(family=self.family, model=self.model, preset=None, in_channels=self.in_channels,
                      in_size=self.in_size, out_channels=None if out is None else out.channels,
                      out_size=None if out is None else out.size, layers=tuple(self.layers),
                      concats=tuple(self.concats), skips=tuple(self._skips), units=tuple(self.units),
-                     manifest=self.manifest(), error=error, config=config or {}, size_source=self.size_source,
-                     blocks=tuple(self.blocks), buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun))
+                     manifest=self.manifest() if manifest is None else manifest, error=error, config=config or {},
+                     size_source=self.size_source, blocks=tuple(self.blocks), buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun))
 
 
 MAX_LAYERS = 20_000

@@ -115,6 +115,10 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not a JSON value: {value!r}")
 
 
+_MANIFESTS: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {}
+"""Config key -> the manifest of a forward pass that met every module."""
+
+
 @lru_cache(maxsize=64)
 def _trace_cached(key: str, size: tuple[int, ...] | None) -> Trace:
     family, kwargs = lookup(json.loads(key))
@@ -133,9 +137,15 @@ def _trace_cached(key: str, size: tuple[int, ...] | None) -> Trace:
         raise UnetvizError("config: too deeply nested") from None
     if not t.in_size:
         raise UnetvizError("config: the builder found no input size")  # pragma: no cover
-    result = replace(t.build(out, error=error, config=_frozen(args.values)), given=_frozen(json.loads(key)),
-                     warnings=_ignored(args, family.what))
-    if error is not None:
+    # every size a model runs at meets the same modules: the state_dict order is sorted once per config
+    known = _MANIFESTS.get(key) if error is None else None
+    result = replace(t.build(out, error=error, config=_frozen(args.values), manifest=known),
+                     given=_frozen(json.loads(key)), warnings=_ignored(args, family.what))
+    if error is None:
+        if len(_MANIFESTS) >= 256:  # bounded, like the trace caches: a long fuzz run traces thousands of configs
+            _MANIFESTS.pop(next(iter(_MANIFESTS)))
+        _MANIFESTS.setdefault(key, result.manifest)
+    else:
         # the forward stopped part-way, but the model has every module the constructor makes: the
         # constructor's pass gives the whole manifest, and rejects a config error found past the failure
         whole = _construct_walk(key)
