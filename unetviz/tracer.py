@@ -376,7 +376,8 @@ class Tracer:
                      out_size=None if out is None else out.size, layers=tuple(self.layers),
                      concats=tuple(self.concats), skips=tuple(self._skips), units=tuple(self.units),
                      manifest=self.manifest() if manifest is None else manifest, error=error, config=config or {},
-                     size_source=self.size_source, blocks=tuple(self.blocks), buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun))
+                     size_source=self.size_source, blocks=tuple(self.blocks),
+                     buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun))
 
 
 MAX_LAYERS = 20_000
