@@ -59,7 +59,8 @@ def to_markdown(trace: Trace, depth: str = "units") -> str:
 
 _HTML_STYLE = ("<style>.uv td,.uv th{text-align:left;white-space:nowrap;padding:1px 8px;font-family:monospace;"
                "font-size:12px}.uv .r{text-align:right}.uv tr.concat{background:#fff6d5}"
-               ".uv tr.heading td{font-weight:bold;padding-top:6px}</style>")
+               ".uv tr.heading td{font-weight:bold;padding-top:6px}"
+               ".uv td.note{white-space:normal;min-width:18em;max-width:32em}</style>")
 
 
 def to_html(trace: Trace, depth: str = "units") -> str:
@@ -73,7 +74,7 @@ def to_html(trace: Trace, depth: str = "units") -> str:
             out.append(f"<tr class='heading'><td></td><td colspan='{len(COLUMNS) - 1}'>"
                        f"{e(relative(r.path, r.parent))} <span style='font-weight:normal'>{e(r.type)}</span></td></tr>")
             continue
-        tds = "".join(f"<td class='{'r' if c.align == 'right' else ''}'>{e(c.cell(r))}</td>" for c in COLUMNS)
+        tds = "".join(f"<td class='{'r' if c.align == 'right' else c.name}'>{e(c.cell(r))}</td>" for c in COLUMNS)
         out.append(f"<tr class='{r.kind}'>{tds}</tr>")
     out.append("</table>")
     if trace.skips:
