@@ -78,8 +78,8 @@ def test_table_csv_and_markdown() -> None:
     assert "| *768 = 512 (previous, up_blocks.0.attentions.1) + 256 (skip #9 from" in md.replace("\\|", "|")
 
 
-def test_golden_sd15_units_markdown(golden: Golden) -> None:
-    golden("sd15_units.md", run("table", "--preset", "sd15", "--format", "md", "--depth", "units").stdout)
+def test_markdown_from_the_cli_is_the_golden_renderer_output(golden: Golden) -> None:
+    golden("sd15.units.md", run("table", "--preset", "sd15", "--format", "md", "--depth", "units").stdout)
 
 
 def test_failing_size_exits_1_with_the_sizes() -> None:
