@@ -135,7 +135,7 @@ def test_weights_manifest_and_check(tmp_path: Path) -> None:
     path.write_bytes(struct.pack("<Q", len(blob)) + blob)
     r = run("weights", "--preset", "sd15", "--check", str(path))
     assert r.returncode == 1
-    assert "684 tensors match; 1 missing, 1 unexpected, 1 with another shape" in r.stdout
+    assert "684 tensors match in the diffusers naming; 1 missing, 1 unexpected, 1 with another shape" in r.stdout
     assert "conv_in.weight: model [320, 4, 3, 3], file [320, 9, 3, 3]" in r.stdout
     good = tmp_path / "manifest.json"
     good.write_text(json.dumps(d))

@@ -232,26 +232,12 @@ def outcome(cfg: dict[str, Any], size: tuple[int, int]) -> tuple[str, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = unetviz.verify(cfg, size)
-    diffs = [d for d in report.disagreements if not d.what.startswith(("unit.", "block."))]
-    core = [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in diffs]
-    keys = [k for k, _ in unetviz.trace(cfg, size=size).manifest]
-    known: list[str] = []
-    if len(keys) != len(set(keys)):
-        # time_proj run twice (a timestep class embedding): two rows, and the tracer lists its tensors twice
-        known.append("tracer-duplicate-manifest")
-        diffs = [d for d in diffs if d.what not in ("manifest.order", "params")]
-    if any(d.what == "layer.out_channels" and d.ours == "0" for d in diffs):
-        # a Linear with 0 outputs (0 heads): the observer reads out_features 0 as "unknown"
-        known.append("observer-zero-width")
-        diffs = [d for d in diffs if not (d.what == "layer.out_channels" and d.ours == "0")]
-    if core and not diffs:
-        return known[0], "; ".join(core[:2])
-    structural = len(report.disagreements) - len(core)
-    extra = f" (+{structural} unit/block)" if structural else ""
-    return ("differs", "; ".join(core[:4]) + extra) if core else ("agree", "both accept" + extra)
+    # every disagreement counts: layers, units, blocks, concats, skips, manifest, params, MACs, failure place
+    core = [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in report.disagreements]
+    return ("differs", "; ".join(core[:4])) if core else ("agree", "both accept")
 
 
-KNOWN = ("agree", "unsupported", "observer-zero-width", "tracer-duplicate-manifest")
+KNOWN = ("agree", "unsupported")
 """Outcomes that pass: agreement, and the kinds whose cause lies outside the builders (see the report)."""
 
 

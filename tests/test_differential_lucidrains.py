@@ -88,11 +88,9 @@ def outcome(cfg: dict[str, Any], size: tuple[int, int]) -> tuple[str, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = unetviz.verify(cfg, size)
-    core = [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in report.disagreements
-            if not d.what.startswith(("unit.", "block."))]
-    structural = len(report.disagreements) - len(core)
-    extra = f" (+{structural} unit/block)" if structural else ""
-    return ("differs", "; ".join(core[:4]) + extra) if core else ("agree", "both accept" + extra)
+    # every disagreement counts: layers, units, blocks, concats, skips, manifest, params, MACs, failure place
+    core = [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in report.disagreements]
+    return ("differs", "; ".join(core[:4])) if core else ("agree", "both accept")
 
 
 def check(cfg: dict[str, Any], size: tuple[int, int]) -> None:

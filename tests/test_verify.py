@@ -131,7 +131,7 @@ def test_render_report_shows_verdict_and_every_disagreement(cifar_pair: tuple[un
     console = Console(width=200, record=True, color_system=None)
     console.print(render_report(report))
     text = console.export_text()
-    assert f"{report.counts['layers']} layers, 12 concats, 328 tensors agree" in text
+    assert f"{report.counts['layers']} layers, 38 units, 13 blocks, 12 concats, 328 tensors agree" in text
     assert "params 35,746,307 (torchinfo 35,746,307)" in text
     bad = replace(report, ok=False, disagreements=(unetviz.verification.Disagreement("layer.out_channels", "conv_in",
                                                                                "7", "128"),))

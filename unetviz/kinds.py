@@ -71,6 +71,6 @@ def kind_of(path: str, type_: str, in_size: Size | None = None, out_size: Size |
             return "downsample"
         if ratio > 1.5:
             return "upsample"
-        if kind in ("downsample", "upsample"):
+        if kind in ("downsample", "upsample") and min(in_size) > 1:  # a 1x1 map cannot shrink: still a sampler
             return "conv"
     return kind

@@ -13,22 +13,16 @@ import torch
 from ..families.diffusers_embed import TEXT_TOKENS, text_time_inputs
 from ..families.motion import ANIMATEDIFF_FRAMES
 from ..records import Trace
+from .unet3d import build_video
 
 BATCH = 2
 """As for the U-Nets: batch 2 keeps every GroupNorm group above a single value."""
-UNETVIZ_KEYS = ("frames",)
-"""Config keys of unetviz's own (the frame count to trace at): no constructor argument, left out of the build."""
 OBSERVE: dict[str, Any] = {"frames_axis": 2}
 """How ``observe`` reads this model: its sample and output are (B, C, F, H, W), its blocks fold F into B."""
 
 
 def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
-    import diffusers
-
-    kwargs = {k: v for k, v in kwargs.items() if k not in UNETVIZ_KEYS}
-    with torch.device("meta"):
-        model: torch.nn.Module = getattr(diffusers, cls or "UNetMotionModel")(**kwargs)
-    return model.eval()
+    return build_video(cls or "UNetMotionModel", kwargs)
 
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:

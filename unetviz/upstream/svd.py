@@ -9,24 +9,16 @@ import torch
 
 from ..families.svd import IMAGE_TOKENS, TIME_IDS
 from ..records import Trace
+from .unet3d import build_video
 
 BATCH = 2
 """As for the U-Nets: batch 2 keeps every GroupNorm group above a single value."""
-UNETVIZ_KEYS = ("frames",)
-"""Config keys of unetviz's own (the frame count to trace at): no constructor argument, left out of the build."""
 OBSERVE: dict[str, Any] = {"frames_axis": 1}
 """How ``observe`` reads this model: its sample and output are (B, F, C, H, W), its blocks fold F into B."""
 
 
 def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
-    import diffusers
-
-    kwargs = {k: v for k, v in kwargs.items() if k not in UNETVIZ_KEYS}
-    with torch.device("meta"):
-        model: torch.nn.Module = getattr(diffusers, cls or "UNetSpatioTemporalConditionModel")(**kwargs)
-    # AlphaBlender's mix_factor is Parameter(torch.Tensor([alpha])): the legacy constructor ignores the device
-    # context, so it is made on the CPU and the forward's torch.where would mix devices
-    return model.to(torch.device("meta")).eval()
+    return build_video(cls or "UNetSpatioTemporalConditionModel", kwargs)
 
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:

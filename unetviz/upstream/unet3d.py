@@ -23,12 +23,19 @@ OBSERVE: dict[str, Any] = {"frames_axis": 2}
 
 
 def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
+    return build_video(cls or "UNet3DConditionModel", kwargs)
+
+
+def build_video(cls: str, kwargs: dict[str, Any]) -> torch.nn.Module:
+    """A diffusers video U-Net on meta, without unetviz's own ``frames`` key. Moved to meta once more:
+    SVD's AlphaBlender makes its ``mix_factor`` with the legacy ``torch.Tensor([alpha])``, which ignores
+    the device context, and the forward's ``torch.where`` would then mix devices."""
     import diffusers
 
     kwargs = {k: v for k, v in kwargs.items() if k not in UNETVIZ_KEYS}
     with torch.device("meta"):
-        model: torch.nn.Module = getattr(diffusers, cls or "UNet3DConditionModel")(**kwargs)
-    return model.eval()
+        model: torch.nn.Module = getattr(diffusers, cls)(**kwargs)
+    return model.to(torch.device("meta")).eval()
 
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:
