@@ -5,9 +5,6 @@ configs, symbolic trace vs the real model (see test_differential_diffusers.py fo
 
 from __future__ import annotations
 
-import json
-import os
-import warnings
 from typing import Any
 
 import pytest
@@ -15,10 +12,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("denoising_diffusion_pytorch")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+import fuzzkit  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-import unetviz  # noqa: E402
 from unetviz.upstream import lucidrains as adapter  # noqa: E402
 
 Case = tuple[dict[str, Any], tuple[int, int]]
@@ -65,56 +62,21 @@ def configs(draw: st.DrawFn) -> Case:
     return cfg, size
 
 
-def _constructs(cfg: dict[str, Any]) -> str | None:
-    kwargs = {k: v for k, v in cfg.items() if k != "family"}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            adapter.build(None, kwargs)
-    except Exception as e:  # AssertionError, TypeError, RuntimeError: the constructor's own
-        return f"{type(e).__name__}: {e}"
-    return None
-
-
-def outcome(cfg: dict[str, Any], size: tuple[int, int]) -> tuple[str, str]:
-    try:
-        unetviz.trace(cfg, size=size)
-    except unetviz.UnetvizError as ours:
-        real = _constructs(cfg)
-        return ("agree", f"both reject: {ours}") if real else ("ours-rejects", str(ours))
-    real = _constructs(cfg)
-    if real is not None:
-        return "real-rejects", real
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        report = unetviz.verify(cfg, size)
-    # every disagreement counts: layers, units, blocks, concats, skips, manifest, params, MACs, failure place
-    core = [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in report.disagreements]
-    return ("differs", "; ".join(core[:4])) if core else ("agree", "both accept")
-
-
 def check(cfg: dict[str, Any], size: tuple[int, int]) -> None:
-    kind, detail = outcome(cfg, size)
-    record = os.environ.get("UNETVIZ_FUZZ_RECORD")
-    if record:
-        with open(record, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"family": "lucidrains", "kind": kind, "detail": detail, "config": cfg,
-                                "size": size}) + "\n")
-        return
-    assert kind == "agree", f"{kind}: {detail}\n{cfg} at {size}"
+    fuzzkit.check("lucidrains", adapter.build, cfg, size)
 
 
-COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+COMMON = fuzzkit.COMMON
 
 
-@settings(max_examples=25, derandomize=True, **COMMON)  # type: ignore[arg-type]
+@settings(max_examples=25, derandomize=True, **COMMON)
 @given(configs())
 def test_generated_configs_agree(case: Case) -> None:
     check(*case)
 
 
 @pytest.mark.slow
-@settings(max_examples=int(os.environ.get("UNETVIZ_FUZZ_EXAMPLES", "300")), **COMMON)  # type: ignore[arg-type]
+@settings(max_examples=fuzzkit.LONG, **COMMON)
 @given(configs())
 def test_generated_configs_agree_long(case: Case) -> None:
     check(*case)
