@@ -243,11 +243,26 @@ def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
                                             show_default=False)] = Path("unet.svg"),
           detail: Annotated[Detail, typer.Option("--detail", help="One node per block, per unit, or per layer"
                                                  " (data flow).")] = Detail.units,
+          pair: Annotated[str | None, typer.Option("--pair", help="SOURCE is a ControlNet: draw this U-Net (preset"
+                                                   " or config) with the ControlNet's residuals beside its"
+                                                   " encoder.", show_default=False)] = None,
           debug: DebugOpt = False) -> int:
     """A U-shaped Graphviz diagram with labelled skip connections and concat sums."""
     from .api import trace
     from .render.graph import write_graph
 
+    if pair is not None:  # what pair_sources does, keeping both traces for the drawing
+        from .controlnet_pair import pair as pair_traces
+        from .render.graph_pair import write_graph_pair
+
+        u = trace(_source(pair, None, None), size=size)
+        _warn(u)
+        c = trace(_source(source, preset, config), size=(u.in_size[0], u.in_size[-1]) if u.in_size else (64, 64))
+        p = pair_traces(c, u)
+        print(write_graph_pair(p, u, c, out, detail.value))
+        if not p.ok:
+            print(f"error: {p.message}", file=sys.stderr)
+        return 0 if p.ok else 1
     t = trace(_source(source, preset, config), size=size)
     _warn(t)
     print(write_graph(t, out, detail.value))
