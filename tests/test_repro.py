@@ -167,3 +167,17 @@ def test_weights_of_a_model_that_runs_only_at_some_sizes(prefix: str) -> None:
     state = _real_module(config).state_dict(keep_vars=True)
     real = tuple((k, tuple(int(d) for d in v.shape)) for k, v in state.items())
     assert manifest == real
+
+
+def test_an_image_hint_concat_precedes_the_failing_embedding_sum() -> None:
+    """Found by the 1,000-config fuzz: with class_embeddings_concat, ``emb + aug_emb`` fails, but the forward
+    has concatenated the hint to the sample before it: the trace records that concat, then fails."""
+    cfg = {"_class_name": "UNet2DConditionModel", "block_out_channels": [12, 4],
+           "down_block_types": ["DownBlock2D", "DownBlock2D"], "up_block_types": ["UpBlock2D", "UpBlock2D"],
+           "norm_num_groups": 4, "layers_per_block": 2, "attention_head_dim": [16, 2], "cross_attention_dim": 16,
+           "encoder_hid_dim": 6, "num_class_embeds": 3, "class_embeddings_concat": True,
+           "addition_embed_type": "image_hint"}
+    t = unetviz.trace(cfg, size=(18, 5))
+    assert t.error is not None and "emb + aug_emb" in t.error.message and len(t.concats) == 1
+    pytest.importorskip("diffusers")
+    assert unetviz.verify(cfg, (18, 5)).ok

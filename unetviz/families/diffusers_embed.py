@@ -215,9 +215,9 @@ def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act) -> tuple[Ac
     context = Act(context_width(cross, e.hid_dim), None, "encoder_hidden_states", TEXT_TOKENS)
     if e.added is not None:
         aug, hint = add_embedding(t, e.added, context, e.time_embed_dim, sample)
+        if hint is not None:  # sample = torch.cat([sample, hint], dim=1): before emb + aug_emb, as upstream
+            sample = t.cat([sample, hint], into="conv_in")
         if aug is not None and aug.channels != width:
             t.fail("", f"emb + aug_emb: the time embedding is {width} wide (class_embeddings_concat doubles it)"
                        f" but add_embedding gives {aug.channels}")
-        if hint is not None:  # sample = torch.cat([sample, hint], dim=1)
-            sample = t.cat([sample, hint], into="conv_in")
     return Act(width, None, emb.source), process_encoder_hidden_states(t, e, cross, context), sample
