@@ -325,3 +325,15 @@ def test_units_of_the_flow_are_the_traces(traces: dict[str, unetviz.Trace]) -> N
             if n.layer >= 0:
                 assert within(t.layers[n.layer].path, group)
         assert unit is None or unit.path == group
+
+
+def test_macs_heat_colouring_puts_the_hottest_node_in_full_red() -> None:
+    from unetviz.quantities import layer_macs
+
+    t = unetviz.trace("sd15")
+    src = str(unetviz.render.graph.to_graphviz(t, detail="units", color="macs").source)
+    hottest = max(t.units, key=lambda u: sum(layer_macs(x) for x in t.layers[u.first:u.last]))
+    line = next(x for x in src.splitlines() if f"<B>{hottest.path}</B>" in x)
+    assert 'fillcolor="#ff3737"' in line and "fill: MACs" in src
+    with pytest.raises(unetviz.UnetvizError, match="--color"):
+        unetviz.render.graph.to_graphviz(t, color="heat")

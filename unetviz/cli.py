@@ -246,6 +246,8 @@ def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
           pair: Annotated[str | None, typer.Option("--pair", help="SOURCE is a ControlNet: draw this U-Net (preset"
                                                    " or config) with the ControlNet's residuals beside its"
                                                    " encoder.", show_default=False)] = None,
+          color: Annotated[str, typer.Option("--color", help="Fill nodes by their kind, or by their MACs (a heat"
+                                             " map: kind|macs).")] = "kind",
           debug: DebugOpt = False) -> int:
     """A U-shaped Graphviz diagram with labelled skip connections and concat sums."""
     from .api import trace
@@ -265,7 +267,7 @@ def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
         return 0 if p.ok else 1
     t = trace(_source(source, preset, config), size=size)
     _warn(t)
-    print(write_graph(t, out, detail.value))
+    print(write_graph(t, out, detail.value, color))
     return _model_fails(t, printed=False)
 
 

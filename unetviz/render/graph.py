@@ -41,20 +41,29 @@ def _title(trace: Trace, nodes: int, detail: str) -> str:
     return " · ".join(parts)
 
 
-def _build(trace: Trace, detail: str, two_pass: bool = False) -> tuple[Any, int, int, list[str]]:
+COLORS = ("kind", "macs")
+
+
+def _build(trace: Trace, detail: str, two_pass: bool = False,
+           color: str = "kind") -> tuple[Any, int, int, list[str]]:
     """The Digraph, its number of diagram nodes (blocks, units or layers), of drawn skip edges, and
     the edges to add after layout (layers detail, ``two_pass``)."""
     _check_detail(detail)
+    if color not in COLORS:
+        raise bad_value("graph: --color", color, COLORS)
+    if color == "macs" and detail == "layers":
+        raise UnetvizError("graph: --color macs colours blocks or units; allowed with --detail blocks or units")
     if detail == "layers":
         g, flow, late = flow_graph(trace, _title(trace, len(trace.layers), detail), two_pass)
         return g, len(trace.layers), sum(e.role == "skip" for e in flow.edges), late
-    g, layout = u_graph(trace, detail, lambda n: _title(trace, n, detail))
+    g, layout = u_graph(trace, detail, lambda n: _title(trace, n, detail), color)
     return g, len(layout.items), sum(x.head is not None and x.index >= 0 for x in layout.links), []
 
 
-def to_graphviz(trace: Trace, detail: str = DEFAULT_DETAIL) -> Any:
-    """A ``graphviz.Digraph`` of the trace; ``detail``: ``blocks``, ``units`` or ``layers``."""
-    return _build(trace, detail)[0]
+def to_graphviz(trace: Trace, detail: str = DEFAULT_DETAIL, color: str = "kind") -> Any:
+    """A ``graphviz.Digraph`` of the trace; ``detail``: ``blocks``, ``units`` or ``layers``; ``color``:
+    ``kind`` or ``macs`` (a heat map of where the compute is)."""
+    return _build(trace, detail, color=color)[0]
 
 
 def _two_pass(g: Any, late: list[str], fmt_: str) -> bytes:
@@ -117,12 +126,12 @@ def _pipe(g: Any, fmt_: str, late: list[str]) -> bytes:
     return data
 
 
-def write_graph(trace: Trace, out: Path, detail: str = DEFAULT_DETAIL) -> str:
+def write_graph(trace: Trace, out: Path, detail: str = DEFAULT_DETAIL, color: str = "kind") -> str:
     """Write the diagram to ``out`` (.svg/.png/.pdf through Graphviz's ``dot``, or .dot source only)."""
     ext = out.suffix.lower()
     if ext not in FORMATS:
         raise bad_value("graph: --out extension", ext or out.name, FORMATS)
-    g, nodes, skips, late = _build(trace, detail, two_pass=ext != ".dot")
+    g, nodes, skips, late = _build(trace, detail, two_pass=ext != ".dot", color=color)
     data = g.source.encode("utf-8") if ext == ".dot" else _pipe(g, ext[1:], late)
     try:
         out.write_bytes(data)

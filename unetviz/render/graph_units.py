@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 from ..keymaps import block_id, original_names
+from ..quantities import layer_macs
 from ..records import Trace
 from ..records import fmt_size as fmt
 from .graph_layout import Item, Layout, build_layout
@@ -38,23 +39,38 @@ def _cond_label(lines: list[str]) -> str:
     return f'<<B>conditioning</B><BR/>{body}<BR ALIGN="LEFT"/>>'
 
 
-def u_graph(trace: Trace, detail: str, title: Callable[[int], str]) -> tuple[Any, Layout]:
-    """The U of ``detail`` (units or blocks) as a ``graphviz.Digraph``, and its layout."""
+def heat(value: int, top: int) -> str:
+    """White to red: a node's MACs as a share of the largest node's (linear, so the heavy levels stand out)."""
+    if value <= 0 or top <= 0:
+        return "#ffffff"
+    x = min(1.0, value / top)
+    g = round(255 - 200 * x)
+    return f"#ff{g:02x}{g:02x}"
+
+
+def u_graph(trace: Trace, detail: str, title: Callable[[int], str],
+            color: str = "kind") -> tuple[Any, Layout]:
+    """The U of ``detail`` (units or blocks) as a ``graphviz.Digraph``, and its layout; ``color``: by the
+    unit's kind, or ``macs`` (a heat map of each node's MACs)."""
     import graphviz  # lazily: ``import unetviz`` stays light
 
     layout = build_layout(trace, detail)
     g = graphviz.Digraph(name=trace.preset or trace.model)
+    macs = {it.id: sum(layer_macs(x) for x in trace.layers[it.first:it.last]) for it in layout.items}
+    top = max(macs.values(), default=0)
     g.attr(rankdir="TB", newrank="true", nodesep="0.3", ranksep="0.3", fontname=FONT, fontsize="16",
-           labelloc="t", forcelabels="true", label=title(len(layout.items)))
+           labelloc="t", forcelabels="true", label=title(len(layout.items))
+           + (f" · fill: MACs at batch 1, white 0 to red {top:,}" if color == "macs" else ""))
     g.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="10", margin="0.1,0.04",
            height="0.4", penwidth="0.8")
     g.attr("edge", color="#444444", arrowsize="0.6", fontname=FONT, fontsize="9")
     originals = original_names(trace)  # a Stable Diffusion U-Net's nodes also give their original name
     for it in layout.items:
-        attrs = {"fillcolor": kind_color(it.kind)}
+        attrs = {"fillcolor": heat(macs[it.id], top) if color == "macs" else kind_color(it.kind)}
         if it.failed:
             attrs = {"fillcolor": FAIL_FILL, "color": FAIL_COLOR, "penwidth": "2"}
-        tip = f"{it.path}: {it.type}, {it.params:,} params" + (f"; {it.note}" if it.note else "")
+        tip = (f"{it.path}: {it.type}, {it.params:,} params, {macs[it.id]:,} MACs"
+               + (f"; {it.note}" if it.note else ""))
         if it.path in originals and originals[it.path] != it.path:
             tip += f"; original {originals[it.path]}" + (f" ({block_id(originals[it.path])})"
                                                          if block_id(originals[it.path]) else "")
