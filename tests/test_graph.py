@@ -329,11 +329,12 @@ def test_units_of_the_flow_are_the_traces(traces: dict[str, unetviz.Trace]) -> N
 
 def test_macs_heat_colouring_puts_the_hottest_node_in_full_red() -> None:
     from unetviz.quantities import layer_macs
+    from unetviz.render.graph import to_graphviz
 
     t = unetviz.trace("sd15")
-    src = str(unetviz.render.graph.to_graphviz(t, detail="units", color="macs").source)
+    src = str(to_graphviz(t, detail="units", color="macs").source)
     hottest = max(t.units, key=lambda u: sum(layer_macs(x) for x in t.layers[u.first:u.last]))
     line = next(x for x in src.splitlines() if f"<B>{hottest.path}</B>" in x)
     assert 'fillcolor="#ff3737"' in line and "fill: MACs" in src
     with pytest.raises(unetviz.UnetvizError, match="--color"):
-        unetviz.render.graph.to_graphviz(t, color="heat")
+        to_graphviz(t, color="heat")
