@@ -7,7 +7,6 @@ so ``unetviz --help`` and a JSON trace start fast.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from enum import Enum
 from pathlib import Path
@@ -17,7 +16,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from .errors import UnetvizError
+from .errors import UnetvizError, did_you_mean
 
 
 class _Group(TyperGroup):
@@ -29,8 +28,7 @@ class _Group(TyperGroup):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
         if args and name not in self.commands and not name.startswith("-"):
-            close = difflib.get_close_matches(name, list(self.commands), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, self.commands)
             raise UnetvizError(f"command: no command {name!r}{hint} (allowed: {', '.join(self.commands)})")
         return super().resolve_command(ctx, args)
 

@@ -7,14 +7,13 @@ allowed. Nothing here imports torch, and no file is ever executed or unpickled.
 from __future__ import annotations
 
 import builtins
-import difflib
 import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import UnetvizError, bad_value
+from .errors import UnetvizError, bad_value, did_you_mean
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
@@ -64,12 +63,8 @@ def check_finite(value: Any, where: str, key: str = "") -> None:
             check_finite(v, where, key)
 
 
-def did_you_mean(key: str, allowed: Iterable[str]) -> str:
-    """``; did you mean 'layers_per_block'?`` when a known key is close to ``key``, else ``""``."""
-    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
+KEY_CUTOFF = 0.75
+"""Config keys are long and alike (norm_num_groups, attn_norm_num_groups): only a near miss gets a suggestion."""
 _FROM_KEY: Any = object()  # Args.int's "no value given": None is a value a config may hold
 MAX_INT = 1 << 20
 """The largest integer a config may use (channels, counts, sizes): far above any published U-Net,
@@ -85,10 +80,11 @@ class Args:
         self.ignored: list[str] = []
         """Unknown keys dropped (``ignore_unknown``)."""
         if unknown and not ignore_unknown:
-            raise UnetvizError(f"{unknown[0]}: not an argument of {what}{did_you_mean(unknown[0], defaults)}"
+            hint = did_you_mean(unknown[0], defaults, KEY_CUTOFF)
+            raise UnetvizError(f"{unknown[0]}: not an argument of {what}{hint}"
                                f" ({len(defaults)} arguments: `unetviz table --help` or the upstream signature)")
         self.ignored = unknown
-        self.near: dict[str, str] = {k: hint for k in unknown if (hint := did_you_mean(k, defaults))}
+        self.near: dict[str, str] = {k: hint for k in unknown if (hint := did_you_mean(k, defaults, KEY_CUTOFF))}
         """The ignored keys one edit or so away from a real one: a typo silently ignored changes the answer."""
         given = {k: v for k, v in given.items() if k in defaults}
         self.values: dict[str, Any] = {**defaults, **given}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 
@@ -18,6 +19,14 @@ def bad_value(key: str, value: object, allowed: str | Iterable[object]) -> Unetv
     if not isinstance(allowed, str):
         allowed = ", ".join(repr(a) if isinstance(a, str) else str(a) for a in allowed)
     return UnetvizError(f"{key}: got {value!r}; allowed: {allowed}")
+
+
+def did_you_mean(value: object, allowed: Iterable[str], cutoff: float = 0.6) -> str:
+    """``; did you mean 'layers_per_block'?`` for the allowed name closest to ``value`` (any case), else ``""``:
+    the one suggestion every error and warning gives (presets, families, commands, config keys)."""
+    folded = {a.lower(): a for a in allowed}
+    close = difflib.get_close_matches(str(value).lower(), list(folded), n=1, cutoff=cutoff)
+    return f"; did you mean {folded[close[0]]!r}?" if close else ""
 
 
 class ModelFailure(Exception):

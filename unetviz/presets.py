@@ -5,11 +5,10 @@ A preset holds constructor arguments only; every figure unetviz shows for it is 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UnetvizError
+from .errors import UnetvizError, did_you_mean
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,9 +30,7 @@ def find_preset(name: str) -> Preset:
     folded = {n.lower(): p for n, p in PRESETS.items()}
     if name.lower() in folded:
         return folded[name.lower()]
-    close = difflib.get_close_matches(name.lower(), list(folded), n=1)
-    hint = f"; did you mean {folded[close[0]].name!r}?" if close else ""
-    raise UnetvizError(f"preset: unknown preset {name!r}{hint} (allowed: {', '.join(PRESETS)})")
+    raise UnetvizError(f"preset: unknown preset {name!r}{did_you_mean(name, PRESETS)} (allowed: {', '.join(PRESETS)})")
 
 
 _SD_DOWN = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]

@@ -10,13 +10,12 @@ record in ``FAMILIES`` (plus presets and tests). Nothing else names families.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Args
-from ..errors import UnetvizError, bad_value
+from ..errors import UnetvizError, bad_value, did_you_mean
 from ..records import Size
 from ..tracer import Act, Tracer
 from . import candle, controlnet, diffusers, guided, ldm, lucidrains, motion, ronneberger, svd, unet1d, unet3d
@@ -105,11 +104,6 @@ BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}
 FAMILY_NAMES: tuple[str, ...] = tuple(dict.fromkeys(f.family for f in FAMILIES))
 
 
-def _did_you_mean(value: object, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(value).lower(), [a.lower() for a in allowed], n=1)
-    return next((f"; did you mean {a!r}?" for a in allowed if close and a.lower() == close[0]), "")
-
-
 def lookup(config: Mapping[str, Any]) -> tuple[Family, dict[str, Any]]:
     """(registry record, constructor kwargs) of a config dict."""
     if not isinstance(config, Mapping):
@@ -119,7 +113,7 @@ def lookup(config: Mapping[str, Any]) -> tuple[Family, dict[str, Any]]:
     kwargs = {k: v for k, v in config.items() if not k.startswith("_") and k != "family"}
     if cls is not None:
         if cls not in BY_CLASS:
-            raise UnetvizError(f"_class_name: got {cls!r}{_did_you_mean(cls, tuple(BY_CLASS))}; allowed:"
+            raise UnetvizError(f"_class_name: got {cls!r}{did_you_mean(cls, tuple(BY_CLASS))}; allowed:"
                                f" {', '.join(BY_CLASS)}")
         return BY_CLASS[cls], kwargs
     if fam is None:
@@ -127,7 +121,7 @@ def lookup(config: Mapping[str, Any]) -> tuple[Family, dict[str, Any]]:
                            + ", ".join(FAMILY_NAMES) + " (or a diffusers config.json with _class_name"
                            " UNet2DModel / UNet2DConditionModel)")
     if fam not in FAMILY_NAMES:
-        raise UnetvizError(f"family: got {fam!r}{_did_you_mean(fam, FAMILY_NAMES)}; allowed: {', '.join(FAMILY_NAMES)}")
+        raise UnetvizError(f"family: got {fam!r}{did_you_mean(fam, FAMILY_NAMES)}; allowed: {', '.join(FAMILY_NAMES)}")
     if fam == "diffusers":
         cls = kwargs.pop("class", "UNet2DConditionModel")
         if cls not in BY_CLASS:
