@@ -37,6 +37,9 @@ DOWN = ["DownBlock2D", "AttnDownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsam
 UP = {"DownBlock2D": "UpBlock2D", "AttnDownBlock2D": "AttnUpBlock2D", "CrossAttnDownBlock2D": "CrossAttnUpBlock2D",
       "ResnetDownsampleBlock2D": "ResnetUpsampleBlock2D", "SimpleCrossAttnDownBlock2D": "SimpleCrossAttnUpBlock2D",
       "SkipDownBlock2D": "SkipUpBlock2D", "AttnSkipDownBlock2D": "AttnSkipUpBlock2D"}
+K_UP = {"KDownBlock2D": "KUpBlock2D", "KCrossAttnDownBlock2D": "KCrossAttnUpBlock2D"}
+"""The k-diffusion blocks (sd-x2-latent-upscaler): their norms have channels // 32 groups whatever
+``norm_num_groups`` says, so they get wider channels, some that 32 does not divide."""
 CROSS = ("CrossAttn", "SimpleCrossAttn")
 """Block types that need a cross_attention_dim (UNet2DConditionModel's)."""
 ACTS = ["silu", "swish", "gelu", "mish", "relu"]
@@ -77,6 +80,8 @@ def sizes() -> st.SearchStrategy[tuple[int, int]]:
 def _blocks(draw: st.DrawFn, cross: bool) -> dict[str, Any]:
     n = draw(st.integers(1, 3))
     groups = draw(st.sampled_from([2, 4]))
+    if draw(st.integers(0, 4)) == 4:
+        return draw(_k_blocks(n, groups))
     score_sde = not cross and draw(st.integers(0, 2)) == 2  # skip blocks only, often no norm groups
     # the skip blocks' attention has 32 groups and their resnets min(C // 4, 32): wider channels
     width = st.sampled_from([32, 64] if score_sde else [groups, 2 * groups, 3 * groups])
@@ -99,6 +104,21 @@ def _blocks(draw: st.DrawFn, cross: bool) -> dict[str, Any]:
         up = draw(st.sampled_from([[*up, "UpBlock2D"], ["Bogus2D"] * n, [*up[:-1], "CrossAttnUpBlock2D"]]))
     return {"block_out_channels": channels, "down_block_types": down, "up_block_types": up,
             "norm_num_groups": groups}
+
+
+@st.composite
+def _k_blocks(draw: st.DrawFn, n: int, groups: int) -> dict[str, Any]:
+    """k-diffusion blocks, norm_num_groups null (as the upscaler has it), or one in four mixed with ordinary
+    blocks (which need the groups)."""
+    mixed = draw(st.integers(0, 3)) == 3
+    kinds = [*K_UP, "DownBlock2D", "CrossAttnDownBlock2D"] if mixed else list(K_UP)
+    channels = [draw(st.sampled_from([32, 64, 96, 64, 16, 65] if not mixed else [32, 64])) for _ in range(n)]
+    down = draw(st.lists(st.sampled_from(kinds), min_size=n, max_size=n))
+    up = [K_UP.get(d) or UP[d] for d in reversed(down)]
+    if draw(st.integers(0, 4)) == 4:
+        up = draw(st.lists(st.sampled_from([K_UP.get(k) or UP[k] for k in kinds]), min_size=n, max_size=n))
+    return {"block_out_channels": channels, "down_block_types": down, "up_block_types": up,
+            "norm_num_groups": groups if mixed else None}
 
 
 def _common(draw: st.DrawFn, cfg: dict[str, Any]) -> None:

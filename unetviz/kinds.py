@@ -40,11 +40,12 @@ KINDS: dict[Kind, KindStyle] = {
     "layer": KindStyle(label="other layer", color="#ffffff"),
 }
 
-# (substring of the lower-cased class name, kind), tried in order: the specific names first, and
-# "norm" before "up"/"down" so GroupNorm never reads as a sampler
+# (substring of the lower-cased class name, kind), tried in order: the specific names first, "resnet"
+# before "norm" (ResnetBlockCondNorm2D is a resnet), and "norm" before "up"/"down" so GroupNorm never
+# reads as a sampler
 _BY_TYPE: tuple[tuple[str, Kind], ...] = (
     ("timestep", "mlp"), ("transformer", "transformer"), ("attn", "attention"), ("attention", "attention"),
-    ("norm", "norm"), ("res", "resnet"), ("downsample", "downsample"), ("upsample", "upsample"),
+    ("resnet", "resnet"), ("norm", "norm"), ("res", "resnet"), ("downsample", "downsample"), ("upsample", "upsample"),
     ("down", "downsample"), ("up", "upsample"), ("conv", "conv"), ("embed", "embed"), ("linear", "mlp"),
 )
 

@@ -276,5 +276,27 @@ PRESETS: dict[str, Preset] = {
                     "norm_num_groups": None, "out_channels": 3, "sample_size": 256, "time_embedding_type": "fourier",
                     "up_block_types": ["SkipUpBlock2D", "SkipUpBlock2D", "AttnSkipUpBlock2D", "SkipUpBlock2D",
                                        "SkipUpBlock2D", "SkipUpBlock2D", "SkipUpBlock2D"]}),
+        Preset(
+            name="sd-x2-latent-upscaler",
+            description="Stable Diffusion x2 latent upscaler (stabilityai/sd-x2-latent-upscaler unet/config.json at"
+                        " 12f0a89, written by diffusers' scripts/convert_k_upscaler_to_diffusers.py): Katherine"
+                        " Crowson's k-diffusion U-Net, with AdaGroupNorm resnets conditioned on the time embedding"
+                        " and an 896-d noise-level/pooled-text vector, cross-attention-only blocks, 4x4 resampling"
+                        " kernels and no mid block. sample_size is null: unetviz uses a 64x64 latent; upscaling a"
+                        " 512 px image runs it at 128x128 (noisy and low-res latents concatenated)",
+            config={"_class_name": "UNet2DConditionModel", "act_fn": "gelu", "attention_head_dim": 64,
+                    "block_out_channels": [384, 384, 768, 768], "center_input_sample": False,
+                    "class_embed_type": None, "conv_in_kernel": 1, "conv_out_kernel": 1, "cross_attention_dim": 768,
+                    "down_block_types": ["KDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D",
+                                         "KCrossAttnDownBlock2D"],
+                    "downsample_padding": 1, "dual_cross_attention": False, "flip_sin_to_cos": True,
+                    "freq_shift": 0, "in_channels": 8, "layers_per_block": 4, "mid_block_scale_factor": 1,
+                    "mid_block_type": None, "norm_eps": 1e-05, "norm_num_groups": None, "num_class_embeds": None,
+                    "only_cross_attention": False, "out_channels": 5, "resnet_time_scale_shift": "scale_shift",
+                    "sample_size": None, "time_cond_proj_dim": 896, "time_embedding_type": "fourier",
+                    "timestep_post_act": "gelu",
+                    "up_block_types": ["KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D",
+                                       "KUpBlock2D"],
+                    "upcast_attention": False, "use_linear_projection": False}),
     ]
 }

@@ -37,7 +37,10 @@ ATTENTION_TYPES = ("attention", "einsum_attention", "linear_attention")
 """Types of the parameter-free attention-matmul rows (``Tracer.attention_matmuls``): matmul / SDPA, the same
 by ``torch.einsum`` (which turns a contraction over a size-1 dimension into a plain multiply, uncounted),
 and linear attention's two einsums."""
-FREE_TYPES = (*ATTENTION_TYPES, "conv1d", "conv_transpose1d")
+FIXED_CONV_TYPES = ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d")
+"""Types of the convs with a weight the forward builds (``Tracer.fixed_conv``): F.conv1d / F.conv2d and their
+transposes."""
+FREE_TYPES = (*ATTENTION_TYPES, *FIXED_CONV_TYPES)
 """Types of every parameter-free row: the attention matmuls and convs with a weight the forward builds
 (``Tracer.fixed_conv``). The hooks of a real model never see them; they are there for MACs and memory."""
 
@@ -69,9 +72,9 @@ def _macs(layer: Layer) -> int:
     if layer.type == "linear_attention":  # per head: k·vᵀ (d x e x tk) then context·q (d x e x tq)
         d = layer.in_channels // heads
         return d * layer.out_channels * (tk + (tq if d > 1 else 0))
-    if layer.type in ("conv1d", "conv_transpose1d") and not layer.tensors:
+    if layer.type in FIXED_CONV_TYPES and not layer.tensors:
         w = layer.out_channels * layer.in_channels * numel(layer.kernel)
-        return w * numel(layer.in_size if layer.type == "conv_transpose1d" else layer.out_size)
+        return w * numel(layer.in_size if layer.type.startswith("conv_transpose") else layer.out_size)
     weight = _weight(layer)
     if weight is None or (layer.out_size is None and layer.type.startswith("Conv")):
         return 0  # no weight, or the conv fails inside (no output)

@@ -148,6 +148,12 @@ class Skip:
     """Path of the module that consumes it after the pop, ``None`` if never popped."""
     unit: str = ""
     """The block-level unit that produced it (``down_blocks.1.downsamplers.0``)."""
+    taken: str | None = None
+    """The block that took it off the stack without concatenating it (a k-diffusion up block takes one entry
+    per resnet and uses only the last); ``None`` otherwise."""
+    empty: bool = False
+    """The entry holds ``None``, no tensor (a KCrossAttnDownBlock2D without a downsampler hands the decoder
+    ``None``): it has no channels and no size, and nothing can concatenate it."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -81,6 +81,8 @@ class Tracer:
     _buffers: list[tuple[str, Shape]] = field(default_factory=list)
     _unrun: set[str] = field(default_factory=set)
     _seen: dict[str, dict[str, int]] = field(default_factory=dict)
+    _pending: int | None = None
+    """A concat whose consumer is whatever module runs next (``cat(into=None)``)."""
     batch: int = 1
     """Batch rows per sample of the layers being added (see ``Layer.batch``; set with ``batched``)."""
     suppressed: list[ModelFailure] = field(default_factory=list)
@@ -153,6 +155,7 @@ class Tracer:
     def unit(self, name: str, kind: Kind, type_: str, x: Act, note: str = "") -> Iterator[UnitCtx]:
         """A block-level step. Close it with ``u.done(y)`` before the ``with`` ends."""
         with self.scope(name) as full:
+            self._consume(full)
             ctx = UnitCtx(full, kind, type_, x, len(self.layers), note)
             # a unit inside a unit (attn1 inside a transformer) stays part of the outer one: units
             # partition the layers, so block-level views show each layer exactly once
@@ -170,6 +173,9 @@ class Tracer:
     def _close_unit(self, full: str, kind: Kind, type_: str, x: Act, out: Act, first: int, note: str) -> None:
         # a module called twice in the unit (SVD's time_mixer, once per transformer depth) owns its parameters once
         owned = dict.fromkeys(t for layer in self.layers[first:] for t in layer.tensors)
+        # a module the forward never runs (unrun) is still the unit's: the real module holds its parameters
+        owned.update(dict.fromkeys((k, shape) for k, shape in self._buffers if k in self._unrun and
+                                   k.startswith(f"{full}.")))
         params = sum(numel(shape) for _, shape in owned)
         # a step under no heading (conv_in, conv_norm_out) is a block of its own: blocks partition the model
         self.units.append(Unit(path=full, kind=kind, type=type_, in_channels=x.channels, out_channels=out.channels,
@@ -187,6 +193,8 @@ class Tracer:
         failed = x.channels != in_c and not self.construct
         if failed:  # the real module raises inside: it has no output
             out = replace(out, size=None)
+        if not self._unit:
+            self._consume(full)
         keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
         params = sum(numel(shape) for _, shape in keyed)
         self._note_seen(full)
@@ -228,7 +236,11 @@ class Tracer:
         too_small = min(size) < 1 and not self.construct
         if self.construct:
             size = tuple(max(1, d) for d in size)
-        y = self._add(name, type_, x, in_c, Act(out_c, None if too_small else size, ""), tensors, note, k, s, p)
+        if in_c == 0 and transpose:
+            self.fail(full, f"{full} ({type_}) has 0 input channels: F.conv_transpose needs a weight of at least 1")
+        # PyTorch quirk: a convolution of a 0-channel input returns 0 channels, whatever out_channels says
+        width = 0 if in_c == 0 and not self.construct else out_c
+        y = self._add(name, type_, x, in_c, Act(width, None if too_small else size, ""), tensors, note, k, s, p)
         if too_small:
             raise ModelFailure(full, f"{full} ({type_} kernel {fmt_size(k)}) gets a {fmt_size(x.size)} input,"
                                      f" too small: the output would be {fmt_size(size)}")
@@ -290,38 +302,70 @@ class Tracer:
 
     def fixed_conv(self, name: str, x: Act, out_size: Size, kernel: int, stride: int, padding: int = 0,
                    transpose: bool = False, note: str = "") -> None:
-        """``F.conv1d`` / ``F.conv_transpose1d`` with a C x C weight the forward builds (a resampling
-        kernel): a row with no tensors, for its MACs. ``x``: the (padded) input the conv gets."""
-        full = self.path(name)
-        self.layers.append(Layer(batch=self.batch, path=full, type="conv_transpose1d" if transpose else "conv1d",
+        """``F.conv{n}d`` / ``F.conv_transpose{n}d`` with a C x C weight the forward builds (a resampling
+        kernel): a row with no tensors, for its MACs. ``x``: the (padded) input the conv gets; n: its rank."""
+        full, dims = self.path(name), len(out_size)
+        self.layers.append(Layer(batch=self.batch, path=full,
+                                 type=f"conv_transpose{dims}d" if transpose else f"conv{dims}d",
                                  in_channels=x.channels, out_channels=x.channels, in_size=x.size, out_size=out_size,
-                                 kernel=(kernel,), stride=(stride,), padding=(padding,), unit=self._unit or full,
-                                 note=note, source=x.source))
+                                 kernel=(kernel,) * dims, stride=(stride,) * dims, padding=(padding,) * dims,
+                                 unit=self._unit or full, note=note, source=x.source))
 
     # ---- the skip stack ----------------------------------------------------------------------------
-    def push(self, x: Act, unit: str = "") -> None:
-        """``hs.append(x)``: remember ``x`` for the decoder."""
+    def push(self, x: Act, unit: str = "", empty: bool = False) -> None:
+        """``hs.append(x)``: remember ``x`` for the decoder. ``empty``: the entry is ``None`` in place of ``x``
+        (the k-diffusion cross-attention block without a downsampler hands the decoder ``None``)."""
         index = len(self._skips)
         unit = unit or (self.units[-1].path if self.units else x.source)
-        self._skips.append(Skip(index=index, source=x.source, channels=x.channels, size=x.size, to=None, unit=unit))
+        self._skips.append(Skip(index=index, source=x.source, channels=0 if empty else x.channels,
+                                size=None if empty else x.size, to=None, unit=unit, empty=empty))
         self._stack.append(index)
 
     def pop(self, consumer: str = "") -> Act:
         """``hs.pop()``: the most recent unpopped skip."""
+        where = self.path(consumer) if consumer else None
         if not self._stack:
-            self.fail(self.path(consumer) if consumer else None, "the skip stack is empty: the decoder"
-                      " pops more skips than the encoder pushed")
+            self.fail(where, "the skip stack is empty: the decoder pops more skips than the encoder pushed")
             return Act(0, None, "input")
+        s = self.pop_entry()
+        if s is None:
+            self.fail(where, f"torch.cat before {where}: the skip is None (a KCrossAttnDownBlock2D without a"
+                             " downsampler hands the decoder None)")
+            return Act(0, None, "None")
+        return s
+
+    def pop_entry(self, taker: str = "") -> Act | None:
+        """The most recent unpopped entry as it is (``None`` for an empty one), taken by block ``taker``
+        (a later ``cat`` of it names its consumer); the stack must not be empty (see ``depth``)."""
         s = self._skips[self._stack.pop()]
-        return Act(s.channels, s.size, s.source, skip=s.index)
+        if taker:
+            self._skips[s.index] = replace(s, taken=taker)
+        return None if s.empty else Act(s.channels, s.size, s.source, skip=s.index)
+
+    def depth(self) -> int:
+        """Entries left on the skip stack (``len(down_block_res_samples)``)."""
+        return len(self._stack)
 
     def peek_size(self) -> Size | None:
-        """Size of the skip on top of the stack (diffusers' ``upsample_size``)."""
+        """Size of the skip on top of the stack (diffusers' ``upsample_size``); None if empty or no tensor."""
         return self._skips[self._stack[-1]].size if self._stack else None
 
-    def cat(self, xs: Sequence[Act], into: str, crop: tuple[Size, Size] | None = None) -> Act:
-        """``torch.cat(xs, dim=1)`` feeding module ``into``; sizes must agree."""
-        consumer = self.path(into)
+    def peek_is_none(self) -> bool:
+        """The entry on top of the stack holds no tensor (``None``)."""
+        return bool(self._stack) and self._skips[self._stack[-1]].empty
+
+    def _consume(self, full: str) -> None:
+        if self._pending is not None:
+            c = self.concats[self._pending] = replace(self.concats[self._pending], consumer=full)
+            for op in c.inputs:
+                if op.skip is not None:
+                    self._skips[op.skip] = replace(self._skips[op.skip], to=full)
+            self._pending = None
+
+    def cat(self, xs: Sequence[Act], into: str | None, crop: tuple[Size, Size] | None = None) -> Act:
+        """``torch.cat(xs, dim=1)`` feeding module ``into`` (None: the next unit or bare layer to run, which
+        may lie outside the current block); sizes must agree."""
+        consumer = self.path(into) if into is not None else self.path()
         first = xs[0]
         for other in xs[1:]:
             if other.size != first.size:
@@ -331,11 +375,13 @@ class Tracer:
                                              f" {other.channels}ch {fmt_size(other.size)} ({what})")
         ops = tuple(Operand(source=a.source, channels=a.channels, size=a.size, skip=a.skip) for a in xs)
         channels = sum(a.channels for a in xs)
-        self.concats.append(Concat(consumer=consumer, channels=channels, size=first.size, inputs=ops,
-                                   at=len(self.layers), crop=crop))
+        self.concats.append(Concat(consumer="" if into is None else consumer, channels=channels, size=first.size,
+                                   inputs=ops, at=len(self.layers), crop=crop))
+        if into is None:
+            self._pending = len(self.concats) - 1
         for a in xs:
             if a.skip is not None:
-                self._skips[a.skip] = replace(self._skips[a.skip], to=consumer)
+                self._skips[a.skip] = replace(self._skips[a.skip], to=consumer, taken=None)
         return Act(channels, first.size, "")
 
     # ---- finishing ---------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def controlnet(t: Tracer, a: Args, size: Size | None) -> Act:
                   cross_dim=mid.cross_attention_dim)
     # 5. the zero convs: zip(down_block_res_samples, controlnet_down_blocks), in push order
     res: list[Act] = []
-    while t.peek_size() is not None:
+    while t.depth():
         res.append(t.pop())
     outs = [t.conv(f"controlnet_down_blocks.{i}", r, r.channels, r.channels, 1, note="zero conv")
             for i, r in enumerate(reversed(res))]

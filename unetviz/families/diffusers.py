@@ -26,6 +26,7 @@ from .diffusers_blocks import (
 )
 from .diffusers_cond import _check_config, block_specs, other_options
 from .diffusers_embed import TEXT_TOKENS, UNSUPPORTED, activation, embedding, embeddings, step_one
+from .diffusers_k import K_DOWN, K_UP, k_down_block, k_up_block
 from .diffusers_parts import Ctx, timestep_embedding
 from .diffusers_simple import simple_mid_block
 from .diffusers_skip import SKIP_DOWN, SKIP_UP, skip_down_block, skip_up_block
@@ -66,10 +67,11 @@ UNET2D_CONDITION_DEFAULTS: dict[str, Any] = {
     "addition_embed_type_num_heads": 64,
 }
 
-ALL_DOWN = (*DOWN_BLOCK_TYPES, SIMPLE_DOWN, *SKIP_DOWN)
-ALL_UP = (*UP_BLOCK_TYPES, SIMPLE_UP, *SKIP_UP)
-UPSTREAM_ONLY_BLOCKS = ("DownEncoderBlock2D", "AttnDownEncoderBlock2D", "KDownBlock2D", "KCrossAttnDownBlock2D",
-                        "UpDecoderBlock2D", "AttnUpDecoderBlock2D", "KUpBlock2D", "KCrossAttnUpBlock2D")
+ALL_DOWN = (*DOWN_BLOCK_TYPES, SIMPLE_DOWN, *SKIP_DOWN, *K_DOWN)
+ALL_UP = (*UP_BLOCK_TYPES, SIMPLE_UP, *SKIP_UP, *K_UP)
+OWN_GROUPS = (*SKIP_DOWN, *SKIP_UP, *K_DOWN, *K_UP)
+"""Blocks that set their own norm groups: they build with ``norm_num_groups: null``."""
+UPSTREAM_ONLY_BLOCKS = ("DownEncoderBlock2D", "AttnDownEncoderBlock2D", "UpDecoderBlock2D", "AttnUpDecoderBlock2D")
 """Block types get_down_block / get_up_block build that unetviz has no tracer for (yet)."""
 
 
@@ -92,11 +94,17 @@ def _common(a: Args) -> tuple[list[str], list[str], list[int]]:
     if len(up) != len(down):
         raise UnetvizError(f"up_block_types has {len(up)} entries but down_block_types has {len(down)}")
     channels = a.int_list("block_out_channels", 1, len(down))
-    if a.raw("norm_num_groups") is None and any(b not in (*SKIP_DOWN, *SKIP_UP) for b in (*down, *up)):
-        other = next(b for b in (*down, *up) if b not in (*SKIP_DOWN, *SKIP_UP))
+    if a.raw("norm_num_groups") is None and any(b not in OWN_GROUPS for b in (*down, *up)):
+        other = next(b for b in (*down, *up) if b not in OWN_GROUPS)
         raise bad_value("norm_num_groups", None, f"an integer ({other} needs GroupNorm groups)")
     a.opt_int("norm_num_groups", 1)
-    a.choice("resnet_time_scale_shift", ("default", "scale_shift"))
+    if a.raw("resnet_time_scale_shift") == "spatial" and all(b in (*K_DOWN, *K_UP) for b in (*down, *up)):
+        # k-diffusion blocks never read it; a mid block builds SpatialNorm resnets from it (the VAE's)
+        if a.raw("mid_block_type") is not None:
+            raise UnetvizError(f"resnet_time_scale_shift: 'spatial' builds SpatialNorm resnets in the mid block:"
+                               f" {UNSUPPORTED} them; allowed: 'default', 'scale_shift'")
+    else:
+        a.choice("resnet_time_scale_shift", ("default", "scale_shift"))
     activation(a, "act_fn")
     dropout = a.float("dropout")
     if not 0 <= dropout <= 1:
@@ -125,10 +133,12 @@ def _conv_in(t: Tracer, a: Args, sample: Act, c0: int, k: int = 3) -> Act:
     return x
 
 
-def _finish(t: Tracer, a: Args, x: Act, c0: int) -> Act:
-    """# 6. post-process: conv_norm_out, conv_act, conv_out."""
+def _finish(t: Tracer, a: Args, x: Act, c0: int, norm_out: bool = True) -> Act:
+    """# 6. post-process: conv_norm_out, conv_act, conv_out. ``norm_out``: without norm groups
+    UNet2DConditionModel builds no conv_norm_out (UNet2DModel uses min(c0 // 4, 32) groups)."""
     groups = a.opt_int("norm_num_groups", 1)
-    x = t.group_norm("conv_norm_out", x, min(c0 // 4, 32) if groups is None else groups, c0)
+    if groups is not None or norm_out:
+        x = t.group_norm("conv_norm_out", x, min(c0 // 4, 32) if groups is None else groups, c0)
     k = a.int("conv_out_kernel", 1) if "conv_out_kernel" in a.values else 3
     with t.unit("conv_out", "conv", "Conv2d", x) as u:
         return u.done(t.conv("", x, c0, a.int("out_channels", 1), k, 1, (k - 1) // 2), new=False)
@@ -177,7 +187,8 @@ def _unet2d_blocks(a: Args, down: list[str], up: list[str],
     output_channel = c0
     for i, kind in enumerate(down):
         input_channel, output_channel = output_channel, boc[i]
-        head_dim = _head_dim(a, ahd, output_channel) if kind.startswith("Attn") and lpb > 0 else None
+        attends = kind.startswith("Attn") or kind == "KCrossAttnDownBlock2D"
+        head_dim = _head_dim(a, ahd, output_channel) if attends and lpb > 0 else None
         down_specs.append(BlockSpec(kind, max(0, lpb), input_channel, output_channel, i != n - 1,
                                     attention_head_dim=head_dim, downsample_padding=a.int("downsample_padding"),
                                     sampler_type=down_type))
@@ -195,8 +206,10 @@ def _unet2d_blocks(a: Args, down: list[str], up: list[str],
     for i, kind in enumerate(up):
         prev_output_channel, output_channel = output_channel, rev[i]
         attn = kind == "AttnSkipUpBlock2D" or (kind == "AttnUpBlock2D" and lpb + 1 > 0)  # the former: always one
+        attn = attn or (kind == "KCrossAttnUpBlock2D" and lpb > 0)
         head_dim = _head_dim(a, ahd, output_channel) if attn else None
-        up_specs.append(BlockSpec(kind, max(0, lpb + 1), rev[min(i + 1, n - 1)], output_channel, i != n - 1,
+        resnets = max(0, lpb if kind in K_UP else lpb + 1)  # a K up block has num_layers - 1
+        up_specs.append(BlockSpec(kind, resnets, rev[min(i + 1, n - 1)], output_channel, i != n - 1,
                                   prev_output_channel, attention_head_dim=head_dim, sampler_type=up_type))
     return down_specs, mid, up_specs
 
@@ -236,6 +249,8 @@ def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
     for i, spec in enumerate(down_specs):
         if spec.type in SKIP_DOWN and skip is not None:
             x, skip = skip_down_block(t, i, spec, x, ctx, skip)
+        elif spec.type in K_DOWN:
+            x = k_down_block(t, i, spec, x, ctx)
         else:
             x = down_block(t, i, spec, x, ctx)
     # 4. mid
@@ -248,6 +263,8 @@ def unet2d(t: Tracer, a: Args, size: Size | None) -> Act:
     for i, spec in enumerate(up_specs):
         if spec.type in SKIP_UP:
             x, skip = skip_up_block(t, i, spec, x, ctx, skip)
+        elif spec.type in K_UP:
+            x = k_up_block(t, i, spec, x, ctx, forward_upsample_size=False)
         else:
             x = up_block(t, i, spec, x, ctx, forward_upsample_size=False)  # UNet2DModel never passes it
     # 6. post-process
@@ -270,7 +287,7 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
     mid = a.raw("mid_block_type")
     down_specs, mid_spec, up_specs = block_specs(a, down, up, boc, pb, mid)
     blocks_time_embed_dim = e.time_embed_dim * (2 if e.concat else 1)
-    n, c0, groups = len(down), boc[0], a.int("norm_num_groups", 1)
+    n, c0, groups = len(down), boc[0], a.opt_int("norm_num_groups", 1)
 
     t.declare(("conv_in", "time_proj", "time_embedding", "encoder_hid_proj", "class_embedding", "add_time_proj",
                "add_embedding", "time_embed_act", "down_blocks", "up_blocks", "mid_block", "conv_norm_out",
@@ -279,17 +296,18 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
     sample = _sample(t, a, size, hint=4 if hint else 0)
     # 1. time (and the class, added and context embeddings)
     emb, context, sample = step_one(t, e, c0, a.raw("cross_attention_dim"), sample)
-    ctx = Ctx(emb, groups, time_embedding_norm=a.raw("resnet_time_scale_shift"),
+    # null groups: only blocks with their own (K blocks) and a mid block's min(channels // 4, 32) remain
+    ctx = Ctx(emb, groups or min(boc[-1] // 4, 32), time_embedding_norm=a.raw("resnet_time_scale_shift"),
               context=context, temb_channels=blocks_time_embed_dim)
     # 2. pre-process
     x = _conv_in(t, a, sample, c0, a.int("conv_in_kernel", 1))
     forward_upsample_size = any(d % (2 ** (n - 1)) for d in sample.size or ())
     # 3. down
     for i, spec in enumerate(down_specs):
-        x = down_block(t, i, spec, x, ctx)
+        x = k_down_block(t, i, spec, x, ctx) if spec.type in K_DOWN else down_block(t, i, spec, x, ctx)
     # 4. mid
     if mid_spec is not None and mid_spec.added_kv is not None:
-        x = simple_mid_block(t, x, ctx, boc[-1], mid_spec.added_kv, groups)
+        x = simple_mid_block(t, x, ctx, boc[-1], mid_spec.added_kv, groups)  # None: its own fallback
     elif mid_spec is not None:
         x = mid_block(t, str(mid), x, ctx, boc[-1], 1 if mid == "UNetMidBlock2DCrossAttn" else 0,
                       attn_heads=mid_spec.num_attention_heads, transformer_layers=(*mid_spec.transformer_layers, 1)[0],
@@ -297,6 +315,7 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
                       cross_dim=mid_spec.cross_attention_dim)
     # 5. up
     for i, spec in enumerate(up_specs):
-        x = up_block(t, i, spec, x, ctx, forward_upsample_size and i != n - 1)
+        block = k_up_block if spec.type in K_UP else up_block
+        x = block(t, i, spec, x, ctx, forward_upsample_size and i != n - 1)
     # 6. post-process
-    return _finish(t, a, x, c0)
+    return _finish(t, a, x, c0, norm_out=False)

@@ -103,8 +103,8 @@ def up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, forward_upsample
     with t.block(f"up_blocks.{i}", title, order=ORDER):
         if b.num_layers == 0:
             # res_samples = down_block_res_samples[-0:]: a block without resnets takes every skip left
-            while t.peek_size() is not None:
-                t.pop()
+            while t.depth():
+                t.pop_entry(t.path())
         for j in range(b.num_layers):
             res_skip_channels = b.in_channels if j == b.num_layers - 1 else b.out_channels
             resnet_in_channels = b.prev_output_channel if j == 0 else b.out_channels

@@ -15,6 +15,7 @@ from ..config import Args
 from ..errors import UnetvizError, bad_value
 from .diffusers_blocks import SIMPLE_DOWN, SIMPLE_UP, BlockSpec
 from .diffusers_embed import UNSUPPORTED
+from .diffusers_k import K_DOWN, K_UP
 from .diffusers_simple import AddedKV
 
 
@@ -120,6 +121,8 @@ def _spec(a: Args, kind: str, i: int, layers: int, channels: tuple[int, int, int
                          cross_attention_dim=_cross_dim(a, cross, kind), only_cross_attention=only_cross,
                          use_linear_projection=a.flag("use_linear_projection"),
                          downsample_padding=a.int("downsample_padding"))
+    if kind in K_DOWN or kind in K_UP:
+        return _k_spec(a, kind, layers, channels, final, head_dim, cross, up)
     if kind in (SIMPLE_DOWN, SIMPLE_UP):
         return BlockSpec(kind, layers, in_c, out_c, not final, prev,
                          added_kv=_added_kv(a, head_dim, out_c, _cross_dim(a, cross, kind), only_cross, layers))
@@ -128,6 +131,20 @@ def _spec(a: Args, kind: str, i: int, layers: int, channels: tuple[int, int, int
         attn_dim = out_c if head_dim is None else a.int("attention_head_dim", 1, head_dim)
     return BlockSpec(kind, layers, in_c, out_c, not final, prev, attention_head_dim=attn_dim,
                      downsample_padding=a.int("downsample_padding"), sampler_type="conv")
+
+
+def _k_spec(a: Args, kind: str, layers: int, channels: tuple[int, int, int], final: bool, head_dim: Any,
+            cross: Any, up: bool) -> BlockSpec:
+    """A k-diffusion block: an up block has ``num_layers - 1`` resnets; a cross one divides its channels by
+    ``attention_head_dim`` (null: the block's channels) in the constructor, once it has layers."""
+    in_c, out_c, prev = channels
+    resnets = max(0, layers - 1) if up else layers
+    dim = None
+    if kind.startswith("KCrossAttn") and resnets:  # 0 raises ZeroDivisionError, a negative count nn.Linear
+        dim = out_c if head_dim is None else a.int("attention_head_dim", 1, head_dim)
+    cross_dim = None if cross is None else a.int("cross_attention_dim", 1, cross)
+    return BlockSpec(kind, resnets, in_c, out_c, not final, prev, attention_head_dim=dim,
+                     cross_attention_dim=cross_dim)
 
 
 def _added_kv(a: Args, head_dim: Any, channels: int, cross: int | None, only_cross: bool, layers: int) -> AddedKV:

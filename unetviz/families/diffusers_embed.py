@@ -62,6 +62,15 @@ def context_width(cross: Any, hid_dim: int | None) -> int:
     return first if isinstance(first, int) and not isinstance(first, bool) else NO_CROSS_WIDTH
 
 
+def passes_context(cross: Any, hid_dim: int | None, added_type: Any) -> bool:
+    """Whether a caller passes ``encoder_hidden_states``: not when the blocks' ``cross_attention_dim`` differ and
+    nothing projects one context to them all. AudioLDM's pipeline then passes the text as ``class_labels``
+    and ``None`` as the context, and every attn2 attends to the image (its to_k must be as wide as the block)."""
+    if hid_dim is not None or added_type is not None or not isinstance(cross, (list, tuple)):
+        return True
+    return len({c for c in cross if isinstance(c, int) and not isinstance(c, bool)}) <= 1
+
+
 def text_time_inputs(total: int, time_dim: int | None) -> tuple[int, int]:
     """(text_embeds width, number of time ids) a caller passes to an SDXL-style ``text_time`` model.
 
@@ -206,8 +215,9 @@ def process_encoder_hidden_states(t: Tracer, e: Embeds, cross: Any, context: Act
     return context
 
 
-def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act) -> tuple[Act, Act, Act]:
-    """# 1. time, class and added embeddings, then the context: (emb, context, the sample conv_in gets)."""
+def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act) -> tuple[Act, Act | None, Act]:
+    """# 1. time, class and added embeddings, then the context: (emb, context or None if a caller passes none
+    (``passes_context``), the sample conv_in gets)."""
     emb = time_embed(t, e, c0)
     class_emb = class_embed(t, e, c0)
     width = e.time_embed_dim * (2 if class_emb is not None and e.concat else 1)
@@ -220,4 +230,6 @@ def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act) -> tuple[Ac
         if aug is not None and aug.channels != width:
             t.fail("", f"emb + aug_emb: the time embedding is {width} wide (class_embeddings_concat doubles it)"
                        f" but add_embedding gives {aug.channels}")
+    if not passes_context(cross, e.hid_dim, e.added.add_type if e.added is not None else None):
+        return Act(width, None, emb.source), None, sample
     return Act(width, None, emb.source), process_encoder_hidden_states(t, e, cross, context), sample

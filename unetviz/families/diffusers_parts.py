@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import UnetvizError
 from ..kinds import Kind
 from ..records import fmt_size
 from ..tracer import Act, Tracer
@@ -110,11 +109,12 @@ def attention(t: Tracer, name: str, x: Act, query_dim: int, heads: int, dim_head
 
 
 def basic_transformer_block(t: Tracer, name: str, x: Act, dim: int, heads: int, head_dim: int,
-                            context: Act, only_cross_attention: bool, cross_dim: int | None) -> Act:
+                            context: Act | None, only_cross_attention: bool, cross_dim: int | None) -> Act:
     """``BasicTransformerBlock`` with ``norm_type="layer_norm"``: self-attn, cross-attn, GEGLU FF.
 
     ``cross_dim`` None: no norm2/attn2 (and attn1, if only_cross_attention, still gets the context
-    but was built for ``dim``-wide keys)."""
+    but was built for ``dim``-wide keys). ``context`` None (the caller passes none): attn2 attends to
+    the image tokens with its to_k / to_v built for ``cross_dim``."""
     with t.scope(name) as block:
         h = t.layer_norm("norm1", x, dim)
         a = attention(t, "attn1", h, dim, heads, head_dim, None, bias=False, spatial=False,
@@ -139,10 +139,10 @@ def transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim:
 
     With ``use_linear_projection`` the reshape after proj_out uses the input's channels, so any
     heads x head_dim works; the note names the context width this block's attn2 expects."""
-    if ctx.context is None:
-        raise UnetvizError("cross_attention_dim: required by CrossAttn blocks")
     inner = heads * head_dim
     expects = f"expects a {cross_dim}-d context" if cross_dim is not None else "no cross-attention"
+    if cross_dim is not None and ctx.context is None:
+        expects += " (none is passed: attn2 attends to the image)"
     note = f"{heads} heads x {head_dim} = {inner}, {num_layers} block(s), {expects}"
     with t.unit(name, "transformer", "Transformer2DModel", x, note) as u:
         h = t.group_norm("norm", x, groups, in_channels)
@@ -163,6 +163,9 @@ def transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim:
             out = t.linear("proj_out", seq, inner, in_channels)
         else:
             out = t.conv("proj_out", Act(inner, x.size, seq.source), inner, in_channels, 1, 1, 0)
+        if out.channels != in_channels:  # proj_out of 0 channels (heads x 0) returns 0: the residual add fails
+            t.fail(u.path, f"{u.path}: output + residual: proj_out returns {out.channels} channels ({heads} heads"
+                           f" x {head_dim}), the input has {in_channels}")
         return u.done(Act(in_channels, x.size, out.source))
 
 

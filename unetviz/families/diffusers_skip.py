@@ -89,8 +89,8 @@ def skip_up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, skip: Act |
     image = _Image(t, skip)
     with t.block(f"up_blocks.{i}", f"{b.type} {b.prev_output_channel}->{c}", order=order) as path:
         if b.num_layers == 0:
-            while t.peek_size() is not None:  # res_samples = down_block_res_samples[-0:]: every skip left
-                t.pop()
+            while t.depth():  # res_samples = down_block_res_samples[-0:]: every skip left
+                t.pop_entry(t.path())
         # the FIR row is counted inside the unit that ran last: the attention, the last resnet, or skip_norm
         late = not b.add_sampler and not attn
         for j in range(b.num_layers):

@@ -24,11 +24,16 @@ def explain(trace: Trace) -> list[str]:
     blocks = {u.path: u.block for u in trace.units}
     headings = [b for b, _ in trace.blocks]
     pushed: dict[str, list[int]] = {}
+    empty: dict[str, int] = {}
     for s in trace.skips:
-        pushed.setdefault(_owner(s.unit, blocks, headings), []).append(s.index)
-    parts = ", ".join(f"{b} {len(ix)}" for b, ix in pushed.items())
-    lines = [f"The encoder pushes {len(trace.skips)} skips ({parts}); the decoder pops them last-in first-out,"
-             " one per concat."]
+        owner = _owner(s.unit, blocks, headings)
+        pushed.setdefault(owner, []).append(s.index)
+        empty[owner] = empty.get(owner, 0) + s.empty
+    parts = ", ".join(f"{b} {len(ix)}" + (f" ({empty[b]} None)" if empty[b] else "") for b, ix in pushed.items())
+    unused = [s for s in trace.skips if s.taken is not None]
+    how = (" each up block takes one entry per resnet, last-in first-out, and concatenates only the last"
+           " (if it is not None)." if unused else " the decoder pops them last-in first-out, one per concat.")
+    lines = [f"The encoder pushes {len(trace.skips)} {'entries' if unused else 'skips'} ({parts});{how}"]
     popped: dict[str, list[str]] = {}
     for c in trace.concats:
         if not any(op.skip is not None for op in c.inputs):
@@ -37,7 +42,9 @@ def explain(trace: Trace) -> list[str]:
     for owner, sums in popped.items():
         lines.append(f"{owner} pops {len(sums)} skip(s), so it has {len(sums)} concat-fed layer(s):")
         lines.extend(f"  {s}" for s in sums)
-    never = [s.index for s in trace.skips if s.to is None]
+    if unused:
+        lines.append(f"Taken but not concatenated: {', '.join(f'#{s.index}' for s in unused)}.")
+    never = [s.index for s in trace.skips if s.to is None and s.taken is None]
     if never:
         lines.append(f"Never popped: {', '.join(f'#{i}' for i in never)} (the decoder does not use them).")
     return lines

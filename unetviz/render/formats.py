@@ -10,10 +10,10 @@ import html
 import io
 
 from ..errors import bad_value
-from ..records import Trace, fmt_size
+from ..records import Trace
 from .columns import COLUMNS, csv_fields
 from .explain import explain
-from .rows import Row, build_rows, relative
+from .rows import Row, build_rows, relative, skip_fate, skip_width
 from .table import summary_lines, title
 
 FORMATS = ("rich", "json", "csv", "md")
@@ -49,7 +49,8 @@ def to_markdown(trace: Trace, depth: str = "units") -> str:
     lines += [_md_row(r) for r in build_rows(trace, depth)]
     lines += ["", "| skip # | pushed by | channels | size | popped by |", "|---:|---|---:|---:|---|"]
     for s in trace.skips:
-        lines.append(f"| {s.index} | {s.unit} | {s.channels} | {fmt_size(s.size)} | {s.to or '(never popped)'} |")
+        ch, size = skip_width(s)
+        lines.append(f"| {s.index} | {s.unit} | {ch} | {size} | {skip_fate(s)} |")
     why = explain(trace)
     if why:
         lines += ["", why[0], ""] + [f"- {w.strip()}" if w.startswith("  ") else f"\n{w}\n" for w in why[1:]]
@@ -80,8 +81,8 @@ def to_html(trace: Trace, depth: str = "units") -> str:
     if trace.skips:
         out.append("<p><b>skip stack</b> (push order)</p><table class='uv'><tr><th class='r'>#</th><th>pushed by</th>"
                    "<th class='r'>ch</th><th class='r'>size</th><th>popped by</th></tr>")
-        out += [f"<tr><td class='r'>{s.index}</td><td>{e(s.unit)}</td><td class='r'>{s.channels}</td>"
-                f"<td class='r'>{fmt_size(s.size)}</td><td>{e(s.to or '(never popped)')}</td></tr>"
+        out += [f"<tr><td class='r'>{s.index}</td><td>{e(s.unit)}</td><td class='r'>{skip_width(s)[0]}</td>"
+                f"<td class='r'>{skip_width(s)[1]}</td><td>{e(skip_fate(s))}</td></tr>"
                 for s in trace.skips]
         out.append("</table>")
     why = explain(trace)

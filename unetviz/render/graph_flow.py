@@ -238,7 +238,9 @@ class _Builder:
         for s in self.t.skips:
             if s.index not in popped:
                 for tl in self.resolve(s.unit) or self.resolve(s.source):
-                    self.nodes[tl].notes.append(f"#{s.index} {s.channels}ch {fmt(s.size)} pushed, never popped")
+                    what = "None" if s.empty else f"{s.channels}ch {fmt(s.size)}"
+                    fate = f"{s.taken} takes it, unused" if s.taken else "never popped"
+                    self.nodes[tl].notes.append(f"#{s.index} {what} pushed, {fate}")
         main = [i for i in range(len(self.layers)) if i not in self.vector and i not in self.holders]
         last = self.output_of(self.group_of(main[-1])) if main else ["input"]
         err = self.t.error

@@ -218,11 +218,11 @@ def _skip_links(trace: Trace, locate: _Locator, consumer_of: dict[int, Item]) ->
     for s in trace.skips:
         tail = locate(s.unit) or locate(s.source)
         head = consumer_of.get(s.index) or locate(s.to)
-        label = f"#{s.index} {s.channels}ch {fmt(s.size)}"
+        label = f"#{s.index} None" if s.empty else f"#{s.index} {s.channels}ch {fmt(s.size)}"
         if tail is None and s.source != "input":
             continue
         if head is None and tail is not None:
-            tail.cats.append(f"{label} pushed, never popped")
+            tail.cats.append(f"{label} pushed, {f'{s.taken} takes it, unused' if s.taken else 'never popped'}")
         links.append(Link(tail.id if tail else "input", head.id if head else None, s.index, label))
     return links
 

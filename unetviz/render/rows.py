@@ -12,7 +12,7 @@ from typing import Literal
 
 from ..errors import bad_value
 from ..keymaps import block_id, original_names
-from ..records import Concat, Layer, Size, Trace, Unit, fmt_size, within
+from ..records import Concat, Layer, Size, Skip, Trace, Unit, fmt_size, within
 
 DEPTHS = ("units", "layers", "blocks")
 """``--depth`` values; the first is the default (one screen of SD 1.5 with every concat)."""
@@ -51,6 +51,20 @@ class Row:
 def relative(path: str, parent: str) -> str:
     """``path`` below ``parent`` (``resnets.0`` under ``down_blocks.1``), or whole."""
     return path[len(parent) + 1:] if parent and path.startswith(parent + ".") else path
+
+
+def skip_fate(s: Skip) -> str:
+    """What became of a skip-stack entry, in the words every skip table uses."""
+    if s.to is not None:
+        return s.to
+    if s.taken is not None:
+        return f"{s.taken} takes it, {'nothing to concatenate' if s.empty else 'unused'}"
+    return "(never popped)"
+
+
+def skip_width(s: Skip) -> tuple[str, str]:
+    """(channels, size) cells of a skip-stack entry; an empty entry is ``None``."""
+    return ("-", "None") if s.empty else (str(s.channels), fmt_size(s.size))
 
 
 def concat_terms(trace: Trace, c: Concat) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..records import Trace, fmt_size
 from .columns import COLUMNS, Column
 from .explain import explain
-from .rows import Row, build_rows, relative
+from .rows import Row, build_rows, relative, skip_fate, skip_width
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -133,7 +133,7 @@ def skip_lines(trace: Trace, width: int) -> list[tuple[str, str]]:
     if not trace.skips:
         return []
     head = ("#", "pushed by", "ch", "size", "popped by")
-    body = [(str(s.index), s.unit, str(s.channels), fmt_size(s.size), s.to or "(never popped)") for s in trace.skips]
+    body = [(str(s.index), s.unit, *skip_width(s), skip_fate(s)) for s in trace.skips]
     widths = [max(len(row[k]) for row in (head, *body)) for k in range(5)]
     right = (True, False, True, True, False)
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..families.diffusers_added import hint_size, image_embeds_width
-from ..families.diffusers_embed import TEXT_TOKENS, context_width, text_time_inputs
+from ..families.diffusers_embed import TEXT_TOKENS, context_width, passes_context, text_time_inputs
 from ..records import Trace
 
 BATCH = 2
@@ -45,7 +45,8 @@ def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[
         return (sample, timestep), kw
     # one context, as a pipeline passes it: as wide as the first block (or encoder_hid_proj) reads
     width = context_width(cfg.cross_attention_dim, cfg.encoder_hid_dim)
-    kw["encoder_hidden_states"] = torch.empty(b, TEXT_TOKENS, width, device=meta)
+    kw["encoder_hidden_states"] = torch.empty(b, TEXT_TOKENS, width, device=meta) if passes_context(
+        cfg.cross_attention_dim, cfg.encoder_hid_dim, cfg.addition_embed_type) else None
     if cfg.get("time_cond_proj_dim") is not None:
         kw["timestep_cond"] = torch.empty(b, cfg.time_cond_proj_dim, device=meta)
     kw["added_cond_kwargs"] = _added(cfg, trace, meta, b)
