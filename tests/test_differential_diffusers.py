@@ -207,7 +207,7 @@ def unet2d_condition_configs(draw: st.DrawFn) -> Case:
         ("timestep_post_act", st.sampled_from([None, "gelu"])),
         ("time_cond_proj_dim", st.sampled_from([None, 5])),
         ("conv_in_kernel", st.sampled_from([3, 1, 5])), ("conv_out_kernel", st.sampled_from([3, 1])),
-        ("attention_type", st.sampled_from(["default", "other"])),
+        ("attention_type", st.sampled_from(["default", "other", "gated", "gated-text-image"])),
         ("cross_attention_norm", st.sampled_from([None, "group_norm", "layer_norm"])),
         ("mid_block_only_cross_attention", st.sampled_from([None, True])),
         ("resnet_skip_time_act", st.booleans()), ("resnet_out_scale_factor", st.sampled_from([1.0, 0.5])),

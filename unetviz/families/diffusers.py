@@ -25,7 +25,16 @@ from .diffusers_blocks import (
     up_block,
 )
 from .diffusers_cond import _check_config, block_specs, other_options
-from .diffusers_embed import TEXT_TOKENS, UNSUPPORTED, activation, embedding, embeddings, step_one
+from .diffusers_embed import (
+    TEXT_TOKENS,
+    UNSUPPORTED,
+    activation,
+    context_tokens,
+    embedding,
+    embeddings,
+    step_one,
+)
+from .diffusers_gligen import position_net, positive_len
 from .diffusers_k import K_DOWN, K_UP, k_down_block, k_up_block
 from .diffusers_parts import Ctx, timestep_embedding
 from .diffusers_simple import simple_mid_block
@@ -289,18 +298,22 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
     blocks_time_embed_dim = e.time_embed_dim * (2 if e.concat else 1)
     n, c0, groups = len(down), boc[0], a.opt_int("norm_num_groups", 1)
 
+    gligen = positive_len(a)
     t.declare(("conv_in", "time_proj", "time_embedding", "encoder_hid_proj", "class_embedding", "add_time_proj",
                "add_embedding", "time_embed_act", "down_blocks", "up_blocks", "mid_block", "conv_norm_out",
-               "conv_act", "conv_out"))
+               "conv_act", "conv_out", "position_net"))
     hint = e.added is not None and e.added.add_type == "image_hint"
     sample = _sample(t, a, size, hint=4 if hint else 0)
     # 1. time (and the class, added and context embeddings)
-    emb, context, sample = step_one(t, e, c0, a.raw("cross_attention_dim"), sample)
+    emb, context, sample = step_one(t, e, c0, a.raw("cross_attention_dim"), sample,
+                                    context_tokens(a.raw("dual_cross_attention")))
     # null groups: only blocks with their own (K blocks) and a mid block's min(channels // 4, 32) remain
     ctx = Ctx(emb, groups or min(boc[-1] // 4, 32), time_embedding_norm=a.raw("resnet_time_scale_shift"),
               context=context, temb_channels=blocks_time_embed_dim)
     # 2. pre-process
     x = _conv_in(t, a, sample, c0, a.int("conv_in_kernel", 1))
+    if gligen is not None:  # 2.5 GLIGEN position net, with the boxes its pipeline passes
+        ctx = replace(ctx, objs=position_net(t, str(a.raw("attention_type")), gligen))
     forward_upsample_size = any(d % (2 ** (n - 1)) for d in sample.size or ())
     # 3. down
     for i, spec in enumerate(down_specs):
@@ -312,7 +325,7 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
         x = mid_block(t, str(mid), x, ctx, boc[-1], 1 if mid == "UNetMidBlock2DCrossAttn" else 0,
                       attn_heads=mid_spec.num_attention_heads, transformer_layers=(*mid_spec.transformer_layers, 1)[0],
                       use_linear_projection=mid_spec.use_linear_projection, add_attention=False,
-                      cross_dim=mid_spec.cross_attention_dim)
+                      cross_dim=mid_spec.cross_attention_dim, dual=mid_spec.dual)
     # 5. up
     for i, spec in enumerate(up_specs):
         block = k_up_block if spec.type in K_UP else up_block

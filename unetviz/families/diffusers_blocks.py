@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..tracer import Act, Tracer
-from .diffusers_parts import Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
+from .diffusers_parts import (
+    Ctx,
+    attention,
+    downsample_2d,
+    dual_transformer_2d,
+    resnet_block_2d,
+    transformer_2d,
+    upsample_2d,
+)
 from .diffusers_simple import AddedKV, added_kv_attention
 
 DOWN_BLOCK_TYPES = ("DownBlock2D", "AttnDownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampleBlock2D")
@@ -43,6 +51,8 @@ class BlockSpec:
     """AttnDown/UpBlock2D's downsample_type / upsample_type: "conv", "resnet", anything else = none."""
     added_kv: AddedKV | None = None
     """SimpleCrossAttn blocks: how their added-k/v attentions are built."""
+    dual: bool = False
+    """CrossAttn blocks with ``dual_cross_attention``: DualTransformer2DModel in place of Transformer2DModel."""
 
 
 def _attend(t: Tracer, b: BlockSpec, j: int, x: Act, ctx: Ctx) -> Act:
@@ -53,6 +63,10 @@ def _attend(t: Tracer, b: BlockSpec, j: int, x: Act, ctx: Ctx) -> Act:
         return attention(t, name, x, b.out_channels, b.out_channels // dim, dim, ctx.groups)
     if b.added_kv is not None:
         return added_kv_attention(t, name, x, ctx, b.out_channels, b.added_kv, ctx.groups)
+    if b.type.startswith("CrossAttn") and b.dual:
+        heads = b.num_attention_heads
+        return dual_transformer_2d(t, name, x, ctx, heads, b.out_channels // heads, b.out_channels, ctx.groups,
+                                   b.cross_attention_dim)
     if b.type.startswith("CrossAttn"):
         heads = b.num_attention_heads
         return transformer_2d(t, name, x, ctx, heads, b.out_channels // heads, b.out_channels,
@@ -131,13 +145,16 @@ def up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, forward_upsample
 def mid_block(t: Tracer, kind: str, x: Act, ctx: Ctx, channels: int, num_layers: int, *,
               attn_heads: int = 1, attn_head_dim: int | None = None, attn_groups: int | None = None,
               add_attention: bool = True, transformer_layers: int = 1,
-              use_linear_projection: bool = False, cross_dim: int | None = None) -> Act:
+              use_linear_projection: bool = False, cross_dim: int | None = None, dual: bool = False) -> Act:
     """UNetMidBlock2D (self-attention or none) or UNetMidBlock2DCrossAttn: resnet, (attn, resnet) x n."""
     with t.block("mid_block", kind, order=("attentions", "resnets")):
         x = resnet_block_2d(t, "resnets.0", x, ctx, channels, channels)
         for j in range(num_layers):
             name = f"attentions.{j}"
-            if kind == "UNetMidBlock2DCrossAttn":
+            if kind == "UNetMidBlock2DCrossAttn" and dual:
+                x = dual_transformer_2d(t, name, x, ctx, attn_heads, channels // attn_heads, channels, ctx.groups,
+                                        cross_dim)
+            elif kind == "UNetMidBlock2DCrossAttn":
                 x = transformer_2d(t, name, x, ctx, attn_heads, channels // attn_heads, channels,
                                    transformer_layers, ctx.groups, use_linear_projection, cross_dim=cross_dim)
             elif add_attention:

@@ -120,7 +120,7 @@ def _spec(a: Args, kind: str, i: int, layers: int, channels: tuple[int, int, int
                          transformer_layers=depths,
                          cross_attention_dim=_cross_dim(a, cross, kind), only_cross_attention=only_cross,
                          use_linear_projection=a.flag("use_linear_projection"),
-                         downsample_padding=a.int("downsample_padding"))
+                         downsample_padding=a.int("downsample_padding"), dual=a.flag("dual_cross_attention"))
     if kind in K_DOWN or kind in K_UP:
         return _k_spec(a, kind, layers, channels, final, head_dim, cross, up)
     if kind in (SIMPLE_DOWN, SIMPLE_UP):
@@ -192,7 +192,7 @@ def block_specs(a: Args, down: list[str], up: list[str], boc: list[int], pb: Per
                              num_attention_heads=_cross_heads(a, pb.heads[-1], boc[-1], "mid_block", depths),
                              transformer_layers=depths,
                              cross_attention_dim=_cross_dim(a, pb.cross[-1], str(mid), mid=True),
-                             use_linear_projection=a.flag("use_linear_projection"))
+                             use_linear_projection=a.flag("use_linear_projection"), dual=a.flag("dual_cross_attention"))
     elif mid == "UNetMidBlock2DSimpleCrossAttn":
         mid_spec = _simple_mid(a, pb, boc[-1])
     elif mid == "UNetMidBlock2D":
@@ -219,14 +219,6 @@ def other_options(a: Args, down: list[str], up: list[str]) -> None:
     if skip is not None:  # built, but the forward cannot unpack a skip block's three outputs
         raise UnetvizError(f"down_block_types: {skip!r} in UNet2DConditionModel: {UNSUPPORTED} it (its forward"
                            " fails at the first score-SDE block); allowed there: the non-Skip block types")
-    cross_blocks = any(b.startswith("CrossAttn") for b in (*down, *up)) or \
-        a.raw("mid_block_type") == "UNetMidBlock2DCrossAttn"
-    if a.raw("dual_cross_attention") and cross_blocks:
-        raise UnetvizError(f"dual_cross_attention: DualTransformer2DModel: {UNSUPPORTED} it; allowed: false")
-    if a.raw("attention_type") in ("gated", "gated-text-image") and cross_blocks:
-        # GLIGEN's fuser and position_net own weights the forward never runs without gligen inputs
-        raise UnetvizError(f"attention_type: {a.raw('attention_type')!r} (GLIGEN): {UNSUPPORTED} it; allowed:"
-                           " 'default'")
     a.choice("mid_block_type", ("UNetMidBlock2DCrossAttn", "UNetMidBlock2D", "UNetMidBlock2DSimpleCrossAttn", None))
     a.int("downsample_padding")
     for key in ("conv_in_kernel", "conv_out_kernel"):

@@ -15,7 +15,7 @@ from ..config import Args
 from ..errors import UnetvizError, bad_value
 from ..tracer import Act, Tracer
 from .diffusers_added import HID_TYPES, Added, add_embedding, encoder_hid_proj, set_added
-from .diffusers_parts import timestep_embedding
+from .diffusers_parts import CONDITION_LENGTHS, timestep_embedding
 
 TEXT_TOKENS = 77  # CLIP's sequence length: the context every Stable Diffusion pipeline passes
 NO_CROSS_WIDTH = 768
@@ -60,6 +60,12 @@ def context_width(cross: Any, hid_dim: int | None) -> int:
         return hid_dim
     first = cross[0] if isinstance(cross, (list, tuple)) and cross else cross
     return first if isinstance(first, int) and not isinstance(first, bool) else NO_CROSS_WIDTH
+
+
+def context_tokens(dual: Any) -> int:
+    """Tokens of the context a caller passes: CLIP's 77, or with ``dual_cross_attention`` the text's 77 and the
+    image's 257 concatenated (Versatile Diffusion's dual-guided pipeline)."""
+    return sum(CONDITION_LENGTHS) if dual else TEXT_TOKENS
 
 
 def passes_context(cross: Any, hid_dim: int | None, added_type: Any) -> bool:
@@ -215,14 +221,15 @@ def process_encoder_hidden_states(t: Tracer, e: Embeds, cross: Any, context: Act
     return context
 
 
-def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act) -> tuple[Act, Act | None, Act]:
+def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act,
+             tokens: int = TEXT_TOKENS) -> tuple[Act, Act | None, Act]:
     """# 1. time, class and added embeddings, then the context: (emb, context or None if a caller passes none
     (``passes_context``), the sample conv_in gets)."""
     emb = time_embed(t, e, c0)
     class_emb = class_embed(t, e, c0)
     width = e.time_embed_dim * (2 if class_emb is not None and e.concat else 1)
     aug_embed(t, e, width)
-    context = Act(context_width(cross, e.hid_dim), None, "encoder_hidden_states", TEXT_TOKENS)
+    context = Act(context_width(cross, e.hid_dim), None, "encoder_hidden_states", tokens)
     if e.added is not None:
         aug, hint = add_embedding(t, e.added, context, e.time_embed_dim, sample)
         if hint is not None:  # sample = torch.cat([sample, hint], dim=1): before emb + aug_emb, as upstream

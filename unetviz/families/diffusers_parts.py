@@ -8,7 +8,7 @@ and ``FeedForward``/``GEGLU`` (attention.py), ``Downsample2D``/``Upsample2D``, `
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..kinds import Kind
 from ..records import fmt_size
@@ -29,6 +29,8 @@ class Ctx:
     """The ``encoder_hidden_states`` the blocks get (after encoder_hid_proj)."""
     temb_channels: int | None = None
     """What every ``time_emb_proj`` was built for (``blocks_time_embed_dim``); default: ``temb``'s width."""
+    objs: Act | None = None
+    """GLIGEN's grounding tokens (``position_net``'s output), which every transformer block's fuser reads."""
 
 
 def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, out_channels: int,
@@ -108,27 +110,54 @@ def attention(t: Tracer, name: str, x: Act, query_dim: int, heads: int, dim_head
         return u.done(y, new=spatial)
 
 
+def feed_forward(t: Tracer, name: str, h: Act, dim: int) -> Act:
+    """``FeedForward(dim, activation_fn="geglu")``: net.0.proj to 2 x 4 dim (GEGLU halves it), net.2 back."""
+    with t.unit(name, "mlp", "FeedForward", h, f"GEGLU {dim}->{4 * dim}x2->{dim}") as u:
+        g = t.linear("net.0.proj", h, dim, 4 * dim * 2)
+        y = t.linear("net.2", Act(4 * dim, None, g.source, g.tokens), 4 * dim, dim)
+        return u.done(y, new=False)
+
+
+def gated_self_attention_dense(t: Tracer, name: str, x: Act, objs: Act, dim: int, context_dim: int | None,
+                               heads: int, head_dim: int) -> Act:
+    """GLIGEN's ``fuser``: the grounding tokens, projected to ``dim``, join the image tokens for one self-attention
+    (whose image part is kept), then a GEGLU feed-forward; each added through a tanh gate (alpha_attn/dense)."""
+    tokens = x.tokens or 1
+    with t.scope(name, order=("linear", "attn", "ff", "norm1", "norm2")) as full:
+        # it owns alpha_attn and alpha_dense itself: a row of its own, which hooks see with the tokens as channels
+        t.owner("", "GatedSelfAttentionDense", Act(tokens, None, x.source), Act(tokens, None, full),
+                [("alpha_attn", ()), ("alpha_dense", ())], "tanh-gated")
+        o = t.linear("linear", objs, context_dim if context_dim is not None else dim, dim)
+        joint = Act(dim, None, x.source, tokens + (o.tokens or 1))  # torch.cat([x, objs], dim=1)
+        h = t.layer_norm("norm1", joint, dim)
+        attention(t, "attn", h, dim, heads, head_dim, None, bias=False, spatial=False)
+        h = t.layer_norm("norm2", x, dim)
+        feed_forward(t, "ff", h, dim)
+    return Act(dim, None, full, tokens)
+
+
 def basic_transformer_block(t: Tracer, name: str, x: Act, dim: int, heads: int, head_dim: int,
-                            context: Act | None, only_cross_attention: bool, cross_dim: int | None) -> Act:
+                            context: Act | None, only_cross_attention: bool, cross_dim: int | None,
+                            objs: Act | None = None) -> Act:
     """``BasicTransformerBlock`` with ``norm_type="layer_norm"``: self-attn, cross-attn, GEGLU FF.
 
     ``cross_dim`` None: no norm2/attn2 (and attn1, if only_cross_attention, still gets the context
     but was built for ``dim``-wide keys). ``context`` None (the caller passes none): attn2 attends to
-    the image tokens with its to_k / to_v built for ``cross_dim``."""
-    with t.scope(name) as block:
+    the image tokens with its to_k / to_v built for ``cross_dim``. ``objs``: GLIGEN's grounding tokens, which
+    the ``fuser`` (registered last, run after attn1) mixes in."""
+    with t.scope(name, order=("norm1", "attn1", "norm2", "attn2", "norm3", "ff", "fuser")) as block:
         h = t.layer_norm("norm1", x, dim)
         a = attention(t, "attn1", h, dim, heads, head_dim, None, bias=False, spatial=False,
                       context=context if only_cross_attention else None,
                       context_dim=(cross_dim or dim) if only_cross_attention else None)
+        if objs is not None:
+            a = gated_self_attention_dense(t, "fuser", a, objs, dim, cross_dim, heads, head_dim)
         if cross_dim is not None:
             h = t.layer_norm("norm2", a, dim)
             a = attention(t, "attn2", h, dim, heads, head_dim, None, bias=False, spatial=False, context=context,
                           context_dim=cross_dim)
         h = t.layer_norm("norm3", a, dim)
-        with t.unit("ff", "mlp", "FeedForward", h, f"GEGLU {dim}->{4 * dim}x2->{dim}") as u:
-            g = t.linear("net.0.proj", h, dim, 4 * dim * 2)
-            y = t.linear("net.2", Act(4 * dim, None, g.source, g.tokens), 4 * dim, dim)
-            u.done(y, new=False)
+        feed_forward(t, "ff", h, dim)
         return Act(dim, None, block, x.tokens)
 
 
@@ -158,7 +187,7 @@ def transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim:
         with t.scope("transformer_blocks"):
             for i in range(num_layers):
                 seq = basic_transformer_block(t, str(i), seq, inner, heads, head_dim, ctx.context,
-                                              only_cross_attention, cross_dim)
+                                              only_cross_attention, cross_dim, ctx.objs)
         if use_linear_projection:
             out = t.linear("proj_out", seq, inner, in_channels)
         else:
@@ -167,6 +196,35 @@ def transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim:
             t.fail(u.path, f"{u.path}: output + residual: proj_out returns {out.channels} channels ({heads} heads"
                            f" x {head_dim}), the input has {in_channels}")
         return u.done(Act(in_channels, x.size, out.source))
+
+
+CONDITION_LENGTHS = (77, 257)
+"""``DualTransformer2DModel.condition_lengths``: the text's tokens, then the image's (Versatile Diffusion's
+dual-guided pipeline passes the two contexts concatenated: 334 tokens)."""
+CONDITION_TRANSFORMER = (1, 0)
+"""``transformer_index_for_condition``: the text goes to transformers.1, the image to transformers.0."""
+
+
+def dual_transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head_dim: int, in_channels: int,
+                        groups: int, cross_dim: int | None) -> Act:
+    """``DualTransformer2DModel``: two one-layer Transformer2DModels, each fed its slice of the context, their
+    residuals mixed half and half and added to the input."""
+    with t.unit(name, "transformer", "DualTransformer2DModel", x, "text -> transformers.1, image ->"
+                f" transformers.0, mixed 0.5 / 0.5, each expects a {cross_dim}-d context") as u:
+        # diffusers 0.42 builds it, but every block that holds one calls it with a keyword it does not take
+        t.fail(u.path, f"{u.path}: DualTransformer2DModel.forward() got an unexpected keyword argument"
+                       " 'encoder_attention_mask' (diffusers 0.42 builds dual_cross_attention models but cannot run"
+                       " them)")
+        if ctx.context is None:
+            t.fail(u.path, f"{u.path}: encoder_hidden_states is None, and DualTransformer2DModel slices it")
+        context = ctx.context or Act(cross_dim or in_channels, None, "encoder_hidden_states", 1)
+        total, start = context.tokens or 1, 0
+        for n, index in zip(CONDITION_LENGTHS, CONDITION_TRANSFORMER, strict=True):
+            part = Act(context.channels, None, context.source, max(0, min(start + n, total) - start))
+            transformer_2d(t, f"transformers.{index}", x, replace(ctx, context=part), heads, head_dim, in_channels,
+                           1, groups, False, cross_dim=cross_dim)
+            start += n
+        return u.done(Act(in_channels, x.size, ""))
 
 
 def downsample_2d(t: Tracer, name: str, x: Act, channels: int, out_channels: int, padding: int) -> Act:

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 
 from ..families.diffusers_added import hint_size, image_embeds_width
-from ..families.diffusers_embed import TEXT_TOKENS, context_width, passes_context, text_time_inputs
+from ..families.diffusers_embed import context_tokens, context_width, passes_context, text_time_inputs
+from ..families.diffusers_gligen import BOXES, GATED
 from ..records import Trace
 
 BATCH = 2
@@ -45,12 +46,26 @@ def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[
         return (sample, timestep), kw
     # one context, as a pipeline passes it: as wide as the first block (or encoder_hid_proj) reads
     width = context_width(cfg.cross_attention_dim, cfg.encoder_hid_dim)
-    kw["encoder_hidden_states"] = torch.empty(b, TEXT_TOKENS, width, device=meta) if passes_context(
+    tokens = context_tokens(cfg.get("dual_cross_attention"))
+    kw["encoder_hidden_states"] = torch.empty(b, tokens, width, device=meta) if passes_context(
         cfg.cross_attention_dim, cfg.encoder_hid_dim, cfg.addition_embed_type) else None
     if cfg.get("time_cond_proj_dim") is not None:
         kw["timestep_cond"] = torch.empty(b, cfg.time_cond_proj_dim, device=meta)
     kw["added_cond_kwargs"] = _added(cfg, trace, meta, b)
+    if cfg.get("attention_type") in GATED and getattr(model, "position_net", None) is not None:
+        kw["cross_attention_kwargs"] = {"gligen": _gligen(cfg, meta, b)}
     return (sample, timestep), kw
+
+
+def _gligen(cfg: Any, meta: torch.device, b: int) -> dict[str, torch.Tensor]:
+    """The grounding inputs StableDiffusionGLIGEN(TextImage)Pipeline passes: 30 boxes, their masks and embeds."""
+    n, width = BOXES, cfg.cross_attention_dim
+    kw = {"boxes": torch.empty(b, n, 4, device=meta), "masks": torch.empty(b, n, device=meta)}
+    if cfg.attention_type == "gated":
+        return {**kw, "positive_embeddings": torch.empty(b, n, width, device=meta)}
+    return {**kw, "phrases_masks": torch.empty(b, n, device=meta), "image_masks": torch.empty(b, n, device=meta),
+            "phrases_embeddings": torch.empty(b, n, width, device=meta),
+            "image_embeddings": torch.empty(b, n, width, device=meta)}
 
 
 def _added(cfg: Any, trace: Trace, meta: torch.device, b: int) -> dict[str, torch.Tensor]:
