@@ -14,7 +14,6 @@ import pytest
 
 import unetviz
 from unetviz.api import resolve
-from unetviz.families.diffusers_embed import UNSUPPORTED
 
 SIMPLE_DOWN = ["ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D",
                "SimpleCrossAttnDownBlock2D"]
@@ -46,6 +45,22 @@ KARLO_SUPER_RES = {  # scripts/convert_kakao_brain_unclip_to_diffusers.py SUPER_
     "_class_name": "UNet2DModel", "sample_size": 256, "layers_per_block": 3,
     "down_block_types": ["ResnetDownsampleBlock2D"] * 4, "up_block_types": ["ResnetUpsampleBlock2D"] * 4,
     "block_out_channels": [320, 640, 960, 1280], "in_channels": 6, "out_channels": 3, "add_attention": False}
+GLIGEN = {  # masterful/gligen-1-4-generation-text-box unet/config.json at d66573d (+101a3d0: attention_type)
+    "_class_name": "UNet2DConditionModel", "act_fn": "silu", "attention_head_dim": 8,
+    "block_out_channels": [320, 640, 1280, 1280], "center_input_sample": False, "cross_attention_dim": 768,
+    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    "downsample_padding": 1, "attention_type": "gated", "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4,
+    "layers_per_block": 2, "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4,
+    "sample_size": 64,
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]}
+AUDIOLDM = {  # cvssp/audioldm-m-full as re-saved by manosp/audio_inversion_cat@68d7a4c (the keys that differ
+    # from UNet2DConditionModel's defaults; projection_class_embeddings_input_dim from AudioLDM's FiLM dim)
+    "_class_name": "UNet2DConditionModel", "attention_head_dim": 8, "block_out_channels": [192, 384, 576, 960],
+    "class_embed_type": "simple_projection", "class_embeddings_concat": True,
+    "cross_attention_dim": [192, 384, 576, 960],
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "in_channels": 8, "out_channels": 8, "projection_class_embeddings_input_dim": 512, "sample_size": 128,
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]}
 EMA_KEYS = {"decay": 0.9999, "inv_gamma": 1.0, "min_decay": 0.0, "optimization_step": 1000, "power": 0.75,
             "update_after_step": 0, "use_ema_warmup": True}
 
@@ -59,12 +74,18 @@ CONFIGS: dict[str, tuple[Any, str]] = {
     "karlo-super-res": (KARLO_SUPER_RES, "128x192"),
     "ncsnpp-celebahq-256": ("ncsnpp-celebahq-256", "128x192"),
     "ncsnpp-ema": ({**resolve("ncsnpp-celebahq-256")[0], **EMA_KEYS}, "64x128"),
+    "sd-x2-latent-upscaler": ("sd-x2-latent-upscaler", "48x80"),
+    "gligen-text-box": (GLIGEN, "48x80"),
+    "gligen-text-image": ({**GLIGEN, "attention_type": "gated-text-image"}, "40x56"),
+    "audioldm-m-full": (AUDIOLDM, "128x64"),
 }
 FIGURES = {  # name: (params, state_dict tensors)
     "if-i-xl": (4_304_695_110, 775), "kandinsky21": (1_228_661_768, 726),
     "kandinsky22-decoder": (1_253_057_288, 724), "karlo-decoder": (885_439_686, 716),
     "karlo-super-res": (691_579_523, 408), "ncsnpp-celebahq-256": (65_574_549, 645),
-    "ncsnpp-ema": (65_574_549, 645),
+    "ncsnpp-ema": (65_574_549, 645), "sd-x2-latent-upscaler": (372_560_645, 639),
+    "gligen-text-box": (1_068_623_204, 966), "gligen-text-image": (1_069_707_108, 973),
+    "audioldm-m-full": (415_954_568, 690),
 }
 
 
@@ -137,10 +158,69 @@ def test_ema_keys_are_ignored_with_a_warning() -> None:
     assert t.params == FIGURES["ncsnpp-celebahq-256"][0]
 
 
-def test_k_diffusion_blocks_are_refused_clearly() -> None:
-    config = {"_class_name": "UNet2DConditionModel", "block_out_channels": [32, 64],
-              "down_block_types": ["KDownBlock2D", "KCrossAttnDownBlock2D"],
-              "up_block_types": ["KCrossAttnUpBlock2D", "KUpBlock2D"], "mid_block_type": None,
-              "norm_num_groups": None, "cross_attention_dim": 16, "attention_head_dim": 8}
-    with pytest.raises(unetviz.UnetvizError, match=UNSUPPORTED):
-        _trace(config)
+def test_k_diffusion_skips_none_and_unused_entries() -> None:
+    """The upscaler's last down block hands the decoder None x 4; each up block takes 4 entries and
+    concatenates only the last: 1536 = 768 + 768 at 16x16."""
+    t = _trace("sd-x2-latent-upscaler")
+    empty = [s for s in t.skips if s.empty]
+    assert [s.unit for s in empty] == [f"down_blocks.3.attentions.{j}" for j in range(4)]
+    assert all(s.taken == "up_blocks.0" and s.to is None for s in empty)
+    unused = [s.index for s in t.skips if s.taken is not None and not s.empty]
+    assert len(unused) == 9 and [s.to for s in t.skips if s.to] == ["up_blocks.3.resnets.0", "up_blocks.2.resnets.0",
+                                                                   "up_blocks.1.resnets.0"]
+    first = t.concats[0]
+    assert (first.consumer, first.channels, first.size) == ("up_blocks.1.resnets.0", 1536, (16, 16))
+    assert [(op.channels, op.source) for op in first.inputs] == [(768, "up_blocks.0.upsamplers.0"),
+                                                                 (768, "down_blocks.2.attentions.3")]
+    kinds = {u.type: u.kind for u in t.units}
+    assert kinds["ResnetBlockCondNorm2D"] == "resnet" and kinds["KDownsample2D"] == "downsample"
+
+
+def test_k_diffusion_samplers_are_fixed_kernels() -> None:
+    """KDownsample2D's kernel is a non-persistent buffer: not in the state_dict; its conv is a C x C MAC row."""
+    t = _trace("sd-x2-latent-upscaler")
+    assert not any("downsamplers" in k or "upsamplers" in k for k, _ in t.manifest)
+    row = next(x for x in t.layers if x.path == "down_blocks.0.downsamplers.0")
+    assert (row.type, row.in_size, row.out_size, row.kernel) == ("conv2d", (66, 66), (32, 32), (4, 4))
+
+
+@pytest.mark.parametrize(("size", "at"), [("60x64", "up_blocks.1.resnets.0"), ("1x1", "down_blocks.0.downsamplers.0")])
+def test_k_diffusion_fails_where_the_real_model_fails(size: str, at: str) -> None:
+    """60 rows: 60 -> 30 -> 15 -> 7, and 7 -> 14 does not meet the 15-row skip; 1x1: reflect padding fails."""
+    t = _trace("sd-x2-latent-upscaler", size)
+    assert t.error is not None and t.error.at == at
+    pytest.importorskip("diffusers")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = unetviz.verify("sd-x2-latent-upscaler", size)
+    assert report.ok and report.error_real is not None, report.disagreements[:5]
+
+
+def test_audioldm_passes_no_context() -> None:
+    """Per-block context widths no single context fits: the caller passes None and attn2 attends to the image."""
+    t = _trace(AUDIOLDM)
+    assert t.error is None
+    rows = {x.path: x for x in t.layers}
+    keys = [p for p in rows if p.endswith("attn2.to_k")]
+    # keys come from the image tokens (as many as the queries), as wide as the block
+    assert len(keys) == 16 and all(rows[p].tokens == rows[p.replace("to_k", "to_q")].tokens != 77 and
+                                   rows[p].in_channels == rows[p.replace("to_k", "to_q")].in_channels for p in keys)
+    assert any("none is passed" in u.note for u in t.units)
+
+
+def test_gligen_fuser_reads_the_grounding_tokens() -> None:
+    t = _trace(GLIGEN)
+    fuser = [x for x in t.layers if x.path == "down_blocks.0.attentions.0.transformer_blocks.0.fuser.attn.to_q"]
+    assert fuser and fuser[0].tokens == 64 * 64 + 30
+    assert [k for k, _ in t.manifest][-8:][0] == "position_net.null_positive_feature"
+
+
+def test_gligen_needs_one_context_width() -> None:
+    with pytest.raises(unetviz.UnetvizError, match="needs one integer"):
+        _trace({**GLIGEN, "cross_attention_dim": [768] * 4})
+
+
+def test_dual_cross_attention_fails_where_diffusers_fails() -> None:
+    t = _trace({**resolve("sd15")[0], "dual_cross_attention": True})
+    assert t.error is not None and t.error.at == "down_blocks.0.attentions.0"
+    assert t.params == 1_126_760_324

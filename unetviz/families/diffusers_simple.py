@@ -37,15 +37,19 @@ def added_kv_attention(t: Tracer, name: str, x: Act, ctx: Ctx, channels: int, kv
     """``Attention(query_dim=cross_attention_dim=channels, added_kv_proj_dim=cross_dim)`` on a feature map."""
     heads = channels // kv.head_dim
     inner = heads * kv.head_dim
-    context = ctx.context if ctx.context is not None else Act(channels, None, x.source, 1)
+    tokens = 1
+    for d in x.size or (1,):
+        tokens *= d
+    # no context passed: the processor uses the image tokens (before group_norm) and skips norm_cross
+    context = ctx.context if ctx.context is not None else Act(x.channels, None, x.source, tokens)
     note = f"{heads} heads x {kv.head_dim}, added k/v from a {kv.cross_dim}-d context" + \
-        (", cross only" if kv.only_cross else "")
+        (", cross only" if kv.only_cross else "") + (" (none is passed: the image's)" if ctx.context is None else "")
     with t.unit(name, "attention", "Attention", x, note) as u:
         t.declare(("group_norm", "norm_cross", "to_q", "to_k", "to_v", "add_k_proj", "add_v_proj", "to_out"))
-        tokens = 1
-        for d in x.size or (1,):
-            tokens *= d
-        if kv.norm == "layer_norm":
+        if kv.norm is not None and ctx.context is None:
+            width = channels if kv.norm == "layer_norm" or kv.cross_dim is None else kv.cross_dim
+            t.unrun("norm_cross", [("weight", (width,)), ("bias", (width,))])
+        elif kv.norm == "layer_norm":
             context = t.layer_norm("norm_cross", context, channels)
         elif kv.norm == "group_norm":
             width = kv.cross_dim if kv.cross_dim is not None else channels
