@@ -221,8 +221,9 @@ def dual_transformer_2d(t: Tracer, name: str, x: Act, ctx: Ctx, heads: int, head
         total, start = context.tokens or 1, 0
         for n, index in zip(CONDITION_LENGTHS, CONDITION_TRANSFORMER, strict=True):
             part = Act(context.channels, None, context.source, max(0, min(start + n, total) - start))
-            transformer_2d(t, f"transformers.{index}", x, replace(ctx, context=part), heads, head_dim, in_channels,
-                           1, groups, False, cross_dim=cross_dim)
+            # its Transformer2DModels get no attention_type: no GLIGEN fuser inside
+            transformer_2d(t, f"transformers.{index}", x, replace(ctx, context=part, objs=None), heads, head_dim,
+                           in_channels, 1, groups, False, cross_dim=cross_dim)
             start += n
         return u.done(Act(in_channels, x.size, ""))
 
