@@ -14,44 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .acts import Act, UnitCtx
 from .errors import ModelFailure, UnetvizError
 from .kinds import Kind, kind_of
-from .records import Concat, Failure, Layer, Operand, Shape, Size, Skip, Trace, Unit, fmt_size, numel
+from .records import Concat, Failure, Layer, Operand, Shape, Size, Trace, Unit, fmt_size, numel
+from .registration import Registration
+from .skipstack import SkipStack
 
-
-@dataclass(frozen=True)
-class Act:
-    """A symbolic activation: channels, spatial size and the module that produced it."""
-
-    channels: int
-    size: Size | None
-    source: str
-    tokens: int | None = None
-    """Sequence length of a channel-last token tensor (``size`` is then ``None``)."""
-    skip: int | None = None
-    """Set on a value just popped from the skip stack: its stack index."""
-
-    def by(self, source: str) -> Act:
-        return replace(self, source=source, skip=None)
-
-
-@dataclass
-class UnitCtx:
-    """Handle of an open unit; ``done`` closes it with the unit's output."""
-
-    path: str
-    kind: Kind
-    type: str
-    x: Act
-    first: int
-    note: str = ""
-    out: Act | None = None
-
-    def done(self, y: Act, new: bool = True) -> Act:
-        """Record the unit's output. ``new``: the unit itself returns a fresh tensor (a residual
-        add), so it becomes the output's producer; otherwise the innermost layer stays it."""
-        self.out = y.by(self.path) if new else y
-        return self.out
+__all__ = ["MAX_LAYERS", "Act", "Tracer", "UnitCtx"]
 
 
 @dataclass
@@ -72,15 +42,13 @@ class Tracer:
     in_channels: int = 0
     in_size: Size = ()
     size_source: str = ""
-    _skips: list[Skip] = field(default_factory=list)
-    _stack: list[int] = field(default_factory=list)
+    _skips: SkipStack = field(default_factory=SkipStack)
     _prefix: list[str] = field(default_factory=list)
     _block: str = ""
     _unit: str = ""
-    _declared: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _order: Registration = field(default_factory=Registration)
     _buffers: list[tuple[str, Shape]] = field(default_factory=list)
     _unrun: set[str] = field(default_factory=set)
-    _seen: dict[str, dict[str, int]] = field(default_factory=dict)
     _pending: int | None = None
     """A concat whose consumer is whatever module runs next (``cat(into=None)``)."""
     batch: int = 1
@@ -130,7 +98,7 @@ class Tracer:
         self._prefix.extend(parts)
         full = self.path()
         if order:
-            self._declared[full] = tuple(order)
+            self._order.declare(full, order)
         try:
             yield full
         finally:
@@ -138,7 +106,7 @@ class Tracer:
 
     def declare(self, order: Sequence[str]) -> None:
         """Registration order of the current scope's children (see ``scope``)."""
-        self._declared[self.path()] = tuple(order)
+        self._order.declare(self.path(), order)
 
     @contextmanager
     def block(self, name: str, title: str, order: Sequence[str] = ()) -> Iterator[str]:
@@ -197,7 +165,7 @@ class Tracer:
             self._consume(full)
         keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
         params = sum(numel(shape) for _, shape in keyed)
-        self._note_seen(full)
+        self._order.note(full)
         self.layers.append(Layer(batch=self.batch, path=full, type=type_, in_channels=in_c, out_channels=out.channels,
                                  in_size=x.size,
                                  out_size=out.size, kernel=kernel, stride=stride, padding=padding, params=params,
@@ -272,14 +240,14 @@ class Tracer:
         """Parameters of a module the constructor makes but the forward never runs (GLIGEN's fuser in a
         plain text-to-image call): in the manifest and the params, with no layer row."""
         full = self.path(name)
-        self._note_seen(full)
+        self._order.note(full)
         self._buffers.extend((f"{full}.{t}", shape) for t, shape in tensors)
         self._unrun.update(f"{full}.{t}" for t, _ in tensors)
 
     def buffer(self, name: str, shape: Shape) -> None:
         """A persistent buffer (a resampling kernel): a ``state_dict`` entry that is no parameter and no layer."""
         full = self.path(name)
-        self._note_seen(full)
+        self._order.note(full)
         self._buffers.append((full, shape))
 
     def owner(self, name: str, type_: str, x: Act, out: Act, tensors: Sequence[tuple[str, Shape]],
@@ -315,16 +283,13 @@ class Tracer:
     def push(self, x: Act, unit: str = "", empty: bool = False) -> None:
         """``hs.append(x)``: remember ``x`` for the decoder. ``empty``: the entry is ``None`` in place of ``x``
         (the k-diffusion cross-attention block without a downsampler hands the decoder ``None``)."""
-        index = len(self._skips)
         unit = unit or (self.units[-1].path if self.units else x.source)
-        self._skips.append(Skip(index=index, source=x.source, channels=0 if empty else x.channels,
-                                size=None if empty else x.size, to=None, unit=unit, empty=empty))
-        self._stack.append(index)
+        self._skips.push(x.source, x.channels, x.size, unit, empty)
 
     def pop(self, consumer: str = "") -> Act:
         """``hs.pop()``: the most recent unpopped skip."""
         where = self.path(consumer) if consumer else None
-        if not self._stack:
+        if not self._skips.stack:
             self.fail(where, "the skip stack is empty: the decoder pops more skips than the encoder pushed")
             return Act(0, None, "input")
         s = self.pop_entry()
@@ -337,29 +302,29 @@ class Tracer:
     def pop_entry(self, taker: str = "") -> Act | None:
         """The most recent unpopped entry as it is (``None`` for an empty one), taken by block ``taker``
         (a later ``cat`` of it names its consumer); the stack must not be empty (see ``depth``)."""
-        s = self._skips[self._stack.pop()]
-        if taker:
-            self._skips[s.index] = replace(s, taken=taker)
+        s = self._skips.take(taker)
         return None if s.empty else Act(s.channels, s.size, s.source, skip=s.index)
 
     def depth(self) -> int:
         """Entries left on the skip stack (``len(down_block_res_samples)``)."""
-        return len(self._stack)
+        return len(self._skips.stack)
 
     def peek_size(self) -> Size | None:
         """Size of the skip on top of the stack (diffusers' ``upsample_size``); None if empty or no tensor."""
-        return self._skips[self._stack[-1]].size if self._stack else None
+        top = self._skips.top()
+        return None if top is None else top.size
 
     def peek_is_none(self) -> bool:
         """The entry on top of the stack holds no tensor (``None``)."""
-        return bool(self._stack) and self._skips[self._stack[-1]].empty
+        top = self._skips.top()
+        return top is not None and top.empty
 
     def _consume(self, full: str) -> None:
         if self._pending is not None:
             c = self.concats[self._pending] = replace(self.concats[self._pending], consumer=full)
             for op in c.inputs:
                 if op.skip is not None:
-                    self._skips[op.skip] = replace(self._skips[op.skip], to=full)
+                    self._skips.consumed(op.skip, full)
             self._pending = None
 
     def cat(self, xs: Sequence[Act], into: str | None, crop: tuple[Size, Size] | None = None) -> Act:
@@ -381,38 +346,15 @@ class Tracer:
             self._pending = len(self.concats) - 1
         for a in xs:
             if a.skip is not None:
-                self._skips[a.skip] = replace(self._skips[a.skip], to=consumer, taken=None)
+                self._skips.consumed(a.skip, consumer)
         return Act(channels, first.size, "")
 
     # ---- finishing ---------------------------------------------------------------------------------
-    def _note_seen(self, full: str) -> None:
-        parts = full.split(".")
-        for i in range(len(parts)):
-            parent, child = ".".join(parts[:i]), parts[i]
-            seen = self._seen.setdefault(parent, {})
-            seen.setdefault(child, len(seen))
-
-    def _rank(self, key: str) -> tuple[int, ...]:
-        parts = key.split(".")[:-1]
-        ranks: list[int] = []
-        for i, child in enumerate(parts):
-            parent = ".".join(parts[:i])
-            declared = self._declared.get(parent, ())
-            if child.isdigit():
-                ranks.append(int(child))
-            elif child in declared:
-                ranks.append(declared.index(child))
-            else:
-                ranks.append(len(declared) + self._seen.get(parent, {}).get(child, 0))
-        return tuple(ranks)
-
     def manifest(self) -> tuple[tuple[str, Shape], ...]:
         """All tensors in ``state_dict`` order: by registration rank, path component by path component."""
         # a module the forward calls twice (time_proj for the time and the class) has one set of tensors
         owned = {key: shape for layer in self.layers for key, shape in layer.tensors}
-        entries = [*owned.items(), *self._buffers]
-        # sorted() is stable, so a module's own tensors keep their weight-then-bias order
-        return tuple(sorted(entries, key=lambda e: self._rank(e[0])))
+        return self._order.order([*owned.items(), *self._buffers])
 
     def build(self, out: Act | None, error: Failure | None = None, config: Mapping[str, Any] | None = None,
               manifest: tuple[tuple[str, Shape], ...] | None = None) -> Trace:
@@ -420,7 +362,7 @@ class Tracer:
         return Trace(family=self.family, model=self.model, preset=None, in_channels=self.in_channels,
                      in_size=self.in_size, out_channels=None if out is None else out.channels,
                      out_size=None if out is None else out.size, layers=tuple(self.layers),
-                     concats=tuple(self.concats), skips=tuple(self._skips), units=tuple(self.units),
+                     concats=tuple(self.concats), skips=tuple(self._skips.skips), units=tuple(self.units),
                      manifest=self.manifest() if manifest is None else manifest, error=error, config=config or {},
                      size_source=self.size_source, blocks=tuple(self.blocks),
                      buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun))
