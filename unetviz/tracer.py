@@ -237,8 +237,8 @@ class Tracer:
         return self._add(name, "Embedding", x, num, Act(dim, None, ""), [("weight", (num, dim))])
 
     def unrun(self, name: str, tensors: Sequence[tuple[str, Shape]]) -> None:
-        """Parameters of a module the constructor makes but the forward never runs (GLIGEN's fuser in a
-        plain text-to-image call): in the manifest and the params, with no layer row."""
+        """Parameters of a module the constructor makes but the forward never runs (``norm_cross`` when no
+        context is passed): in the manifest, the params and its unit's params, with no layer row."""
         full = self.path(name)
         self._order.note(full)
         self._buffers.extend((f"{full}.{t}", shape) for t, shape in tensors)

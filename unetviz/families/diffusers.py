@@ -107,11 +107,12 @@ def _common(a: Args) -> tuple[list[str], list[str], list[int]]:
         other = next(b for b in (*down, *up) if b not in OWN_GROUPS)
         raise bad_value("norm_num_groups", None, f"an integer ({other} needs GroupNorm groups)")
     a.opt_int("norm_num_groups", 1)
-    if a.raw("resnet_time_scale_shift") == "spatial" and all(b in (*K_DOWN, *K_UP) for b in (*down, *up)):
-        # k-diffusion blocks never read it; a mid block builds SpatialNorm resnets from it (the VAE's)
-        if a.raw("mid_block_type") is not None:
-            raise UnetvizError(f"resnet_time_scale_shift: 'spatial' builds SpatialNorm resnets in the mid block:"
-                               f" {UNSUPPORTED} them; allowed: 'default', 'scale_shift'")
+    only_k = all(b in (*K_DOWN, *K_UP) for b in (*down, *up))
+    if only_k and a.raw("mid_block_type") is None:
+        pass  # k-diffusion blocks never read resnet_time_scale_shift, and no mid block is built
+    elif only_k and a.raw("resnet_time_scale_shift") == "spatial":  # the mid block builds SpatialNorm resnets
+        raise UnetvizError(f"resnet_time_scale_shift: 'spatial' builds SpatialNorm resnets in the mid block:"
+                           f" {UNSUPPORTED} them; allowed: 'default', 'scale_shift'")
     else:
         a.choice("resnet_time_scale_shift", ("default", "scale_shift"))
     activation(a, "act_fn")

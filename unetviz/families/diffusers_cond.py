@@ -114,13 +114,15 @@ def _spec(a: Args, kind: str, i: int, layers: int, channels: tuple[int, int, int
     layers = max(0, layers)
     where = f"{'up' if up else 'down'}_blocks.{i}"
     if kind.startswith("CrossAttn"):
-        depths = _depths(a, depth_key, depth, layers)
+        # a DualTransformer2DModel has one layer whatever transformer_layers_per_block says (never read)
+        dual = a.flag("dual_cross_attention")
+        depths = (1,) * layers if dual else _depths(a, depth_key, depth, layers)
         return BlockSpec(kind, layers, in_c, out_c, not final, prev,
                          num_attention_heads=_cross_heads(a, heads, out_c, where, depths) if layers else 1,
                          transformer_layers=depths,
                          cross_attention_dim=_cross_dim(a, cross, kind), only_cross_attention=only_cross,
                          use_linear_projection=a.flag("use_linear_projection"),
-                         downsample_padding=a.int("downsample_padding"), dual=a.flag("dual_cross_attention"))
+                         downsample_padding=a.int("downsample_padding"), dual=dual)
     if kind in K_DOWN or kind in K_UP:
         return _k_spec(a, kind, layers, channels, final, head_dim, cross, up)
     if kind in (SIMPLE_DOWN, SIMPLE_UP):
@@ -187,12 +189,13 @@ def block_specs(a: Args, down: list[str], up: list[str], boc: list[int], pb: Per
                                 "transformer_layers_per_block", up=False))
     mid_spec = None
     if mid == "UNetMidBlock2DCrossAttn":
-        depths = _depths(a, "transformer_layers_per_block", pb.depths[-1], 1)
+        dual = a.flag("dual_cross_attention")
+        depths = (1,) if dual else _depths(a, "transformer_layers_per_block", pb.depths[-1], 1)
         mid_spec = BlockSpec(str(mid), 1, boc[-1], boc[-1], False,
                              num_attention_heads=_cross_heads(a, pb.heads[-1], boc[-1], "mid_block", depths),
                              transformer_layers=depths,
                              cross_attention_dim=_cross_dim(a, pb.cross[-1], str(mid), mid=True),
-                             use_linear_projection=a.flag("use_linear_projection"), dual=a.flag("dual_cross_attention"))
+                             use_linear_projection=a.flag("use_linear_projection"), dual=dual)
     elif mid == "UNetMidBlock2DSimpleCrossAttn":
         mid_spec = _simple_mid(a, pb, boc[-1])
     elif mid == "UNetMidBlock2D":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import UnetvizError
 from ..tracer import Act, Tracer
 from .diffusers_parts import Ctx, resnet_block_2d
 
@@ -48,6 +49,9 @@ def added_kv_attention(t: Tracer, name: str, x: Act, ctx: Ctx, channels: int, kv
         t.declare(("group_norm", "norm_cross", "to_q", "to_k", "to_v", "add_k_proj", "add_v_proj", "to_out"))
         if kv.norm is not None and ctx.context is None:
             width = channels if kv.norm == "layer_norm" or kv.cross_dim is None else kv.cross_dim
+            if kv.norm == "group_norm" and width % CROSS_NORM_GROUPS:  # nn.GroupNorm's constructor checks
+                raise UnetvizError(f"cross_attention_norm: got 'group_norm'; its {CROSS_NORM_GROUPS} groups must"
+                                   f" divide the {width} channels of {t.path('norm_cross')} (GroupNorm)")
             t.unrun("norm_cross", [("weight", (width,)), ("bias", (width,))])
         elif kv.norm == "layer_norm":
             context = t.layer_norm("norm_cross", context, channels)
