@@ -58,7 +58,7 @@ def concat_dict(c: Concat) -> dict[str, Any]:
 
 def skip_dict(s: Skip) -> dict[str, Any]:
     return {"index": s.index, "from": s.source, "unit": s.unit, "channels": s.channels, "size": _list(s.size),
-            "to": s.to}
+            "to": s.to, **({"taken": s.taken} if s.taken else {}), **({"empty": True} if s.empty else {})}
 
 
 def unit_dict(trace: Trace, u: Unit, names: dict[str, str] | None = None) -> dict[str, Any]:
