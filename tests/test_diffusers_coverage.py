@@ -27,20 +27,22 @@ KANDINSKY21 = {  # diffusers scripts/convert_kandinsky_to_diffusers.py UNET_CONF
     "encoder_hid_dim_type": "text_image_proj", "in_channels": 4, "layers_per_block": 3,
     "mid_block_only_cross_attention": None, "mid_block_type": "UNetMidBlock2DSimpleCrossAttn", "out_channels": 8,
     "resnet_time_scale_shift": "scale_shift", "sample_size": 64, "up_block_types": SIMPLE_UP}
-IF_II_L = {  # reconstructed (not confirmed against the hub file): IF stage II's options, scripts/convert_if.py
+IF_II_L = {  # DeepFloyd/IF-II-L-v1.0 unet/config.json as re-saved verbatim by
+    # williamberman/dreambooth_me_upscale@5b91a01 (its tail and time_embedding_dim from diffusers' convert_if.py)
     "_class_name": "UNet2DConditionModel", "act_fn": "gelu", "addition_embed_type": "text",
-    "addition_embed_type_num_heads": 64, "attention_head_dim": 64, "block_out_channels": [320, 640, 1280, 1280],
+    "addition_embed_type_num_heads": 64, "attention_head_dim": 64, "block_out_channels": [160, 320, 640, 960, 1280],
     "class_embed_type": "timestep", "class_embeddings_concat": False, "cross_attention_dim": 1280,
     "cross_attention_norm": "group_norm",
-    "down_block_types": ["ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D",
-                         "SimpleCrossAttnDownBlock2D"],
-    "encoder_hid_dim": 4096, "in_channels": 6, "layers_per_block": [2, 3, 4, 4],
-    "mid_block_only_cross_attention": True, "mid_block_type": "UNetMidBlock2DSimpleCrossAttn",
-    "only_cross_attention": [False, False, True, True], "out_channels": 6, "resnet_out_scale_factor": 1.4142,
-    "resnet_skip_time_act": True, "resnet_time_scale_shift": "scale_shift", "sample_size": 256,
-    "time_embedding_act_fn": "gelu",
+    "down_block_types": ["ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D",
+                         "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D"],
+    "encoder_hid_dim": 4096, "encoder_hid_dim_type": "text_proj", "in_channels": 6, "layers_per_block": [2, 2, 3, 5, 5],
+    "mid_block_only_cross_attention": None, "mid_block_scale_factor": 1.4142271248762552,
+    "mid_block_type": "UNetMidBlock2DSimpleCrossAttn", "only_cross_attention": False, "out_channels": 6,
+    "resnet_out_scale_factor": 1.4142271248762552, "resnet_skip_time_act": True,
+    "resnet_time_scale_shift": "scale_shift",
+    "sample_size": 256, "time_embedding_act_fn": "gelu", "time_embedding_dim": 1280,
     "up_block_types": ["SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D",
-                       "ResnetUpsampleBlock2D"]}
+                       "ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D"]}
 KARLO_SUPER_RES = {  # scripts/convert_kakao_brain_unclip_to_diffusers.py SUPER_RES_UNET_FIRST_STEPS_CONFIG
     "_class_name": "UNet2DModel", "sample_size": 256, "layers_per_block": 3,
     "down_block_types": ["ResnetDownsampleBlock2D"] * 4, "up_block_types": ["ResnetUpsampleBlock2D"] * 4,
@@ -80,7 +82,7 @@ CONFIGS: dict[str, tuple[Any, str]] = {
     "audioldm-m-full": (AUDIOLDM, "128x64"),
 }
 FIGURES = {  # name: (params, state_dict tensors)
-    "if-i-xl": (4_304_695_110, 775), "kandinsky21": (1_228_661_768, 726),
+    "if-i-xl": (4_304_695_110, 775), "if-ii-l": (1_243_277_190, 939), "kandinsky21": (1_228_661_768, 726),
     "kandinsky22-decoder": (1_253_057_288, 724), "karlo-decoder": (885_439_686, 716),
     "karlo-super-res": (691_579_523, 408), "ncsnpp-celebahq-256": (65_574_549, 645),
     "ncsnpp-ema": (65_574_549, 645), "sd-x2-latent-upscaler": (372_560_645, 639),

@@ -336,5 +336,8 @@ def test_macs_heat_colouring_puts_the_hottest_node_in_full_red() -> None:
     hottest = max(t.units, key=lambda u: sum(layer_macs(x) for x in t.layers[u.first:u.last]))
     line = next(x for x in src.splitlines() if f"<B>{hottest.path}</B>" in x)
     assert 'fillcolor="#ff3737"' in line and "fill: MACs" in src
+    # the legend is the heat scale, not the kinds' colours
+    legend = next(x for x in src.splitlines() if x.lstrip().startswith("legend "))
+    assert "19,365,724,160 MACs" in legend and "#ff3737" in legend and "resnet" not in legend
     with pytest.raises(unetviz.UnetvizError, match="--color"):
         to_graphviz(t, color="heat")

@@ -162,8 +162,9 @@ PRESETS: dict[str, Preset] = {
                     "time_embedding_dim": 16}),
         Preset(
             name="modelscope-t2v",
-            description="ModelScope text-to-video (damo-vilab/text-to-video-ms-1.7b unet/config.json; Zeroscope v2"
-                        " fine-tunes the same network): SD's 2-D blocks with a temporal conv after every resnet and"
+            description="ModelScope text-to-video (ali-vilab/text-to-video-ms-1.7b unet/config.json, formerly"
+                        " damo-vilab; Zeroscope v2 fine-tunes the same network): SD's 2-D blocks with a temporal conv"
+                        " after every resnet and"
                         " a temporal transformer after every spatial one, on OpenCLIP-H text (77 tokens x 1024);"
                         " traced at 16 frames (the pipeline's default num_frames) of 32x32 latents",
             config={"_class_name": "UNet3DConditionModel", "act_fn": "silu", "attention_head_dim": 64,
@@ -213,8 +214,9 @@ PRESETS: dict[str, Preset] = {
                     "use_linear_projection": False, "use_motion_mid_block": True}),
         Preset(
             name="if-i-xl",
-            description="DeepFloyd IF stage I, 4.3B (DeepFloyd/IF-I-XL-v1.0 unet/config.json, as diffusers'"
-                        " scripts/convert_if.py writes it: model_channels 704 x (1, 2, 3, 4), T5-XXL context of 4096"
+            description="DeepFloyd IF stage I, 4.3B (DeepFloyd/IF-I-XL-v1.0 unet/config.json, checked against a"
+                        " verbatim re-save, lucostiguy11/dreambooth_if@c2434e5, and diffusers' scripts/convert_if.py:"
+                        " model_channels 704 x (1, 2, 3, 4), T5-XXL context of 4096"
                         " projected to 2816, attention pooling of the text into the time embedding): a pixel-space"
                         " 64x64 U-Net of SimpleCrossAttn blocks (added k/v from the text, group-normed)",
             config={"_class_name": "UNet2DConditionModel", "act_fn": "gelu", "addition_embed_type": "text",
@@ -225,7 +227,7 @@ PRESETS: dict[str, Preset] = {
                                          "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D"],
                     "encoder_hid_dim": 4096, "encoder_hid_dim_type": "text_proj", "in_channels": 3,
                     "layers_per_block": 3, "mid_block_type": "UNetMidBlock2DSimpleCrossAttn", "out_channels": 6,
-                    "resnet_time_scale_shift": "scale_shift", "sample_size": 64, "time_embedding_act_fn": "gelu",
+                    "resnet_time_scale_shift": "scale_shift", "sample_size": 64, "time_embedding_act_fn": None,
                     "up_block_types": ["SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
                                        "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"]}),
         Preset(

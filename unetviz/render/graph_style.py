@@ -46,9 +46,10 @@ def _arrow(color: str, style: str = "") -> str:
     return f'<TD><FONT COLOR="{color}">{glyph}</FONT></TD>'
 
 
-def legend(flow: bool = False) -> str:
-    """The legend table: every kind's colour, the skip edge, and (layer detail) the other inputs."""
-    rows = [(_swatch(color), label) for label, color in legend_entries()]
+def legend(flow: bool = False, scale: list[tuple[str, str]] | None = None) -> str:
+    """The legend table: every kind's colour (or, for a heat map, its ``scale``: (label, colour) steps),
+    the skip edge, and (layer detail) the other inputs."""
+    rows = [(_swatch(color), label) for label, color in (scale if scale is not None else legend_entries())]
     rows.append((_arrow(SKIP_COLOR, "dashed"), "skip #index ch size"))
     if flow:
         rows.append((_arrow(CONTEXT_COLOR), "context (keys / values)"))

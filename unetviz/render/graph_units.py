@@ -77,13 +77,14 @@ def u_graph(trace: Trace, detail: str, title: Callable[[int], str],
         elif block_id(it.path):
             tip += f"; LoRA block {block_id(it.path)}"
         g.node(it.id, _node_label(it), tooltip=tip, **attrs)
-    top_row = _add_top_row(g, trace, layout)
+    scale = [(f"{round(top * f):,} MACs", heat(round(top * f), top)) for f in (1.0, 0.75, 0.5, 0.25, 0.0)]
+    top_row = _add_top_row(g, trace, layout, scale if color == "macs" else None)
     _add_flow(g, trace, layout, "output" in top_row)
     _add_skips(g, layout)
     return g, layout
 
 
-def _add_top_row(g: Any, trace: Trace, layout: Layout) -> list[str]:
+def _add_top_row(g: Any, trace: Trace, layout: Layout, scale: list[tuple[str, str]] | None = None) -> list[str]:
     """Input, conditioning, legend and output side by side above the U. The conditioning is one note,
     not an edge into every resnet and attention."""
     top_row = ["input"]
@@ -91,7 +92,7 @@ def _add_top_row(g: Any, trace: Trace, layout: Layout) -> list[str]:
     if layout.cond_lines:
         g.node("cond", _cond_label(layout.cond_lines), shape="note", fillcolor="#fdf2f8", fontsize="9")
         top_row.append("cond")
-    g.node("legend", legend(), shape="plaintext", style="", fontsize="9")
+    g.node("legend", legend(scale=scale), shape="plaintext", style="", fontsize="9")
     top_row.append("legend")
     if trace.error is None and trace.out_channels is not None:
         g.node("output", f"output\n{trace.out_channels}ch {fmt(trace.out_size)}", shape="ellipse",
