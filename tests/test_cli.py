@@ -193,3 +193,16 @@ def test_other_families_reject_a_mistyped_key_with_a_suggestion(tmp_path: Path) 
     (tmp_path / "l.json").write_text('{"family": "lucidrains", "dim": 8, "dim_mult": [1, 2]}')
     r = run("table", "--config", str(tmp_path / "l.json"))
     assert r.returncode == 2 and "did you mean 'dim_mults'?" in r.stderr and len(r.stderr) < 200
+
+
+def test_context_option() -> None:
+    """--context feeds the chosen encoder_hidden_states: a 1024-wide one into SD 1.5 fails (exit 1) at the first
+    attn2.to_k, and the JSON says what was fed; a malformed value is one line and exit 2."""
+    r = cli("table", "sd15", "--context", "77x1024", "-f", "json")
+    d = json.loads(r.stdout)
+    assert r.returncode == 1 and d["context"] == {"tokens": 77, "width": 1024}
+    assert d["error"]["at"] == "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"
+    r = cli("table", "sd15", "--context", "77")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--context" in r.stderr and "TOKENSxWIDTH" in r.stderr
+    r = cli("table", "sd15")
+    assert r.returncode == 0 and "context 77 tokens x 768" in r.stdout.splitlines()[0]

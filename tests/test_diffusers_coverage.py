@@ -226,3 +226,36 @@ def test_dual_cross_attention_fails_where_diffusers_fails() -> None:
     t = _trace({**resolve("sd15")[0], "dual_cross_attention": True})
     assert t.error is not None and t.error.at == "down_blocks.0.attentions.0"
     assert t.params == 1_126_760_324
+
+
+def test_context_option_feeds_the_trace_and_the_real_model() -> None:
+    """A 1024-wide context into SD 1.5 fails at the first attn2.to_k, as the real model does; none makes every
+    attn2 attend to the image, and its to_k (built for 768) fails on the 320 image channels."""
+    t = _trace("sd15")
+    assert t.context == (77, 768)
+    wide = unetviz.trace("sd15", context="77x1024")
+    assert wide.context == (77, 1024) and wide.error is not None
+    assert wide.error.at == "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"
+    assert "gets 1024 from encoder_hidden_states" in wide.error.message
+    longer = unetviz.trace("sd15", context=(257, 768))
+    assert longer.error is None and {x.tokens for x in longer.layers if x.path.endswith("attn2.to_k")} == {257}
+    assert unetviz.trace("sd15", context="none").context is None
+    pytest.importorskip("diffusers")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for context in ("77x1024", "257x768", "none"):
+            report = unetviz.verify("sd15", context=context)
+            assert report.ok, (context, report.disagreements[:3])
+
+
+@pytest.mark.parametrize("bad", ["77", "0x768", "1x2x3", "wide"])
+def test_context_option_refuses_bad_values(bad: str) -> None:
+    with pytest.raises(unetviz.UnetvizError, match="--context"):
+        unetviz.trace("sd15", context=bad)
+
+
+def test_context_option_needs_a_conditioned_model() -> None:
+    with pytest.raises(unetviz.UnetvizError, match="UNet2DConditionModel configs only"):
+        unetviz.trace("ddpm-cifar10", context="77x768")
+    with pytest.raises(unetviz.UnetvizError, match="encoder_hid_proj"):
+        unetviz.trace("if-i-xl", context="none")

@@ -6,6 +6,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from .config import ContextArg
+from .errors import UnetvizError
 from .records import Trace, Weights
 from .tracing import SizeArg, Source, constructed, resolve, trace_source
 
@@ -18,17 +20,21 @@ if TYPE_CHECKING:
     from .verification import Report
 
 
-def trace(source: Source | Any, size: SizeArg = None, **kwargs: Any) -> Trace:
+def trace(source: Source | Any, size: SizeArg = None, context: ContextArg = None, **kwargs: Any) -> Trace:
     """Trace a preset name, a config path, a config dict, or a live ``nn.Module``.
 
     ``size``: ``64``, ``"64x96"`` or ``(64, 96)`` (height, width); default: the config's own size.
+    ``context``: the ``encoder_hidden_states`` a caller passes, ``(tokens, width)``, ``"77x1024"`` or ``"none"``;
+    default: what the model's pipeline passes (77 tokens as wide as the first cross-attention reads).
     For an ``nn.Module``, ``kwargs`` go to the observed tracer (``input=...``).
     """
     if not isinstance(source, (str, Path, dict)):
         from .observe import trace_module
 
+        if context is not None:
+            raise UnetvizError("context: give a module its encoder_hidden_states as a keyword instead")
         return trace_module(source, size=size, **kwargs)
-    return trace_source(source, size)
+    return trace_source(source, size, context)
 
 
 def weights(source: Source, naming: str | None = None) -> Weights:
@@ -114,8 +120,9 @@ def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = 
     return run(source, sizes, batch, dtype)
 
 
-def verify(source: Source, size: SizeArg = None) -> Report:
-    """Build the real upstream model on the meta device and compare it with the trace."""
+def verify(source: Source, size: SizeArg = None, context: ContextArg = None) -> Report:
+    """Build the real upstream model on the meta device and compare it with the trace; ``context`` as in
+    ``trace`` (the real model is fed the same)."""
     from .verification import verify as _verify
 
-    return _verify(source, size)
+    return _verify(source, size, context)

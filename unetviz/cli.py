@@ -73,6 +73,9 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A config
                                                 " holding config.json.", show_default=False)]
 SizeOpt = Annotated[str | None, typer.Option("--size", "-s", help="N (NxN) or HxW (height x width);"
                                              " default: the config's own.", show_default=False)]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="The encoder_hidden_states a caller passes:"
+                                                " TOKENSxWIDTH (77x1024) or none; default: what the model's"
+                                                " pipeline passes.", show_default=False)]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 
 
@@ -140,7 +143,7 @@ def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
           pair: Annotated[str | None, typer.Option("--pair", help="For a ControlNet: the U-Net (preset or config)"
                                                    " whose skips its residuals are added to.",
                                                    show_default=False)] = None,
-          debug: DebugOpt = False) -> int:
+          context: ContextOpt = None, debug: DebugOpt = False) -> int:
     """Every unit's (or layer's) channels and sizes, the skip pushes and pops, and each concat's sum.
 
     SIZE is HxW for images and N (the length) for 1-D models."""
@@ -148,7 +151,7 @@ def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
 
     if pair is not None:
         return _pair(_source(source, preset, config), pair, size, format)
-    t = trace(_source(source, preset, config), size=size)
+    t = trace(_source(source, preset, config), size=size, context=context)
     _warn(t)
     if format is Format.rich:
         from .render.table import render_table
@@ -246,7 +249,7 @@ def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
                                                    " encoder.", show_default=False)] = None,
           color: Annotated[str, typer.Option("--color", help="Fill nodes by their kind, or by their MACs (a heat"
                                              " map: kind|macs).")] = "kind",
-          debug: DebugOpt = False) -> int:
+          context: ContextOpt = None, debug: DebugOpt = False) -> int:
     """A U-shaped Graphviz diagram with labelled skip connections and concat sums."""
     from .api import trace
     from .render.graph import write_graph
@@ -263,20 +266,21 @@ def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
         if not p.ok:
             print(f"error: {p.message}", file=sys.stderr)
         return 0 if p.ok else 1
-    t = trace(_source(source, preset, config), size=size)
+    t = trace(_source(source, preset, config), size=size, context=context)
     _warn(t)
     print(write_graph(t, out, detail.value, color))
     return _model_fails(t, printed=False)
 
 
-@app.command(epilog="Examples: [bold]unetviz verify sd15[/bold] · [bold]unetviz verify sdxl -s 60x60[/bold]")
+@app.command(epilog="Examples: [bold]unetviz verify sd15[/bold] · [bold]unetviz verify sdxl -s 60x60[/bold] ·"
+                    " [bold]unetviz verify sd15 --context 77x1024[/bold]")
 def verify(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None, size: SizeOpt = None,
-           debug: DebugOpt = False) -> int:
+           context: ContextOpt = None, debug: DebugOpt = False) -> int:
     """Check the trace against the real model built on torch's meta device (needs torch + the upstream package)."""
     from .api import verify as run
     from .render.report import render_report
 
-    report = run(_source(source, preset, config), size)
+    report = run(_source(source, preset, config), size, context)
     _print(render_report(report))
     # agreeing on where the model fails is agreement (0); `unetviz table` exits 1 for that failure
     return 0 if report.ok else 1

@@ -171,6 +171,29 @@ class Args:
     length_key = "down_block_types"
 
 
+ContextArg = tuple[int, int] | str | None
+"""``--context``: (tokens, width), ``"77x768"``, ``"none"`` (the caller passes no context) or None (the default)."""
+Context = tuple[int, int] | str | None
+"""A parsed ``--context``: (tokens, width), ``"none"`` or None."""
+
+
+def parse_context(value: ContextArg | list[int]) -> Context:
+    """``"77x768"`` -> (77, 768): tokens x width of the ``encoder_hidden_states`` a caller passes; ``"none"``."""
+    allowed = "TOKENSxWIDTH with positive integers (77x768) or none"
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return "none"
+    parts: list[Any] = list(value) if isinstance(value, (tuple, list)) else str(value).lower().split("x")
+    try:
+        dims = tuple(int(p) for p in parts if not isinstance(p, bool))
+    except (TypeError, ValueError):
+        raise bad_value("--context", value, allowed) from None
+    if len(dims) != 2 or len(parts) != 2 or any(d < 1 or d > MAX_INT for d in dims):
+        raise bad_value("--context", value, allowed)
+    return dims[0], dims[1]
+
+
 def parse_size(text: str | int | tuple[int, ...] | list[int] | None,
                key: str = "--size") -> tuple[int, ...] | None:
     """``64`` -> (64, 64); ``"64x96"`` -> (64, 96) (height x width); ``"16x64x64"`` -> frames x height x

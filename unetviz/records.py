@@ -242,6 +242,9 @@ class Trace:
     """What to call it in titles: the preset, the config file's name, or empty."""
     buffers: frozenset[str] = frozenset()
     """``state_dict`` keys that are persistent buffers (resampling kernels), not parameters."""
+    context: tuple[int, int] | None = None
+    """The ``encoder_hidden_states`` the trace was fed, (tokens, width); None if the model takes none or the
+    caller passes none (``verify`` feeds the real model the same)."""
     warnings: tuple[str, ...] = ()
     """Things worth saying that are no error: config keys ignored as upstream ignores them."""
 

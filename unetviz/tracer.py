@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .acts import Act, UnitCtx
+from .config import Context
 from .errors import ModelFailure, UnetvizError
 from .kinds import Kind, kind_of
 from .records import Concat, Failure, Layer, Operand, Shape, Size, Trace, Unit, fmt_size, numel
@@ -55,6 +56,11 @@ class Tracer:
     """Batch rows per sample of the layers being added (see ``Layer.batch``; set with ``batched``)."""
     suppressed: list[ModelFailure] = field(default_factory=list)
     """Forward failures the constructor's pass walked past (``construct=True`` only)."""
+    context: Context = None
+    """The context the caller asked for (``--context``): (tokens, width), ``"none"``, or None (the default)."""
+    context_used: tuple[int, int] | None = None
+    context_read: bool = False
+    """Whether the builder read ``context`` (a model that takes no context must refuse ``--context``)."""
 
     def fail(self, at: str | None, message: str) -> None:
         """Where the real forward would fail: raises ``ModelFailure``, except in the constructor's
@@ -365,7 +371,8 @@ class Tracer:
                      concats=tuple(self.concats), skips=tuple(self._skips.skips), units=tuple(self.units),
                      manifest=self.manifest() if manifest is None else manifest, error=error, config=config or {},
                      size_source=self.size_source, blocks=tuple(self.blocks),
-                     buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun))
+                     buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun),
+                     context=self.context_used)
 
 
 MAX_LAYERS = 20_000

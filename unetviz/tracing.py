@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .checkpoint import read_shapes
-from .config import Args, check_finite, load_file, parse_size
+from .config import Args, Context, ContextArg, check_finite, load_file, parse_context, parse_size
 from .errors import ModelFailure, UnetvizError
 from .families import lookup
 from .families.ldm import ldm_kwargs_from_yaml
@@ -78,16 +78,18 @@ def _display(p: Path) -> str:
     return p.name
 
 
-def trace_config(config: dict[str, Any], size: SizeArg = None, preset: str | None = None, name: str = "") -> Trace:
-    """The symbolic trace of a config dict at ``size`` (default: the config's own)."""
+def trace_config(config: dict[str, Any], size: SizeArg = None, preset: str | None = None, name: str = "",
+                 context: ContextArg = None) -> Trace:
+    """The symbolic trace of a config dict at ``size`` (default: the config's own), fed ``context`` (default:
+    what a pipeline passes)."""
     check_finite(config, "the config")
-    trace = _trace_cached(_key(config), parse_size(size))
+    trace = _trace_cached(_key(config), parse_size(size), parse_context(context))
     return replace(trace, preset=preset, name=name or preset or "")
 
 
-def trace_source(source: Source, size: SizeArg = None) -> Trace:
+def trace_source(source: Source, size: SizeArg = None, context: ContextArg = None) -> Trace:
     config, preset, name = resolve_named(source)
-    return trace_config(config, size, preset, name)
+    return trace_config(config, size, preset, name, context)
 
 
 def constructed(source: Source) -> Trace:
@@ -120,13 +122,13 @@ _MANIFESTS: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {}
 
 
 @lru_cache(maxsize=64)
-def _trace_cached(key: str, size: tuple[int, ...] | None) -> Trace:
+def _trace_cached(key: str, size: tuple[int, ...] | None, context: Context = None) -> Trace:
     family, kwargs = lookup(json.loads(key))
     if size is not None and len(size) == 3 and not family.video:
         raise UnetvizError(f"--size: got {'x'.join(map(str, size))}; {family.model} takes N or HxW (FxHxW is for"
                            " the video U-Nets)")
     args = Args(kwargs, family.defaults, family.what, family.ignores_unknown)
-    t = Tracer(family.family, family.model)
+    t = Tracer(family.family, family.model, context=context)
     error = None
     out = None
     try:
@@ -135,6 +137,9 @@ def _trace_cached(key: str, size: tuple[int, ...] | None) -> Trace:
         error = Failure(at=f.at, message=f.message)
     except RecursionError:  # pragma: no cover - a runaway config, never a traceback
         raise UnetvizError("config: too deeply nested") from None
+    if context is not None and not t.context_read:
+        raise UnetvizError(f"--context: got {'x'.join(map(str, context)) if isinstance(context, tuple) else context};"
+                           f" unetviz feeds a chosen context to UNet2DConditionModel configs only, not {family.model}")
     if not t.in_size:
         raise UnetvizError("config: the builder found no input size")  # pragma: no cover
     # every size a model runs at meets the same modules: the state_dict order is sorted once per config

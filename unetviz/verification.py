@@ -74,7 +74,7 @@ class Report:
     """Anything worth knowing that is not a disagreement (torchinfo unavailable, truncation)."""
 
 
-def verify(source: Any, size: Any = None) -> Report:
+def verify(source: Any, size: Any = None, context: Any = None) -> Report:
     """Compare the symbolic trace of ``source`` (preset, config path or dict) with the real model."""
     if not isinstance(source, (str, Path, dict)):
         raise UnetvizError(f"source: verify takes a preset name, a config path or a config dict, not a"
@@ -82,7 +82,7 @@ def verify(source: Any, size: Any = None) -> Report:
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
     config, preset = resolve(source)  # read once: the file is not parsed again below
-    ours = trace_config(config, size, preset)
+    ours = trace_config(config, size, preset, context=context)
     clock["trace"] = time.perf_counter() - t0
     family, kwargs = lookup(config)
     macs: dict[str, int] = {}

@@ -229,14 +229,34 @@ def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act,
     class_emb = class_embed(t, e, c0)
     width = e.time_embed_dim * (2 if class_emb is not None and e.concat else 1)
     aug_embed(t, e, width)
-    context = Act(context_width(cross, e.hid_dim), None, "encoder_hidden_states", tokens)
-    if e.added is not None:
+    context: Act | None = Act(context_width(cross, e.hid_dim), None, "encoder_hidden_states", tokens)
+    if not passes_context(cross, e.hid_dim, e.added.add_type if e.added is not None else None):
+        context = None
+    context = _requested(t, e, context)
+    t.context_used = None if context is None else (context.tokens or 1, context.channels)
+    if e.added is not None and context is not None:  # passes_context and _requested keep one for it
         aug, hint = add_embedding(t, e.added, context, e.time_embed_dim, sample)
         if hint is not None:  # sample = torch.cat([sample, hint], dim=1): before emb + aug_emb, as upstream
             sample = t.cat([sample, hint], into="conv_in")
         if aug is not None and aug.channels != width:
             t.fail("", f"emb + aug_emb: the time embedding is {width} wide (class_embeddings_concat doubles it)"
                        f" but add_embedding gives {aug.channels}")
-    if not passes_context(cross, e.hid_dim, e.added.add_type if e.added is not None else None):
+    if context is None:
         return Act(width, None, emb.source), None, sample
     return Act(width, None, emb.source), process_encoder_hidden_states(t, e, cross, context), sample
+
+
+def _requested(t: Tracer, e: Embeds, default: Act | None) -> Act | None:
+    """The context ``--context`` asks for in place of the one a pipeline passes (``default``)."""
+    t.context_read = True
+    if t.context is None:
+        return default
+    if t.context == "none":
+        if e.hid_dim is not None or (e.added is not None and e.added.add_type is not None):
+            raise UnetvizError("--context: got 'none'; this model's encoder_hid_proj or add_embedding reads the"
+                               " context; allowed: TOKENSxWIDTH")
+        return None
+    if isinstance(t.context, str):  # parse_context makes (tokens, width) or "none"
+        raise UnetvizError(f"--context: got {t.context!r}; allowed: TOKENSxWIDTH or none")
+    tokens, width = t.context
+    return Act(width, None, "encoder_hidden_states", tokens)

@@ -82,6 +82,8 @@ def trace_dict(t: Trace) -> dict[str, Any]:
     d: dict[str, Any] = {
         "schema": SCHEMA, "family": t.family, "model": t.model, "preset": t.preset, "source": t.source,
         "input": {"channels": t.in_channels, "size": list(t.in_size)},
+        # the encoder_hidden_states fed (what a pipeline passes, or --context); null if none
+        "context": {"tokens": t.context[0], "width": t.context[1]} if t.context else None,
         "output": None if t.out_channels is None else {"channels": t.out_channels, "size": _list(t.out_size)},
         "params": t.params,
     }

@@ -26,7 +26,8 @@ STYLE = {"heading": "bold cyan", "block": "", "concat": "yellow", "layer": "", "
 def title(trace: Trace) -> str:
     name = trace.name or trace.preset or "config"
     where = f" ({trace.size_source})" if trace.size_source else ""
-    return f"{name}: {trace.family} {trace.model}, input {trace.in_channels}x{fmt_size(trace.in_size)}{where}"
+    fed = f", context {trace.context[0]} tokens x {trace.context[1]}" if trace.context is not None else ""
+    return f"{name}: {trace.family} {trace.model}, input {trace.in_channels}x{fmt_size(trace.in_size)}{where}{fed}"
 
 
 def summary_lines(trace: Trace) -> list[str]:

@@ -44,11 +44,10 @@ def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[
         kw["class_labels"] = _class_labels(model, cfg, meta, b)
     if type(model).__name__ == "UNet2DModel":
         return (sample, timestep), kw
-    # one context, as a pipeline passes it: as wide as the first block (or encoder_hid_proj) reads
-    width = context_width(cfg.cross_attention_dim, cfg.encoder_hid_dim)
-    tokens = context_tokens(cfg.get("dual_cross_attention"))
-    kw["encoder_hidden_states"] = torch.empty(b, tokens, width, device=meta) if passes_context(
-        cfg.cross_attention_dim, cfg.encoder_hid_dim, cfg.addition_embed_type) else None
+    # the context the trace was fed (what a pipeline passes, or --context; None if none); a live module's
+    # shell trace has none of its own: then what a pipeline passes
+    context = _pipeline_context(cfg) if trace.family == "observed" else trace.context
+    kw["encoder_hidden_states"] = None if context is None else torch.empty(b, *context, device=meta)
     if cfg.get("time_cond_proj_dim") is not None:
         kw["timestep_cond"] = torch.empty(b, cfg.time_cond_proj_dim, device=meta)
     kw["added_cond_kwargs"] = _added(cfg, trace, meta, b)
@@ -66,6 +65,13 @@ def _gligen(cfg: Any, meta: torch.device, b: int) -> dict[str, torch.Tensor]:
     return {**kw, "phrases_masks": torch.empty(b, n, device=meta), "image_masks": torch.empty(b, n, device=meta),
             "phrases_embeddings": torch.empty(b, n, width, device=meta),
             "image_embeddings": torch.empty(b, n, width, device=meta)}
+
+
+def _pipeline_context(cfg: Any) -> tuple[int, int] | None:
+    """(tokens, width) of the context a pipeline passes this model, None if it passes none."""
+    if not passes_context(cfg.cross_attention_dim, cfg.encoder_hid_dim, cfg.addition_embed_type):
+        return None
+    return context_tokens(cfg.get("dual_cross_attention")), context_width(cfg.cross_attention_dim, cfg.encoder_hid_dim)
 
 
 def _added(cfg: Any, trace: Trace, meta: torch.device, b: int) -> dict[str, torch.Tensor]:
