@@ -259,3 +259,16 @@ def test_context_option_needs_a_conditioned_model() -> None:
         unetviz.trace("ddpm-cifar10", context="77x768")
     with pytest.raises(unetviz.UnetvizError, match="encoder_hid_proj"):
         unetviz.trace("if-i-xl", context="none")
+
+
+def test_a_conv_in_that_shrinks_the_map_is_a_sampler() -> None:
+    """conv_in_kernel 2 (padding 0) maps 2x2 to 1x1: the observer calls that step a downsample, so must the trace."""
+    config = {"_class_name": "UNet2DConditionModel", "block_out_channels": [6, 2, 2], "norm_num_groups": 2,
+              "down_block_types": ["AttnDownBlock2D"] * 3, "up_block_types": ["AttnUpBlock2D"] * 3,
+              "attention_head_dim": 2, "cross_attention_dim": 8, "conv_in_kernel": 2, "conv_out_kernel": 1}
+    t = _trace(config, (2, 2))
+    assert next(u.kind for u in t.units if u.path == "conv_in") == "downsample"
+    pytest.importorskip("diffusers")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert unetviz.verify(config, (2, 2)).ok

@@ -66,12 +66,18 @@ def kind_of(path: str, type_: str, in_size: Size | None = None, out_size: Size |
         # a plain Sequential is an embedding MLP (time_mlp, time_embed) or a conv head (guided's out)
         embedding = name == "linear" or "time" in path or "emb" in path
         kind = "mlp" if embedding else "conv" if name == "sequential" else "layer"
-    if in_size and out_size and len(in_size) == len(out_size):
-        ratio = out_size[0] / max(1, in_size[0])
-        if ratio < 0.75:
-            return "downsample"
-        if ratio > 1.5:
-            return "upsample"
-        if kind in ("downsample", "upsample") and min(in_size) > 1:  # a 1x1 map cannot shrink: still a sampler
-            return "conv"
+    resampled = resampling(in_size, out_size)
+    if resampled is not None:
+        return resampled
+    if in_size and out_size and len(in_size) == len(out_size) and kind in ("downsample", "upsample") \
+            and min(in_size) > 1:  # a 1x1 map cannot shrink: still a sampler
+        return "conv"
     return kind
+
+
+def resampling(in_size: Size | None, out_size: Size | None) -> Kind | None:
+    """"downsample" / "upsample" for a step that halves / doubles the resolution, else None."""
+    if not in_size or not out_size or len(in_size) != len(out_size):
+        return None
+    ratio = out_size[0] / max(1, in_size[0])
+    return "downsample" if ratio < 0.75 else "upsample" if ratio > 1.5 else None

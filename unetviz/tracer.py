@@ -17,7 +17,7 @@ from typing import Any
 from .acts import Act, UnitCtx
 from .config import Context
 from .errors import ModelFailure, UnetvizError
-from .kinds import Kind, kind_of
+from .kinds import Kind, kind_of, resampling
 from .records import Concat, Failure, Layer, Operand, Shape, Size, Trace, Unit, fmt_size, numel
 from .registration import Registration
 from .skipstack import SkipStack
@@ -151,6 +151,8 @@ class Tracer:
         owned.update(dict.fromkeys((k, shape) for k, shape in self._buffers if k in self._unrun and
                                    k.startswith(f"{full}.")))
         params = sum(numel(shape) for _, shape in owned)
+        if kind == "conv":  # a lone conv that changes the resolution (conv_in with kernel 2) is a sampler
+            kind = resampling(x.size, out.size) or kind
         # a step under no heading (conv_in, conv_norm_out) is a block of its own: blocks partition the model
         self.units.append(Unit(path=full, kind=kind, type=type_, in_channels=x.channels, out_channels=out.channels,
                                in_size=x.size, out_size=out.size, params=params, first=first, last=len(self.layers),
