@@ -311,8 +311,11 @@ def _block_rows(t: Trace, stop: int | None = None) -> dict[str, int]:
 def _concats(ours: Trace, real: Trace, add: Any, rank: dict[int, int]) -> None:
     for i, (a, b) in enumerate(zip(ours.concats, real.concats, strict=False)):
         where = a.consumer or f"concat #{i}"
-        # a forward that fails before any module takes the concatenated tensor shows the hooks no consumer
-        unconsumed = b.consumer == "" and real.error is not None and i == len(real.concats) - 1
+        # a forward that fails before any module takes the concatenated tensor shows the hooks no consumer (or
+        # only the next module entered, such as a parameter-free time_embed_act): ours names one that never ran
+        ran = {x.path.split(".")[0] for x in real.layers}
+        unconsumed = real.error is not None and i == len(real.concats) - 1 and (
+            b.consumer == "" or (ours.error is not None and a.consumer.split(".")[0] not in ran))
         if a.consumer != b.consumer and not unconsumed:
             add("concat.consumer", f"concat #{i}", a.consumer, b.consumer)
         if (a.channels, a.size) != (b.channels, b.size):
