@@ -313,6 +313,17 @@ class TestUNet2DConditionModel:
     # invalid: the block lists differ in length (both reject)
     ({"_class_name": "UNet2DModel", "block_out_channels": [8, 16], "down_block_types": ["DownBlock2D"] * 2,
       "up_block_types": ["UpBlock2D"], "norm_num_groups": 4}, (8, 8)),
+    # both fail in encoder_hid_proj after the image-hint concat, before conv_in takes it (the hooks only see
+    # the parameter-free time_embed_act entered next)
+    ({"_class_name": "UNet2DConditionModel", "block_out_channels": [6], "down_block_types": ["CrossAttnDownBlock2D"],
+      "up_block_types": ["CrossAttnUpBlock2D"], "norm_num_groups": 2, "layers_per_block": 0, "attention_head_dim": 1,
+      "cross_attention_dim": 8, "encoder_hid_dim_type": "text_image_proj", "encoder_hid_dim": 6,
+      "addition_embed_type": "image_hint", "time_embedding_act_fn": "silu"}, (5, 5)),
+    # the k-diffusion upscaler's blocks on a small model, at an odd size that fails at the first up concat
+    ({"_class_name": "UNet2DConditionModel", "block_out_channels": [32, 64], "norm_num_groups": None,
+      "down_block_types": ["KDownBlock2D", "KCrossAttnDownBlock2D"], "up_block_types": ["KCrossAttnUpBlock2D",
+                                                                                      "KUpBlock2D"],
+      "mid_block_type": None, "cross_attention_dim": 16, "attention_head_dim": 8, "layers_per_block": 2}, (9, 12)),
     # negative layers_per_block: range(-1) builds no resnet, so the up blocks have none either
     ({"_class_name": "UNet2DModel", "block_out_channels": [8, 8], "down_block_types": ["DownBlock2D"] * 2,
       "up_block_types": ["UpBlock2D"] * 2, "norm_num_groups": 4, "layers_per_block": -1}, (8, 8)),
