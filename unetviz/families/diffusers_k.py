@@ -21,7 +21,7 @@ from __future__ import annotations
 from ..records import fmt_size
 from ..tracer import Act, Tracer
 from .diffusers_blocks import BlockSpec
-from .diffusers_parts import Ctx
+from .diffusers_parts import Ctx, attention
 
 K_DOWN = ("KDownBlock2D", "KCrossAttnDownBlock2D")
 K_UP = ("KUpBlock2D", "KCrossAttnUpBlock2D")
@@ -64,31 +64,6 @@ def resnet_block_cond_norm_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channel
         return u.done(h)
 
 
-def _attention(t: Tracer, name: str, x: Act, dim: int, heads: int, head_dim: int, context: Act | None,
-               cross_dim: int | None, norm_cross: bool) -> None:
-    """``Attention(bias=True)`` run by ``AttnProcessor2_0`` on the block's tokens. ``norm_cross``: built with
-    ``cross_attention_norm="layer_norm"`` (attn2), a LayerNorm applied to the context before to_k / to_v."""
-    inner = heads * head_dim
-    tokens = x.tokens or 1
-    seq = Act(dim, None, x.source, tokens)
-    kv_dim = cross_dim if cross_dim is not None else dim
-    with t.scope(name, order=("norm_cross", "to_q", "to_k", "to_v", "to_out")) as full:
-        t.linear("to_q", seq, dim, inner)
-        kv = seq
-        if norm_cross:
-            if context is None:  # UNet2DModel passes no encoder_hidden_states: attn2 attends to the image
-                t.unrun("norm_cross", [("weight", (kv_dim,)), ("bias", (kv_dim,))])
-            else:
-                kv = t.layer_norm("norm_cross", context, kv_dim)
-        t.linear("to_k", kv, kv_dim, inner)
-        t.linear("to_v", kv, kv_dim, inner)
-        if heads < 1:
-            t.fail(full, f"{full}: 0 heads ({dim} channels // attention_head_dim {head_dim}): head_dim ="
-                         " inner_dim // heads divides by zero")
-        t.attention_matmuls("", seq, max(heads, 1), head_dim, head_dim, tokens, kv.tokens or 1)
-        t.linear("to_out.0", Act(inner, None, "", tokens), inner, dim)
-
-
 def k_attention_block(t: Tracer, name: str, x: Act, ctx: Ctx, dim: int, head_dim: int, cross_dim: int | None,
                       self_attention: bool) -> Act:
     """``KAttentionBlock``: (norm1 -> attn1 +) norm2 -> attn2 (to the context) + residual, no feed-forward."""
@@ -102,10 +77,11 @@ def k_attention_block(t: Tracer, name: str, x: Act, ctx: Ctx, dim: int, head_dim
     with t.unit(name, "attention", "KAttentionBlock", x, note) as u:
         if self_attention:
             h = ada_group_norm(t, "norm1", x, ctx, dim, groups)
-            _attention(t, "attn1", Act(dim, None, h.source, tokens), dim, heads, head_dim, None, None, False)
+            attention(t, "attn1", Act(dim, None, h.source, tokens), dim, heads, head_dim, None, spatial=False)
         h = ada_group_norm(t, "norm2", x, ctx, dim, groups)
-        _attention(t, "attn2", Act(dim, None, h.source, tokens), dim, heads, head_dim, ctx.context, cross_dim,
-                   True)
+        # attn2: cross_attention_norm="layer_norm"; UNet2DModel passes no context, and it attends to the image
+        attention(t, "attn2", Act(dim, None, h.source, tokens), dim, heads, head_dim, None, context=ctx.context,
+                  spatial=False, context_dim=cross_dim if cross_dim is not None else dim, norm_cross=True)
         return u.done(Act(dim, x.size, ""))
 
 

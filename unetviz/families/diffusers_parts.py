@@ -74,13 +74,16 @@ def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, ou
 
 def attention(t: Tracer, name: str, x: Act, query_dim: int, heads: int, dim_head: int,
               norm_groups: int | None, bias: bool = True, context: Act | None = None,
-              kind: Kind = "attention", spatial: bool = True, context_dim: int | None = None) -> Act:
+              kind: Kind = "attention", spatial: bool = True, context_dim: int | None = None,
+              norm_cross: bool = False) -> Act:
     """``Attention`` run by ``AttnProcessor2_0``.
 
     On a 4-d input (``spatial``) it flattens to tokens first, so its GroupNorm sees (B, C, H*W)
     and the residual is added inside: the output is the attention's own tensor. ``context_dim``:
     the ``cross_attention_dim`` to_k/to_v were built for (the context passed may differ: then to_k
-    fails, as the real one does). With 0 heads the processor divides by zero after to_q/to_k/to_v.
+    fails, as the real one does). ``norm_cross``: built with ``cross_attention_norm="layer_norm"``
+    (registered first), which normalises a passed context between to_q and to_k and never runs
+    without one. With 0 heads the processor divides by zero after to_q/to_k/to_v.
     """
     inner = heads * dim_head
     cross = context is not None
@@ -98,7 +101,13 @@ def attention(t: Tracer, name: str, x: Act, query_dim: int, heads: int, dim_head
             h = t.group_norm("group_norm", h, norm_groups, query_dim)
         seq = Act(h.channels, None, h.source, tokens)
         kv_in = context if cross and context is not None else seq
+        if norm_cross:
+            t.declare(("norm_cross", "to_q", "to_k", "to_v", "to_out"))
         t.linear("to_q", seq, query_dim, inner, bias)
+        if norm_cross and cross:
+            kv_in = t.layer_norm("norm_cross", kv_in, kv_dim)
+        elif norm_cross:
+            t.unrun("norm_cross", [("weight", (kv_dim,)), ("bias", (kv_dim,))])
         t.linear("to_k", kv_in, kv_dim, inner, bias)
         t.linear("to_v", kv_in, kv_dim, inner, bias)
         if heads < 1:
