@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck
 
 import unetviz
+from unetviz.families.diffusers_embed import UNSUPPORTED
 
 COMMON: dict[str, Any] = {"deadline": None,
                           "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
@@ -19,24 +20,32 @@ LONG = int(os.environ.get("UNETVIZ_FUZZ_EXAMPLES", "300"))
 """Examples per family of the slow variants (``make fuzz`` sets 1000)."""
 
 
-def constructs(build: Callable[[str | None, dict[str, Any]], Any], cfg: dict[str, Any]) -> str | None:
+Build = Callable[[str | None, dict[str, Any]], Any]
+"""An upstream adapter's ``build(class name or None, kwargs)``: the real model on the meta device."""
+
+
+def constructs(build: Build, cfg: dict[str, Any]) -> str | None:
     """``None`` when the real constructor accepts ``cfg``, else its error."""
-    kwargs = {k: v for k, v in cfg.items() if k != "family"}
+    kwargs = {k: v for k, v in cfg.items() if k != "family" and not k.startswith("_")}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            build(None, kwargs)
-    except Exception as e:  # AssertionError, TypeError, RuntimeError: the constructor's own
+            build(cfg.get("_class_name"), kwargs)
+    except Exception as e:  # AssertionError, TypeError, RuntimeError, ZeroDivisionError: the constructor's own
         return f"{type(e).__name__}: {e}"
     return None
 
 
-def outcome(build: Callable[[str | None, dict[str, Any]], Any], cfg: dict[str, Any],
-            size: tuple[int, int]) -> tuple[str, str]:
-    """``agree`` (both reject, or verify finds nothing), ``ours-rejects``, ``real-rejects`` or ``differs``."""
+def outcome(build: Build, cfg: dict[str, Any], size: Any, ignore: tuple[str, ...] = (),
+            unsupported: bool = False) -> tuple[str, str]:
+    """``agree`` (both reject, or verify finds nothing), ``unsupported`` (only with ``unsupported``: unetviz
+    says it does not trace a part yet), ``ours-rejects``, ``real-rejects`` or ``differs``. ``ignore``: kinds of
+    disagreement (prefixes of ``what``) a family's tests compare apart."""
     try:
         unetviz.trace(cfg, size=size)
     except unetviz.UnetvizError as ours:
+        if unsupported and UNSUPPORTED in str(ours):
+            return "unsupported", str(ours)
         real = constructs(build, cfg)
         return ("agree", f"both reject: {ours}") if real else ("ours-rejects", str(ours))
     real = constructs(build, cfg)
@@ -45,18 +54,22 @@ def outcome(build: Callable[[str | None, dict[str, Any]], Any], cfg: dict[str, A
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = unetviz.verify(cfg, size)
-    # every disagreement counts: layers, units, blocks, concats, skips, manifest, params, MACs, failure place
-    core = [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in report.disagreements]
+    # every disagreement counts (layers, units, blocks, concats, skips, manifest, params, MACs, failure place)
+    # but the kinds the caller names
+    core = [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in report.disagreements
+            if not (ignore and d.what.startswith(ignore))]
     return ("differs", "; ".join(core[:4])) if core else ("agree", "both accept")
 
 
-def check(family: str, build: Callable[[str | None, dict[str, Any]], Any], cfg: dict[str, Any],
-          size: tuple[int, int]) -> None:
-    kind, detail = outcome(build, cfg, size)
+def check(family: str, build: Build, cfg: dict[str, Any], size: Any, ignore: tuple[str, ...] = (),
+          unsupported: bool = False) -> None:
+    """Record the outcome (``UNETVIZ_FUZZ_RECORD``), or assert it passes: ``agree``, or ``unsupported`` when
+    the caller counts those apart."""
+    kind, detail = outcome(build, cfg, size, ignore, unsupported)
     record = os.environ.get("UNETVIZ_FUZZ_RECORD")
     if record:
         with open(record, "a", encoding="utf-8") as f:
             f.write(json.dumps({"family": family, "kind": kind, "detail": detail, "config": cfg,
                                 "size": size}) + "\n")
         return
-    assert kind == "agree", f"{kind}: {detail}\n{cfg} at {size}"
+    assert kind in (("agree", "unsupported") if unsupported else ("agree",)), f"{kind}: {detail}\n{cfg} at {size}"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import warnings
 from typing import Any
 
+import fuzzkit
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -195,32 +194,15 @@ def controlnet_configs(draw: st.DrawFn) -> tuple[dict[str, Any], tuple[int, int]
     return cfg, (draw(st.integers(1, 12)), draw(st.integers(1, 12)))
 
 
-def _outcome(cfg: dict[str, Any], size: tuple[int, int]) -> str:
-    """"agree" when both reject the config, or both accept it and verify finds no disagreement."""
+def _check(cfg: dict[str, Any], size: tuple[int, int]) -> None:
+    """Both reject the config, or both accept it and verify finds no disagreement ("unsupported" passes)."""
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
     from unetviz.upstream.controlnet import build
 
-    def real_error() -> str | None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                build("ControlNetModel", {k: v for k, v in cfg.items() if not k.startswith("_")})
-        except Exception as e:  # the constructor's own ValueError / TypeError / KeyError
-            return f"{type(e).__name__}: {e}"
-        return None
-
-    try:
-        unetviz.trace(cfg, size=size)
-    except unetviz.UnetvizError as ours:
-        return "agree" if UNSUPPORTED in str(ours) or real_error() else f"ours rejects: {ours}"
-    if (err := real_error()) is not None:
-        return f"real rejects: {err}"
-    report = unetviz.verify(cfg, size)
-    # unit and block rows are compared apart, as in test_differential_diffusers: the shared diffusers helpers
-    # open an Embedding's unit on its (B,) ids (0 channels) and both sides may stop at different layers of a unit
-    core = [d for d in report.disagreements if not d.what.startswith(("unit.", "block."))]
-    return "agree" if not core else f"differs: {core[:3]}"
+    # unit and block rows are compared apart: the shared diffusers helpers open an Embedding's unit on its
+    # (B,) ids (0 channels), and both sides may stop at different layers of a unit
+    fuzzkit.check(cfg["_class_name"], build, cfg, size, ignore=("unit.", "block."), unsupported=True)
 
 
 COMMON: dict[str, Any] = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
@@ -229,14 +211,14 @@ COMMON: dict[str, Any] = {"deadline": None, "suppress_health_check": [HealthChec
 @settings(max_examples=8, derandomize=True, **COMMON)
 @given(controlnet_configs())
 def test_generated_controlnets_agree(case: tuple[dict[str, Any], tuple[int, int]]) -> None:
-    assert _outcome(*case) == "agree", case
+    _check(*case)
 
 
 @pytest.mark.slow
-@settings(max_examples=int(os.environ.get("UNETVIZ_FUZZ_EXAMPLES", "300")), **COMMON)
+@settings(max_examples=fuzzkit.LONG, **COMMON)
 @given(controlnet_configs())
 def test_generated_controlnets_agree_long(case: tuple[dict[str, Any], tuple[int, int]]) -> None:
-    assert _outcome(*case) == "agree", case
+    _check(*case)
 
 
 def test_the_cli_pairs_a_controlnet_with_a_unet() -> None:

@@ -14,9 +14,6 @@ line instead of failing, which is how the agreement figures are counted.
 
 from __future__ import annotations
 
-import json
-import os
-import warnings
 from typing import Any
 
 import pytest
@@ -24,11 +21,10 @@ import pytest
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
+import fuzzkit  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-import unetviz  # noqa: E402
-from unetviz.families.diffusers_embed import UNSUPPORTED  # noqa: E402
 from unetviz.upstream import diffusers as adapter  # noqa: E402
 
 Case = tuple[dict[str, Any], tuple[int, int]]
@@ -225,56 +221,19 @@ def unet2d_condition_configs(draw: st.DrawFn) -> Case:
     return cfg, draw(sizes())
 
 
-def _constructs(cfg: dict[str, Any]) -> str | None:
-    """None if diffusers' constructor accepts ``cfg``, else its error."""
-    kwargs = {k: v for k, v in cfg.items() if not k.startswith("_")}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            adapter.build(cfg["_class_name"], kwargs)
-    except Exception as e:  # ValueError, TypeError, AssertionError, ZeroDivisionError: the constructor's own
-        return f"{type(e).__name__}: {e}"
-    return None
-
-
 def outcome(cfg: dict[str, Any], size: tuple[int, int]) -> tuple[str, str]:
     """(kind, detail): "agree", "unsupported", "ours-rejects", "real-rejects" or "differs"."""
-    try:
-        unetviz.trace(cfg, size=size)
-    except unetviz.UnetvizError as ours:
-        if UNSUPPORTED in str(ours):
-            return "unsupported", str(ours)
-        real = _constructs(cfg)
-        return ("agree", f"both reject: {ours}") if real else ("ours-rejects", str(ours))
-    real = _constructs(cfg)
-    if real is not None:
-        return "real-rejects", real
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        report = unetviz.verify(cfg, size)
-    # every disagreement counts: layers, units, blocks, concats, skips, manifest, params, MACs, failure place
-    core = [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in report.disagreements]
-    return ("differs", "; ".join(core[:4])) if core else ("agree", "both accept")
-
-
-KNOWN = ("agree", "unsupported")
-"""Outcomes that pass: agreement, and the kinds whose cause lies outside the builders (see the report)."""
+    return fuzzkit.outcome(adapter.build, cfg, size, unsupported=True)
 
 
 def check(cfg: dict[str, Any], size: tuple[int, int]) -> None:
-    kind, detail = outcome(cfg, size)
-    record = os.environ.get("UNETVIZ_FUZZ_RECORD")
-    if record:
-        with open(record, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"family": cfg.get("_class_name"), "kind": kind, "detail": detail, "config": cfg,
-                                "size": size}) + "\n")
-        return
-    assert kind in KNOWN, f"{kind}: {detail}\n{cfg} at {size}"
+    # "unsupported" passes: its cause lies outside the builders (see the report)
+    fuzzkit.check(cfg.get("_class_name") or "diffusers", adapter.build, cfg, size, unsupported=True)
 
 
 COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
                                                         HealthCheck.filter_too_much]}
-LONG = int(os.environ.get("UNETVIZ_FUZZ_EXAMPLES", "300"))
+LONG = fuzzkit.LONG
 
 
 class TestUNet2DModel:
