@@ -33,6 +33,25 @@ class Ctx:
     """GLIGEN's grounding tokens (``position_net``'s output), which every transformer block's fuser reads."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class BlockArgs:
+    """What every ``get_down_block`` / ``get_up_block`` hands a block, in any diffusers U-Net class (the video
+    and motion families extend it with their own options)."""
+
+    type: str
+    """The block class (``CrossAttnDownBlock3D``, ``UpBlockMotion``, ...)."""
+    num_layers: int
+    """Resnets in the block (``layers_per_block``, one more in an up block)."""
+    in_channels: int
+    """The block's ``in_channels`` (an up block's last skip width)."""
+    out_channels: int
+    """The block's ``out_channels``."""
+    add_sampler: bool
+    """Whether it ends with a Downsample2D / Upsample2D."""
+    prev_output_channel: int = 0
+    """An up block's input width (the block below's output)."""
+
+
 def resnet_block_2d(t: Tracer, name: str, x: Act, ctx: Ctx, in_channels: int, out_channels: int,
                     groups: int | None = None, groups_out: int | None = None, up: bool = False,
                     down: bool = False, kind: Kind = "resnet", shortcut: bool | None = None, fir: bool = False,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..records import fmt_size, numel
 from ..tracer import Act, Tracer
-from .diffusers_parts import Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
+from .diffusers_parts import BlockArgs, Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
 
 DOWN_TYPES = ("CrossAttnDownBlockMotion", "DownBlockMotion")
 UP_TYPES = ("UpBlockMotion", "CrossAttnUpBlockMotion")
@@ -26,21 +26,9 @@ BLOCK_ORDER = ("pos_embed", "norm1", "attn1", "norm2", "attn2", "norm3", "ff")
 
 
 @dataclass(frozen=True, kw_only=True)
-class MotionBlock:
+class MotionBlock(BlockArgs):
     """What ``UNetMotionModel.__init__`` hands one down or up block."""
 
-    type: str
-    """The block class (``CrossAttnDownBlockMotion``, ``UpBlockMotion``, ...)."""
-    num_layers: int
-    """Resnets (and motion modules) in the block: ``layers_per_block[i]``, one more in an up block."""
-    in_channels: int
-    """The block's ``in_channels`` (an up block's last skip width)."""
-    out_channels: int
-    """The block's ``out_channels``."""
-    add_sampler: bool
-    """Whether it ends with a Downsample2D / Upsample2D."""
-    prev_output_channel: int = 0
-    """An up block's input width (the block below's output)."""
     heads: int = 1
     """``num_attention_heads[i]``: heads of the spatial transformers (head size ``out_channels // heads``)."""
     depths: tuple[int, ...] = ()

@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..tracer import Act, Tracer
-from .diffusers_parts import Ctx, attention, basic_transformer_block, downsample_2d, resnet_block_2d, upsample_2d
+from .diffusers_parts import (
+    BlockArgs,
+    Ctx,
+    attention,
+    basic_transformer_block,
+    downsample_2d,
+    resnet_block_2d,
+    upsample_2d,
+)
 from .diffusers_parts import timestep_embedding as timestep_mlp
 
 DOWN_TYPES = ("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal")
@@ -23,21 +31,9 @@ GROUPS = 32
 
 
 @dataclass(frozen=True, kw_only=True)
-class SVDBlock:
+class SVDBlock(BlockArgs):
     """What ``get_down_block`` / ``get_up_block`` hand one spatio-temporal block."""
 
-    type: str
-    """The block class."""
-    num_layers: int
-    """Resnets in the block."""
-    in_channels: int
-    """The block's ``in_channels`` (an up block's last skip width)."""
-    out_channels: int
-    """The block's ``out_channels``."""
-    add_sampler: bool
-    """Whether it ends with a Downsample2D / Upsample2D."""
-    prev_output_channel: int = 0
-    """An up block's input width."""
     heads: int = 1
     """``num_attention_heads`` of its transformers (head size ``out_channels // heads``)."""
     depths: tuple[int, ...] = ()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..records import fmt_size, numel
 from ..tracer import Act, Tracer
-from .diffusers_parts import Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
+from .diffusers_parts import BlockArgs, Ctx, attention, downsample_2d, resnet_block_2d, transformer_2d, upsample_2d
 
 DOWN_TYPES = ("CrossAttnDownBlock3D", "DownBlock3D")
 UP_TYPES = ("UpBlock3D", "CrossAttnUpBlock3D")
@@ -23,21 +23,9 @@ ORDER = ("resnets", "temp_convs", "attentions", "temp_attentions", "downsamplers
 
 
 @dataclass(frozen=True, kw_only=True)
-class Block3D:
+class Block3D(BlockArgs):
     """What ``get_down_block`` / ``get_up_block`` of unet_3d_blocks hand one block."""
 
-    type: str
-    """The block class (``CrossAttnDownBlock3D``, ``UpBlock3D``, ...)."""
-    num_layers: int
-    """Resnets in the block (``layers_per_block``, one more in an up block)."""
-    in_channels: int
-    """The block's ``in_channels`` (an up block's last skip width)."""
-    out_channels: int
-    """The block's ``out_channels``."""
-    add_sampler: bool
-    """Whether it ends with a Downsample2D / Upsample2D."""
-    prev_output_channel: int = 0
-    """An up block's input width (the block below's output)."""
     heads: int = 1
     """``num_attention_heads`` handed to the block: the head *size* of its transformers (diffusers' naming)."""
     downsample_padding: int = 1
