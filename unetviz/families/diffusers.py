@@ -29,7 +29,6 @@ from .diffusers_embed import (
     TEXT_TOKENS,
     UNSUPPORTED,
     activation,
-    context_tokens,
     embedding,
     embeddings,
     step_one,
@@ -306,8 +305,7 @@ def unet2d_condition(t: Tracer, a: Args, size: Size | None) -> Act:
     hint = e.added is not None and e.added.add_type == "image_hint"
     sample = _sample(t, a, size, hint=4 if hint else 0)
     # 1. time (and the class, added and context embeddings)
-    emb, context, sample = step_one(t, e, c0, a.raw("cross_attention_dim"), sample,
-                                    context_tokens(a.raw("dual_cross_attention")))
+    emb, context, sample = step_one(t, e, c0, a.raw("cross_attention_dim"), sample, a.raw("dual_cross_attention"))
     # null groups: only blocks with their own (K blocks) and a mid block's min(channels // 4, 32) remain
     ctx = Ctx(emb, groups or min(boc[-1] // 4, 32), time_embedding_norm=a.raw("resnet_time_scale_shift"),
               context=context, temb_channels=blocks_time_embed_dim)

@@ -62,19 +62,17 @@ def context_width(cross: Any, hid_dim: int | None) -> int:
     return first if isinstance(first, int) and not isinstance(first, bool) else NO_CROSS_WIDTH
 
 
-def context_tokens(dual: Any) -> int:
-    """Tokens of the context a caller passes: CLIP's 77, or with ``dual_cross_attention`` the text's 77 and the
-    image's 257 concatenated (Versatile Diffusion's dual-guided pipeline)."""
-    return sum(CONDITION_LENGTHS) if dual else TEXT_TOKENS
+def pipeline_context(cross: Any, hid_dim: int | None, added_type: Any, dual: Any) -> tuple[int, int] | None:
+    """(tokens, width) of the ``encoder_hidden_states`` a pipeline passes, or None when it passes none.
 
-
-def passes_context(cross: Any, hid_dim: int | None, added_type: Any) -> bool:
-    """Whether a caller passes ``encoder_hidden_states``: not when the blocks' ``cross_attention_dim`` differ and
-    nothing projects one context to them all. AudioLDM's pipeline then passes the text as ``class_labels``
-    and ``None`` as the context, and every attn2 attends to the image (its to_k must be as wide as the block)."""
-    if hid_dim is not None or added_type is not None or not isinstance(cross, (list, tuple)):
-        return True
-    return len({c for c in cross if isinstance(c, int) and not isinstance(c, bool)}) <= 1
+    Tokens: CLIP's 77, or with ``dual_cross_attention`` the text's 77 and the image's 257 concatenated
+    (Versatile Diffusion's dual-guided pipeline). None when the blocks' ``cross_attention_dim`` differ and
+    nothing projects one context to them all: AudioLDM's pipeline then passes the text as ``class_labels``,
+    and every attn2 attends to the image (its to_k must be as wide as the block)."""
+    if hid_dim is None and added_type is None and isinstance(cross, (list, tuple)) and \
+            len({c for c in cross if isinstance(c, int) and not isinstance(c, bool)}) > 1:
+        return None
+    return sum(CONDITION_LENGTHS) if dual else TEXT_TOKENS, context_width(cross, hid_dim)
 
 
 def text_time_inputs(total: int, time_dim: int | None) -> tuple[int, int]:
@@ -222,19 +220,17 @@ def process_encoder_hidden_states(t: Tracer, e: Embeds, cross: Any, context: Act
 
 
 def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act,
-             tokens: int = TEXT_TOKENS) -> tuple[Act, Act | None, Act]:
+             dual: Any = False) -> tuple[Act, Act | None, Act]:
     """# 1. time, class and added embeddings, then the context: (emb, context or None if a caller passes none
-    (``passes_context``), the sample conv_in gets)."""
+    (``pipeline_context``), the sample conv_in gets)."""
     emb = time_embed(t, e, c0)
     class_emb = class_embed(t, e, c0)
     width = e.time_embed_dim * (2 if class_emb is not None and e.concat else 1)
     aug_embed(t, e, width)
-    context: Act | None = Act(context_width(cross, e.hid_dim), None, "encoder_hidden_states", tokens)
-    if not passes_context(cross, e.hid_dim, e.added.add_type if e.added is not None else None):
-        context = None
-    context = _requested(t, e, context)
+    fed = pipeline_context(cross, e.hid_dim, e.added.add_type if e.added is not None else None, dual)
+    context = _requested(t, e, None if fed is None else Act(fed[1], None, "encoder_hidden_states", fed[0]))
     t.context_used = None if context is None else (context.tokens or 1, context.channels)
-    if e.added is not None and context is not None:  # passes_context and _requested keep one for it
+    if e.added is not None and context is not None:  # pipeline_context and _requested keep one for it
         aug, hint = add_embedding(t, e.added, context, e.time_embed_dim, sample)
         if hint is not None:  # sample = torch.cat([sample, hint], dim=1): before emb + aug_emb, as upstream
             sample = t.cat([sample, hint], into="conv_in")

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..families.diffusers_added import hint_size, image_embeds_width
-from ..families.diffusers_embed import context_tokens, context_width, passes_context, text_time_inputs
+from ..families.diffusers_embed import pipeline_context, text_time_inputs
 from ..families.diffusers_gligen import BOXES, GATED
 from ..records import Trace
 
@@ -46,7 +46,8 @@ def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[
         return (sample, timestep), kw
     # the context the trace was fed (what a pipeline passes, or --context; None if none); a live module's
     # shell trace has none of its own: then what a pipeline passes
-    context = _pipeline_context(cfg) if trace.family == "observed" else trace.context
+    context = pipeline_context(cfg.cross_attention_dim, cfg.encoder_hid_dim, cfg.addition_embed_type,
+                               cfg.get("dual_cross_attention")) if trace.family == "observed" else trace.context
     kw["encoder_hidden_states"] = None if context is None else torch.empty(b, *context, device=meta)
     if cfg.get("time_cond_proj_dim") is not None:
         kw["timestep_cond"] = torch.empty(b, cfg.time_cond_proj_dim, device=meta)
@@ -65,13 +66,6 @@ def _gligen(cfg: Any, meta: torch.device, b: int) -> dict[str, torch.Tensor]:
     return {**kw, "phrases_masks": torch.empty(b, n, device=meta), "image_masks": torch.empty(b, n, device=meta),
             "phrases_embeddings": torch.empty(b, n, width, device=meta),
             "image_embeddings": torch.empty(b, n, width, device=meta)}
-
-
-def _pipeline_context(cfg: Any) -> tuple[int, int] | None:
-    """(tokens, width) of the context a pipeline passes this model, None if it passes none."""
-    if not passes_context(cfg.cross_attention_dim, cfg.encoder_hid_dim, cfg.addition_embed_type):
-        return None
-    return context_tokens(cfg.get("dual_cross_attention")), context_width(cfg.cross_attention_dim, cfg.encoder_hid_dim)
 
 
 def _added(cfg: Any, trace: Trace, meta: torch.device, b: int) -> dict[str, torch.Tensor]:
