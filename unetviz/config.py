@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import UnetvizError, bad_value, did_you_mean
 
@@ -173,7 +173,7 @@ class Args:
 
 ContextArg = tuple[int, int] | str | None
 """``--context``: (tokens, width), ``"77x768"``, ``"none"`` (the caller passes no context) or None (the default)."""
-Context = tuple[int, int] | str | None
+Context = tuple[int, int] | Literal["none"] | None
 """A parsed ``--context``: (tokens, width), ``"none"`` or None."""
 
 

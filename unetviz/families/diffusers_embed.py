@@ -252,7 +252,5 @@ def _requested(t: Tracer, e: Embeds, default: Act | None) -> Act | None:
             raise UnetvizError("--context: got 'none'; this model's encoder_hid_proj or add_embedding reads the"
                                " context; allowed: TOKENSxWIDTH")
         return None
-    if isinstance(t.context, str):  # parse_context makes (tokens, width) or "none"
-        raise UnetvizError(f"--context: got {t.context!r}; allowed: TOKENSxWIDTH or none")
     tokens, width = t.context
     return Act(width, None, "encoder_hidden_states", tokens)
