@@ -36,8 +36,8 @@ def flop_counter() -> tuple[float, float, list[tuple[str, int, float]]]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from unetviz.live.upstream import diffusers as adapter
     from unetviz.tracing import resolve, trace_config
-    from unetviz.upstream import diffusers as adapter
     imports = time.perf_counter() - t0
     config, preset = resolve("sdxl")
     t0 = time.perf_counter()
@@ -60,7 +60,7 @@ def main() -> None:
     n = parser.parse_args().runs
     wall = unetviz_process(n)
     print(f"unetviz cost --preset sdxl --sizes {SIZES}: {wall:.3f} s (whole process, best of {n}; target < 0.5 s)")
-    from unetviz.cost import cost
+    from unetviz.analysis.cost import cost
 
     ours = {s.request: s.macs for s in cost("sdxl", SIZES).sizes}
     imports, build, rows = flop_counter()

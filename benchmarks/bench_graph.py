@@ -26,7 +26,7 @@ import sys, time
 import torch, torchview
 import unetviz
 from unetviz.api import resolve
-from unetviz.upstream.diffusers import build, inputs
+from unetviz.live.upstream.diffusers import build, inputs
 cfg, _ = resolve("sdxl")
 model = build(cfg["_class_name"], {k: v for k, v in cfg.items() if not k.startswith("_")})
 args, kw = inputs(model, unetviz.trace("sdxl"))
@@ -70,7 +70,7 @@ def main() -> None:
         if cli.exists():
             argv = [PY, "-m", "unetviz", "graph", "--preset", "sdxl", "--detail", "layers", "--out", str(out)]
         else:  # before the CLI exists: the same work through the API
-            argv = [PY, "-c", "import sys, pathlib, unetviz; from unetviz.render.graph import write_graph;"
+            argv = [PY, "-c", "import sys, pathlib, unetviz; from unetviz.render.graph.draw import write_graph;"
                     " print(write_graph(unetviz.trace('sdxl'), pathlib.Path(sys.argv[1]), 'layers'))", str(out)]
         times, msg = [], ""
         for _ in range(RUNS):

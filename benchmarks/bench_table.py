@@ -20,7 +20,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 TORCHINFO = r"""
 import torch, torchinfo
 from unetviz.api import resolve
-from unetviz.upstream.diffusers import build, inputs
+from unetviz.live.upstream.diffusers import build, inputs
 import unetviz
 cfg, _ = resolve("sdxl")
 model = build(cfg["_class_name"], {k: v for k, v in cfg.items() if not k.startswith("_")})

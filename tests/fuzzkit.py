@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck
 
 import unetviz
-from unetviz.families.diffusers_embed import UNSUPPORTED
+from unetviz.families.diffusers.embed import UNSUPPORTED
 
 COMMON: dict[str, Any] = {"deadline": None,
                           "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}

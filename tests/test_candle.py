@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 import unetviz
 from unetviz.families import lookup
 from unetviz.families.candle import DEFAULTS, from_config
-from unetviz.upstream import candle as real_candle
-from unetviz.upstream import diffusers as real_diffusers
+from unetviz.live.upstream import candle as real_candle
+from unetviz.live.upstream import diffusers as real_diffusers
 
 SD15 = Path(__file__).parent.parent / "examples" / "candle-sd15.json"
 
@@ -154,7 +154,7 @@ def test_property_manifest_equals_diffusers(cfg: dict[str, Any]) -> None:
 
 # ---- unetviz.verify: a hooked forward pass of the real diffusers model ----------------------------------------
 def test_verify_v1_5() -> None:
-    from unetviz.verification import verify
+    from unetviz.live.verification import verify
 
     r = verify(str(SD15))
     assert r.ok, r.disagreements
@@ -162,7 +162,7 @@ def test_verify_v1_5() -> None:
 
 
 def test_verify_small_config_at_size_not_divisible() -> None:
-    from unetviz.verification import verify
+    from unetviz.live.verification import verify
 
     blocks = [{"out_channels": 16, "use_cross_attn": 1, "attention_head_dim": 2},
               {"out_channels": 32, "use_cross_attn": None, "attention_head_dim": 4},

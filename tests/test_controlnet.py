@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unetviz
-from unetviz.controlnet_pair import pair, pair_sources
-from unetviz.families.diffusers_embed import UNSUPPORTED
+from unetviz.analysis.controlnet_pair import pair, pair_sources
+from unetviz.families.diffusers.embed import UNSUPPORTED
 from unetviz.render.pair import pair_dict, pair_lines, pair_text, render_pair
 
 # diffusers/controlnet-canny-sdxl-1.0 config.json (the SDXL ControlNet the mismatch test pairs with sd15)
@@ -109,7 +109,7 @@ def test_hint_that_does_not_reach_the_latent_size_fails() -> None:
 def _real_manifest(config: dict[str, Any]) -> list[tuple[str, tuple[int, ...]]]:
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    from unetviz.upstream.controlnet import build
+    from unetviz.live.upstream.controlnet import build
 
     model = build("ControlNetModel", {k: v for k, v in config.items() if not k.startswith("_")})
     return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
@@ -144,7 +144,7 @@ def test_real_unet_takes_the_residuals_the_map_predicts() -> None:
     """The witness: sd15's real forward accepts controlnet-sd15's residual shapes and fails on the SDXL ones."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    from unetviz.upstream.diffusers import build
+    from unetviz.live.upstream.diffusers import build
 
     config = unetviz.api.resolve("sd15")[0]
     unet = build("UNet2DConditionModel", {k: v for k, v in config.items() if not k.startswith("_")})
@@ -198,7 +198,7 @@ def _check(cfg: dict[str, Any], size: tuple[int, int]) -> None:
     """Both reject the config, or both accept it and verify finds no disagreement ("unsupported" passes)."""
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    from unetviz.upstream.controlnet import build
+    from unetviz.live.upstream.controlnet import build
 
     # unit and block rows are compared apart: the shared diffusers helpers open an Embedding's unit on its
     # (B,) ids (0 channels), and both sides may stop at different layers of a unit

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 import unetviz
-from unetviz.cost import cost, parse_sizes, torchinfo_macs
-from unetviz.memory import memory_of
+from unetviz.analysis.cost import cost, parse_sizes, torchinfo_macs
+from unetviz.analysis.memory import memory_of
+from unetviz.core.quantities import layer_macs
 from unetviz.presets import PRESETS
-from unetviz.quantities import layer_macs
 from unetviz.render.cost import render_cost, run_cost
 
 NON_SQUARE = {"dance-diffusion": "32768", "ronneberger2015": "572x476", "ddpm-lucidrains": "48x64"}
@@ -29,9 +29,9 @@ def real_run(source: Any, size: Any) -> tuple[Any, dict[str, int], Any, Any]:
     """(our trace, module path -> MACs from FlopCounterMode at batch 1, model, its inputs)."""
     pytest.importorskip("torch")
     from unetviz.families import lookup
+    from unetviz.live.upstream import family_module
+    from unetviz.live.upstream.measure import counting_macs
     from unetviz.tracing import resolve, trace_config
-    from unetviz.upstream import family_module
-    from unetviz.upstream.measure import counting_macs
 
     config, preset = resolve(source)
     ours = trace_config(config, size, preset)
@@ -53,7 +53,7 @@ def real_run(source: Any, size: Any) -> tuple[Any, dict[str, int], Any, Any]:
 def macs_disagreements(source: Any, size: Any = None) -> list[str]:
     """Where the symbolic MACs differ from FlopCounterMode's on the real model (total, per top-level block).
     Empty when they agree; for a differential test: ``assert not macs_disagreements(cfg, size)``."""
-    from unetviz.verification import compare_macs
+    from unetviz.analysis.compare import compare_macs
 
     ours, macs, _, _ = real_run(source, size)
     return [f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in compare_macs(ours, ours, macs)]
@@ -103,7 +103,7 @@ def test_peak_memory_against_live_tensor_tracker(name: str) -> None:
     pytest.importorskip("torch")
     import torch
 
-    from unetviz.upstream.measure import LiveTensors
+    from unetviz.live.upstream.measure import LiveTensors
 
     ours, _, model, (args, kw) = real_run(name, None)
     with torch.no_grad(), LiveTensors() as live:

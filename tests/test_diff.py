@@ -1,4 +1,4 @@
-"""``unetviz.diff``: two traces compared block by block, unit by unit, with a computed summary."""
+"""``unetviz.analysis.diff``: two traces compared block by block, unit by unit, with a computed summary."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import unetviz
-from unetviz.diff import Diff, diff, profile
+from unetviz.analysis.diff import Diff, diff, profile
 from unetviz.render.diff import diff_lines, diff_text, render_diff
 
 
@@ -96,7 +96,7 @@ def test_changed_only_and_rich_renderable() -> None:
 def test_diff_imports_no_torch() -> None:
     import subprocess
 
-    code = ("import sys, unetviz.diff, unetviz.render.diff; unetviz.diff.diff('sd15', 'sdxl');"
+    code = ("import sys, unetviz.analysis.diff, unetviz.render.diff; unetviz.analysis.diff.diff('sd15', 'sdxl');"
             " print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -25,7 +25,7 @@ import fuzzkit  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from unetviz.upstream import diffusers as adapter  # noqa: E402
+from unetviz.live.upstream import diffusers as adapter  # noqa: E402
 
 Case = tuple[dict[str, Any], tuple[int, int]]
 DOWN = ["DownBlock2D", "AttnDownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampleBlock2D",

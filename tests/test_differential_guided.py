@@ -17,7 +17,7 @@ import fuzzkit  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from unetviz.upstream import guided as adapter  # noqa: E402
+from unetviz.live.upstream import guided as adapter  # noqa: E402
 
 Case = tuple[dict[str, Any], tuple[int, int]]
 INVALID: dict[str, list[Any]] = {

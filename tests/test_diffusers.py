@@ -9,7 +9,7 @@ import pytest
 
 import unetviz
 from unetviz.api import resolve
-from unetviz.quantities import is_free
+from unetviz.core.quantities import is_free
 
 DIFFUSERS_PRESETS = ("sd15", "sd21", "sdxl", "ddpm-cifar10", "unet2d-attn-64")
 
@@ -93,7 +93,7 @@ def test_downsample_padding_zero_pads_asymmetrically() -> None:
 def real_manifest(preset: str) -> list[tuple[str, list[int]]]:
     torch = pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    from unetviz.upstream.diffusers import build
+    from unetviz.live.upstream.diffusers import build
 
     config, _ = resolve(preset)
     model = build(config["_class_name"], {k: v for k, v in config.items() if not k.startswith("_")})
@@ -187,7 +187,7 @@ EXTRA_CONFIGS = {
 @pytest.mark.parametrize("name", sorted(EXTRA_CONFIGS))
 def test_extra_configs_agree_with_hooks_on_the_real_model(name: str) -> None:
     pytest.importorskip("diffusers")
-    from unetviz.verification import verify
+    from unetviz.live.verification import verify
 
     config, size = EXTRA_CONFIGS[name]
     report = verify(config, size)

@@ -101,7 +101,7 @@ def test_reference_pages(site: tuple[Path, Path]) -> None:
     for name in getattr(typer.main.get_command(app), "commands", {}):
         assert f"unetviz {name}" in cli
     api = (out / "reference" / "api.html").read_text(encoding="utf-8")
-    assert "unetviz.api.trace" in api and "in_channels" in api and "unetviz.diff.diff" in api
+    assert "unetviz.api.trace" in api and "in_channels" in api and "unetviz.analysis.diff.diff" in api
 
 
 ALLOWED = {"2015", "1.5", "2.1"}

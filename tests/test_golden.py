@@ -11,7 +11,7 @@ from conftest import Golden
 
 import unetviz
 from unetviz.render.formats import to_csv, to_markdown
-from unetviz.render.graph import to_graphviz
+from unetviz.render.graph.draw import to_graphviz
 
 PRESETS = list(unetviz.PRESETS)
 SMALL = ["ddpm-cifar10", "ronneberger2015", "ddpm-lucidrains", "iddpm-cifar10"]

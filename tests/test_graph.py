@@ -12,13 +12,13 @@ import pytest
 
 import unetviz
 from unetviz import UnetvizError
-from unetviz.kinds import KIND_NAMES, KINDS
-from unetviz.records import fmt_size as fmt
-from unetviz.records import within
-from unetviz.render.graph import DETAILS, fit_width, notebook_svg, to_graphviz, write_graph
-from unetviz.render.graph_flow import CONTEXT, Flow, build_flow
-from unetviz.render.graph_layout import build_layout
-from unetviz.render.graph_style import legend
+from unetviz.core.kinds import KIND_NAMES, KINDS
+from unetviz.core.records import fmt_size as fmt
+from unetviz.core.records import within
+from unetviz.render.graph.draw import DETAILS, fit_width, notebook_svg, to_graphviz, write_graph
+from unetviz.render.graph.flow import CONTEXT, Flow, build_flow
+from unetviz.render.graph.layout import build_layout
+from unetviz.render.graph.style import legend
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` binary is not installed")
 
@@ -259,7 +259,7 @@ def test_lucidrains_skip_lands_on_the_concat_not_the_time_mlp() -> None:
 
 
 def test_layer_diagram_bands_step_down_and_up(traces: dict[str, unetviz.Trace]) -> None:
-    from unetviz.render.graph_bands import columns
+    from unetviz.render.graph.bands import columns
 
     t = traces["sd15"]
     cols, bands = columns(t, build_flow(t))
@@ -328,8 +328,8 @@ def test_units_of_the_flow_are_the_traces(traces: dict[str, unetviz.Trace]) -> N
 
 
 def test_macs_heat_colouring_puts_the_hottest_node_in_full_red() -> None:
-    from unetviz.quantities import layer_macs
-    from unetviz.render.graph import to_graphviz
+    from unetviz.core.quantities import layer_macs
+    from unetviz.render.graph.draw import to_graphviz
 
     t = unetviz.trace("sd15")
     src = str(to_graphviz(t, detail="units", color="macs").source)

@@ -12,10 +12,10 @@ from test_controlnet import SDXL_CONTROLNET
 
 import unetviz
 from unetviz import UnetvizError
-from unetviz.controlnet_pair import Pairing, pair
-from unetviz.records import Trace
-from unetviz.render.graph_layout import build_layout
-from unetviz.render.graph_pair import residual_id, to_graphviz_pair, write_graph_pair
+from unetviz.analysis.controlnet_pair import Pairing, pair
+from unetviz.core.records import Trace
+from unetviz.render.graph.layout import build_layout
+from unetviz.render.graph.pair import residual_id, to_graphviz_pair, write_graph_pair
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` binary is not installed")
 

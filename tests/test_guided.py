@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import unetviz  # noqa: E402
-from unetviz.errors import UnetvizError  # noqa: E402
-from unetviz.quantities import is_free  # noqa: E402
-from unetviz.verification import verify  # noqa: E402
+from unetviz.core.errors import UnetvizError  # noqa: E402
+from unetviz.core.quantities import is_free  # noqa: E402
+from unetviz.live.verification import verify  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.cuda.amp:FutureWarning")
 
@@ -29,7 +29,7 @@ SMALL: dict[str, Any] = {"family": "guided", "image_size": 16, "in_channels": 3,
 def real() -> Any:
     """The real-model adapter: the tests that need it skip without guided-diffusion; the symbolic ones never do."""
     pytest.importorskip("guided_diffusion")
-    return importlib.import_module("unetviz.upstream.guided")
+    return importlib.import_module("unetviz.live.upstream.guided")
 
 
 def kwargs_of(config: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 from conftest import cli
 
 import unetviz
-from unetviz.keymaps import block_id, diffusers_config, twins
+from unetviz.checkpoints.keymaps import block_id, diffusers_config, twins
 
 
 @pytest.mark.parametrize(("diffusers", "original"), [("sd15", "sd15-ldm"), ("sd21", "sd21-ldm"), ("sdxl", "sdxl-sgm")])

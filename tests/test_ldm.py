@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unetviz
-from unetviz.errors import UnetvizError
-from unetviz.families.ldm import ldm_kwargs_from_yaml
+from unetviz.core.errors import UnetvizError
+from unetviz.families.openai.ldm import ldm_kwargs_from_yaml
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
@@ -46,7 +46,7 @@ def disagreements(source: str | dict[str, Any], size: Any = None) -> list[Any]:
 
 
 def real_model(source: str | dict[str, Any]) -> Any:
-    from unetviz.upstream import ldm as real
+    from unetviz.live.upstream import ldm as real
 
     return real.build(None, kwargs_of(config_of(source)))
 
@@ -258,7 +258,7 @@ def test_random_invalid_configs_are_rejected_by_both(bad: dict[str, Any], updown
     import torch
     from ldm.modules.diffusionmodules.openaimodel import UNetModel  # type: ignore[import-untyped]
 
-    from unetviz.upstream import ldm as real
+    from unetviz.live.upstream import ldm as real
 
     cfg = {**SMALL, "resblock_updown": updown, "legacy": legacy, **bad}
     try:

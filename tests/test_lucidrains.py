@@ -10,13 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unetviz
-from unetviz.errors import UnetvizError
+from unetviz.core.errors import UnetvizError
 
 
 def upstream() -> Any:
     """The real-model adapter; tests that need it skip without the package, the symbolic ones never do."""
     pytest.importorskip("denoising_diffusion_pytorch")
-    return importlib.import_module("unetviz.upstream.lucidrains")
+    return importlib.import_module("unetviz.live.upstream.lucidrains")
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -163,7 +163,7 @@ def test_random_invalid_configs_are_rejected_by_both(config: dict[str, Any], bad
 
 def _verifier() -> Any:
     try:
-        return importlib.import_module("unetviz.verification").verify
+        return importlib.import_module("unetviz.live.verification").verify
     except ImportError:
         return None
 

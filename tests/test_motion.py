@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unetviz
-from unetviz.config import Args
+from unetviz.core.config import Args
+from unetviz.engine.tracer import Tracer
 from unetviz.families import BY_CLASS
-from unetviz.tracer import Tracer
 
 ANIMATEDIFF_PARAMS = 1_312_730_244  # parameters of from_unet2d(sd15, MotionAdapter()) on diffusers 0.42.1
 ANIMATEDIFF_STATE = 1_313_334_404  # state_dict elements: the parameters plus every pos_embed.pe buffer
@@ -98,7 +98,7 @@ def test_config_errors(change: dict[str, Any], message: str) -> None:
 def test_manifest_equals_diffusers() -> None:
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    from unetviz.upstream import motion
+    from unetviz.live.upstream import motion
 
     config = unetviz.api.resolve("animatediff")[0]
     model = motion.build("UNetMotionModel", {k: v for k, v in config.items() if not k.startswith("_")})
@@ -158,7 +158,7 @@ def motion_configs(draw: st.DrawFn) -> tuple[dict[str, Any], tuple[int, int]]:
 def _check(cfg: dict[str, Any], size: tuple[int, int]) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    from unetviz.upstream import motion
+    from unetviz.live.upstream import motion
 
     # the MACs are compared apart (see _structural)
     fuzzkit.check(cfg["_class_name"], motion.build, cfg, size, ignore=("macs",))

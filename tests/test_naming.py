@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 import unetviz
-from unetviz.errors import UnetvizError
-from unetviz.naming import keymap, original_config, original_path
+from unetviz.checkpoints.naming import keymap, original_config, original_path
+from unetviz.core.errors import UnetvizError
 from unetviz.tracing import constructed, resolve
 
 PAIRS = [("sd15", "sd15-ldm"), ("sd21", "sd21-ldm"), ("sdxl", "sdxl-sgm")]

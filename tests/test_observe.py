@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import unetviz
-from unetviz.observe import trace_module
-from unetviz.verification import compare
+from unetviz.analysis.compare import compare
+from unetviz.live.observe import trace_module
 
 
 class Block(nn.Module):

@@ -56,7 +56,7 @@ EXPECTED: dict[str, str] = {
     "R4-fourier-time-with-timestep-class": "runs",
     "R5-unet2d-layers-per-block-0": "runs",
     "W1-weights-refused-model-runs-only-at-odd-sizes": "runs",
-    # documented: [] means create_model's default for image_size (see unetviz.families.guided)
+    # documented: [] means create_model's default for image_size (see unetviz.families.openai.guided)
     "D1-guided-empty-channel-mult-documented": "runs",
     "A3d-lazy-check-after-zero-head-failure": "rejects attn_norm_num_groups|norm_num_groups",
 }
@@ -132,7 +132,7 @@ def test_a_timestep_class_embedding_runs_time_proj_twice() -> None:
 
 def _real_module(config: dict[str, Any]) -> Any:
     family, cls, kwargs = split_family(config)
-    adapter = importlib.import_module(f"unetviz.upstream.{family}")
+    adapter = importlib.import_module(f"unetviz.live.upstream.{family}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return adapter.build(cls, dict(kwargs))

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unetviz
-from unetviz.upstream import ronneberger as ref
+from unetviz.live.upstream import ronneberger as ref
 
 PAPER = "ronneberger2015"
 
@@ -181,7 +181,7 @@ def test_property_fails_exactly_where_the_model_fails(cfg: dict[str, Any], h: in
 
 # ---- unetviz.verify: a hooked forward pass of the reference model ------------------------------------------
 def _verify(source: Any, size: Any = None) -> Any:
-    from unetviz.verification import verify
+    from unetviz.live.verification import verify
 
     return verify(source, size)
 

@@ -12,10 +12,10 @@ import sys
 import pytest
 
 import unetviz
+from unetviz.core.kinds import KIND_NAMES, KINDS, kind_of
+from unetviz.core.quantities import LAYER_QUANTITIES
+from unetviz.core.records import Layer, Unit, numel, within
 from unetviz.families import FAMILIES, lookup
-from unetviz.kinds import KIND_NAMES, KINDS, kind_of
-from unetviz.quantities import LAYER_QUANTITIES
-from unetviz.records import Layer, Unit, numel, within
 from unetviz.render.rows import block_rows
 
 PRESETS = list(unetviz.PRESETS)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unetviz
-from unetviz.families.diffusers_embed import UNSUPPORTED
+from unetviz.families.diffusers.embed import UNSUPPORTED
 
 DANCE_PARAMS = 234_009_098  # parameters on diffusers 0.42.1 (the state_dict adds 26 cubic kernel buffers: 208 more)
 # diffusers' DanceDiffusion pipeline test model, widened as diffusers >= 0.36 needs (64 Fourier features)
@@ -80,7 +80,7 @@ def test_manifest_has_the_kernel_buffers_in_order() -> None:
 def test_manifest_equals_diffusers(name: str) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    from unetviz.upstream.unet1d import build
+    from unetviz.live.upstream.unet1d import build
 
     config = TINY if name == "tiny" else unetviz.api.resolve(name)[0]
     model = build("UNet1DModel", {k: v for k, v in config.items() if not k.startswith("_")})
@@ -130,7 +130,7 @@ def _check(cfg: dict[str, Any], size: int) -> None:
     """Both reject the config, or both accept it and verify finds no disagreement ("unsupported" passes)."""
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    from unetviz.upstream.unet1d import build
+    from unetviz.live.upstream.unet1d import build
 
     # unit and block rows are compared apart: the shared diffusers helpers open an Embedding's unit on its
     # (B,) ids (0 channels), and both sides may stop at different layers of a unit

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unetviz
-from unetviz.config import Args
+from unetviz.core.config import Args
+from unetviz.engine.tracer import Tracer
 from unetviz.families import BY_CLASS
-from unetviz.tracer import Tracer
 
 MODELSCOPE_PARAMS = 1_411_233_860  # state_dict elements on diffusers 0.42.1
 SVD_PARAMS = 1_524_623_082
@@ -169,7 +169,7 @@ def svd_configs(draw: st.DrawFn) -> tuple[dict[str, Any], tuple[int, int]]:
 def _check(cfg: dict[str, Any], size: tuple[int, int]) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    from unetviz.upstream import family_module
+    from unetviz.live.upstream import family_module
 
     # the MACs are compared apart (see _structural)
     fuzzkit.check(cfg["_class_name"], family_module(BY_CLASS[cfg["_class_name"]]).build, cfg, size, ignore=("macs",))

@@ -11,15 +11,15 @@ pytest.importorskip("diffusers")
 
 import unetviz
 from unetviz.api import resolve
+from unetviz.core.quantities import is_free
 from unetviz.families import lookup
-from unetviz.quantities import is_free
+from unetviz.live.verification import compare, observe_real, verify
 from unetviz.render.report import render_report, verdict
-from unetviz.verification import compare, observe_real, verify
 
 DIFFUSERS_PRESETS = ["sd15", "sd21", "sdxl", "ddpm-cifar10", "unet2d-attn-64"]
 
 
-def _ok(report: unetviz.verification.Report) -> None:
+def _ok(report: unetviz.live.verification.Report) -> None:
     assert report.ok, "\n".join(f"{d.what} {d.path}: ours {d.ours}, real {d.real}" for d in report.disagreements)
 
 
@@ -133,8 +133,8 @@ def test_render_report_shows_verdict_and_every_disagreement(cifar_pair: tuple[un
     text = console.export_text()
     assert f"{report.counts['layers']} layers, 38 units, 13 blocks, 12 concats, 328 tensors agree" in text
     assert "params 35,746,307 (torchinfo 35,746,307)" in text
-    bad = replace(report, ok=False, disagreements=(unetviz.verification.Disagreement("layer.out_channels", "conv_in",
-                                                                               "7", "128"),))
+    bad = replace(report, ok=False, disagreements=(
+        unetviz.live.verification.Disagreement("layer.out_channels", "conv_in", "7", "128"),))
     console = Console(width=200, record=True, color_system=None)
     console.print(render_report(bad))
     text = console.export_text()
@@ -162,8 +162,8 @@ def test_other_families_agree(preset: str, package: str) -> None:
 
 
 def test_unetviz_verify_stays_callable_after_the_submodule_is_imported() -> None:
-    # the implementation lives in unetviz.verification, so importing it cannot rebind unetviz.verify
-    import unetviz.verification as module
+    # the implementation lives in unetviz.live.verification, so importing it cannot rebind unetviz.verify
+    import unetviz.live.verification as module
 
     assert callable(unetviz.verify) and unetviz.verify.__module__ == "unetviz.api" and module.verify is not None
     assert unetviz.verify("ddpm-cifar10", "32x40").ok and unetviz.verify("ddpm-cifar10").ok

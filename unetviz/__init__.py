@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 from .api import trace, verify, weights
-from .errors import UnetvizError
+from .core.errors import UnetvizError
+from .core.records import Concat, Failure, Layer, Operand, Skip, Trace, Unit, Weights
 from .presets import PRESETS
-from .records import Concat, Failure, Layer, Operand, Skip, Trace, Unit, Weights
 
 __all__ = ["PRESETS", "Concat", "Failure", "Layer", "Operand", "Skip", "Trace", "UnetvizError", "Unit",
            "Weights", "trace", "verify", "weights"]

@@ -6,18 +6,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .config import ContextArg
-from .errors import UnetvizError
-from .records import Trace, Weights
+from .core.config import ContextArg
+from .core.errors import UnetvizError
+from .core.records import Trace, Weights
 from .tracing import SizeArg, Source, constructed, resolve, trace_source
 
 __all__ = ["check", "cost", "inspect", "keymap", "resolve", "trace", "verify", "weights"]
 
 if TYPE_CHECKING:
-    from .cost import CostReport
-    from .inspect import Inspection
+    from .analysis.compare import Report
+    from .analysis.cost import CostReport
+    from .checkpoints.inspect import Inspection
     from .render.weights import WeightsCheck
-    from .verification import Report
 
 
 def trace(source: Source | Any, size: SizeArg = None, context: ContextArg = None, **kwargs: Any) -> Trace:
@@ -29,7 +29,7 @@ def trace(source: Source | Any, size: SizeArg = None, context: ContextArg = None
     For an ``nn.Module``, ``kwargs`` go to the observed tracer (``input=...``).
     """
     if not isinstance(source, (str, Path, dict)):
-        from .observe import trace_module
+        from .live.observe import trace_module
 
         if context is not None:
             raise UnetvizError("context: give a module its encoder_hidden_states as a keyword instead")
@@ -57,8 +57,8 @@ def own_naming(t: Trace) -> str:
 
 
 def _twin(t: Trace, naming: str) -> Trace:
-    from .errors import bad_value
-    from .keymaps import twins
+    from .checkpoints.keymaps import twins
+    from .core.errors import bad_value
 
     if naming not in NAMINGS:
         raise bad_value("--naming", naming, NAMINGS)
@@ -67,14 +67,14 @@ def _twin(t: Trace, naming: str) -> Trace:
 
 
 def _config_of(t: Trace) -> dict[str, Any]:
-    from .keymaps import thawed
+    from .checkpoints.keymaps import thawed
 
     return dict(thawed(t.given))
 
 
 def keymap(source: Source) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
     """Every tensor of a Stable Diffusion U-Net as (diffusers key, original key, shape), one to one."""
-    from .keymaps import twins
+    from .checkpoints.keymaps import twins
 
     return twins(_config_of(constructed(source))).keys
 
@@ -82,8 +82,8 @@ def keymap(source: Source) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
 def check(source: Source, path: str | Path) -> WeightsCheck:
     """How a weights file (a safetensors header or a JSON manifest) matches ``source``'s manifest, in
     whichever naming the file uses: the model's own, or the other one where the model has both."""
-    from .checkpoint import read_shapes
-    from .errors import UnetvizError
+    from .checkpoints.header import read_shapes
+    from .core.errors import UnetvizError
     from .render.weights import check_weights
 
     shapes = read_shapes(Path(path))
@@ -103,8 +103,8 @@ def check(source: Source, path: str | Path) -> WeightsCheck:
 def inspect(path: str | Path) -> tuple[Inspection, WeightsCheck]:
     """What is this checkpoint? Its naming, prefix, family and a config rebuilt from the header's shapes
     (never the data, never a pickle), with how the config's manifest matches the file."""
-    from .checkpoint import read_shapes
-    from .inspect import inspect_shapes
+    from .checkpoints.header import read_shapes
+    from .checkpoints.inspect import inspect_shapes
     from .render.weights import check_weights
 
     p = Path(path)
@@ -115,7 +115,7 @@ def inspect(path: str | Path) -> tuple[Inspection, WeightsCheck]:
 
 def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = "fp16") -> CostReport:
     """MACs and activation memory of ``source`` at several sizes (see ``unetviz cost --help``)."""
-    from .cost import cost as run
+    from .analysis.cost import cost as run
 
     return run(source, sizes, batch, dtype)
 
@@ -123,6 +123,6 @@ def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = 
 def verify(source: Source, size: SizeArg = None, context: ContextArg = None) -> Report:
     """Build the real upstream model on the meta device and compare it with the trace; ``context`` as in
     ``trace`` (the real model is fed the same)."""
-    from .verification import verify as _verify
+    from .live.verification import verify as _verify
 
     return _verify(source, size, context)

@@ -16,7 +16,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from .errors import UnetvizError, did_you_mean
+from .core.errors import UnetvizError, did_you_mean
 
 
 class _Group(TyperGroup):
@@ -172,7 +172,7 @@ class Naming(str, Enum):
 def _pair(controlnet: str | Path, unet: str, size: str | None, format: Format) -> int:
     import json
 
-    from .controlnet_pair import pair_sources
+    from .analysis.controlnet_pair import pair_sources
     from .render.pair import pair_dict, render_pair
 
     p = pair_sources(controlnet, _source(unet, None, None), size)
@@ -252,11 +252,11 @@ def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
           context: ContextOpt = None, debug: DebugOpt = False) -> int:
     """A U-shaped Graphviz diagram with labelled skip connections and concat sums."""
     from .api import trace
-    from .render.graph import write_graph
+    from .render.graph.draw import write_graph
 
     if pair is not None:  # what pair_sources does, keeping both traces for the drawing
-        from .controlnet_pair import pair as pair_traces
-        from .render.graph_pair import write_graph_pair
+        from .analysis.controlnet_pair import pair as pair_traces
+        from .render.graph.pair import write_graph_pair
 
         u = trace(_source(pair, None, None), size=size)
         _warn(u)
@@ -297,7 +297,7 @@ def inspect(file: Annotated[Path, typer.Argument(help="A .safetensors file (only
     import json
 
     from .api import inspect as run
-    from .inspect import to_dict
+    from .checkpoints.inspect import to_dict
     from .render.inspect import render_inspection
 
     found, check = run(file)
@@ -348,7 +348,7 @@ def diff(a: Annotated[str, typer.Argument(help="A preset name or a config file."
          changed: Annotated[bool, typer.Option("--changed", help="Only the units that differ.")] = False,
          debug: DebugOpt = False) -> int:
     """Two models side by side, block by block and unit by unit, with a summary in plain words."""
-    from .diff import diff as compare
+    from .analysis.diff import diff as compare
     from .render.diff import render_diff
 
     _print(render_diff(compare(_source(a, None, None), _source(b, None, None), size=size), width(), changed))

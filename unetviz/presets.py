@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UnetvizError, did_you_mean
+from .core.errors import UnetvizError, did_you_mean
 
 
 @dataclass(frozen=True, kw_only=True)

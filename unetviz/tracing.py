@@ -15,15 +15,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .checkpoint import read_shapes
-from .config import Args, Context, ContextArg, check_finite, load_file, parse_context, parse_size
-from .errors import ModelFailure, UnetvizError
+from .checkpoints.header import read_shapes
+from .checkpoints.inspect import inspect_shapes
+from .core.config import Args, Context, ContextArg, check_finite, load_file, parse_context, parse_size
+from .core.errors import ModelFailure, UnetvizError
+from .core.records import Failure, Trace
+from .engine.tracer import Tracer
 from .families import lookup
-from .families.ldm import ldm_kwargs_from_yaml
-from .inspect import inspect_shapes
+from .families.openai.ldm import ldm_kwargs_from_yaml
 from .presets import PRESETS, find_preset
-from .records import Failure, Trace
-from .tracer import Tracer
 
 Source = str | Path | dict[str, Any]
 SizeArg = int | str | tuple[int, int] | None

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import unetviz
+from unetviz.core.records import Concat, Operand, Trace, Unit, fmt_size, within
 from unetviz.presets import PRESETS
-from unetviz.records import Concat, Operand, Trace, Unit, fmt_size, within
 from unetviz.render.columns import COLUMNS
 from unetviz.render.explain import explain as explain_lines
 from unetviz.render.rows import build_rows, concat_terms, relative
@@ -97,10 +97,10 @@ def tensor(name: str, key: str) -> str:
 
 
 def naming_rows(limit: int = 12, prefix: str = "") -> str:
-    """diffusers key, original key and shape for SD 1.5 (``unetviz.naming``), or ``""`` when that
+    """diffusers key, original key and shape for SD 1.5 (``unetviz.checkpoints.naming``), or ``""`` when that
     module is not there."""
     try:
-        from unetviz.naming import keymap
+        from unetviz.checkpoints.naming import keymap
     except ImportError:
         return ""
     try:  # another issue's module, still changing: the page leaves the section out rather than fail
@@ -247,7 +247,7 @@ _TITLE = re.compile(r'<a xlink:title="([^":]+)(: [^"]*)?"')
 
 
 def _svg(t: Trace, detail: str, fit: bool) -> str:
-    from unetviz.render.graph import to_graphviz
+    from unetviz.render.graph.draw import to_graphviz
 
     svg: str = to_graphviz(t, detail=detail).pipe(format="svg", encoding="utf-8")
     svg = svg[svg.index("<svg"):]
@@ -320,14 +320,14 @@ def cli(argv: str, width: int = 100) -> str:
 
 
 def diff_text(a: str, b: str, width: int = 100, changed_only: bool = False) -> str:
-    from unetviz.diff import diff
+    from unetviz.analysis.diff import diff
     from unetviz.render.diff import diff_text as render
 
     return "```text\n" + render(diff(trace(a), trace(b)), width, changed_only).rstrip() + "\n```"
 
 
 def summary(a: str, b: str) -> str:
-    from unetviz.diff import diff
+    from unetviz.analysis.diff import diff
 
     return diff(trace(a), trace(b)).summary
 

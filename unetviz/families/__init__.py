@@ -14,11 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Args
-from ..errors import UnetvizError, bad_value, did_you_mean
-from ..records import Size
-from ..tracer import Act, Tracer
-from . import candle, controlnet, diffusers, guided, ldm, lucidrains, motion, ronneberger, svd, unet1d, unet3d
+from ..core.config import Args
+from ..core.errors import UnetvizError, bad_value, did_you_mean
+from ..core.records import Size
+from ..engine.tracer import Act, Tracer
+from . import candle, lucidrains, ronneberger
+from .diffusers import controlnet, motion, svd, unet1d, unet2d, unet3d
+from .openai import guided, ldm
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,43 +62,45 @@ class Family:
 
 DIFFUSERS_PIP = "diffusers==0.42.1"
 FAMILIES: tuple[Family, ...] = (
-    Family(key="UNet2DModel", family="diffusers", model="UNet2DModel", defaults=diffusers.UNET2D_DEFAULTS,
-           build=diffusers.unet2d, what="diffusers UNet2DModel", adapter="unetviz.upstream.diffusers",
+    Family(key="UNet2DModel", family="diffusers", model="UNet2DModel", defaults=unet2d.UNET2D_DEFAULTS,
+           build=unet2d.unet2d, what="diffusers UNet2DModel", adapter="unetviz.live.upstream.diffusers",
            pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNet2DModel",)),
     Family(key="UNet2DConditionModel", family="diffusers", model="UNet2DConditionModel",
-           defaults=diffusers.UNET2D_CONDITION_DEFAULTS, build=diffusers.unet2d_condition,
-           what="diffusers UNet2DConditionModel", adapter="unetviz.upstream.diffusers", pip=DIFFUSERS_PIP,
+           defaults=unet2d.UNET2D_CONDITION_DEFAULTS, build=unet2d.unet2d_condition,
+           what="diffusers UNet2DConditionModel", adapter="unetviz.live.upstream.diffusers", pip=DIFFUSERS_PIP,
            live=("diffusers",), classes=("UNet2DConditionModel",)),
     Family(key="lucidrains", family="lucidrains", model="Unet", defaults=lucidrains.DEFAULTS, build=lucidrains.build,
-           what="denoising_diffusion_pytorch.Unet", adapter="unetviz.upstream.lucidrains",
+           what="denoising_diffusion_pytorch.Unet", adapter="unetviz.live.upstream.lucidrains",
            pip="denoising-diffusion-pytorch==2.3.4", live=("denoising_diffusion_pytorch",)),
     Family(key="guided", family="guided", model="UNetModel", defaults=guided.DEFAULTS, build=guided.build,
-           what="guided_diffusion.unet.UNetModel", adapter="unetviz.upstream.guided", pip="guided-diffusion-sdk==1.0.0",
+           what="guided_diffusion.unet.UNetModel", adapter="unetviz.live.upstream.guided",
+           pip="guided-diffusion-sdk==1.0.0",
            live=("guided_diffusion", "improved_diffusion")),
     Family(key="ronneberger", family="ronneberger", model="UNet2015", defaults=ronneberger.DEFAULTS,
-           build=ronneberger.build, what="the 2015 Ronneberger U-Net", adapter="unetviz.upstream.ronneberger",
+           build=ronneberger.build, what="the 2015 Ronneberger U-Net", adapter="unetviz.live.upstream.ronneberger",
            pip="torch"),
     Family(key="candle", family="candle", model="UNet2DConditionModel", defaults=candle.DEFAULTS, build=candle.build,
-           what="candle UNet2DConditionModelConfig", adapter="unetviz.upstream.candle", pip=DIFFUSERS_PIP),
+           what="candle UNet2DConditionModelConfig", adapter="unetviz.live.upstream.candle", pip=DIFFUSERS_PIP),
     Family(key="ldm", family="ldm", model="UNetModel", defaults=ldm.DEFAULTS, build=ldm.build,
-           what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter="unetviz.upstream.ldm",
+           what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter="unetviz.live.upstream.ldm",
            pip="--no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0", live=("ldm.", "sgm.")),
     Family(key="ControlNetModel", family="diffusers", model="ControlNetModel",
            defaults=controlnet.CONTROLNET_DEFAULTS, build=controlnet.controlnet, what="diffusers ControlNetModel",
-           adapter="unetviz.upstream.controlnet", pip=DIFFUSERS_PIP, live=("diffusers",), classes=("ControlNetModel",)),
+           adapter="unetviz.live.upstream.controlnet", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("ControlNetModel",)),
     Family(key="UNet1DModel", family="diffusers", model="UNet1DModel", defaults=unet1d.UNET1D_DEFAULTS,
-           build=unet1d.unet1d, what="diffusers UNet1DModel", adapter="unetviz.upstream.unet1d", pip=DIFFUSERS_PIP,
+           build=unet1d.unet1d, what="diffusers UNet1DModel", adapter="unetviz.live.upstream.unet1d", pip=DIFFUSERS_PIP,
            live=("diffusers",), classes=("UNet1DModel",)),
     Family(key="UNet3DConditionModel", family="diffusers", model="UNet3DConditionModel",
            defaults=unet3d.UNET3D_DEFAULTS, build=unet3d.unet3d_condition, what="diffusers UNet3DConditionModel",
-           adapter="unetviz.upstream.unet3d", pip=DIFFUSERS_PIP, live=("diffusers",),
+           adapter="unetviz.live.upstream.unet3d", pip=DIFFUSERS_PIP, live=("diffusers",),
            classes=("UNet3DConditionModel",), video=True),
     Family(key="UNetSpatioTemporalConditionModel", family="diffusers", model="UNetSpatioTemporalConditionModel",
            defaults=svd.SVD_DEFAULTS, build=svd.svd, what="diffusers UNetSpatioTemporalConditionModel",
-           adapter="unetviz.upstream.svd", pip=DIFFUSERS_PIP, live=("diffusers",),
+           adapter="unetviz.live.upstream.svd", pip=DIFFUSERS_PIP, live=("diffusers",),
            classes=("UNetSpatioTemporalConditionModel",), video=True),
     Family(key="UNetMotionModel", family="diffusers", model="UNetMotionModel", defaults=motion.MOTION_DEFAULTS,
-           build=motion.unet_motion, what="diffusers UNetMotionModel", adapter="unetviz.upstream.motion",
+           build=motion.unet_motion, what="diffusers UNetMotionModel", adapter="unetviz.live.upstream.motion",
            pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNetMotionModel",), video=True),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import Args
-from ..errors import UnetvizError, bad_value
-from ..records import Size
-from ..tracer import Act, Tracer
-from .diffusers import UNET2D_CONDITION_DEFAULTS, unet2d_condition
+from ..core.config import Args
+from ..core.errors import UnetvizError, bad_value
+from ..core.records import Size
+from ..engine.tracer import Act, Tracer
+from .diffusers.unet2d import UNET2D_CONDITION_DEFAULTS, unet2d_condition
 
 WHAT = "candle UNet2DConditionModelConfig"
 
@@ -129,7 +129,7 @@ def diffusers_kwargs(a: Args) -> dict[str, Any]:
 
 
 def from_config(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``diffusers_kwargs`` of raw config keys (what ``unetviz.upstream.candle`` builds from)."""
+    """``diffusers_kwargs`` of raw config keys (what ``unetviz.live.upstream.candle`` builds from)."""
     return diffusers_kwargs(Args(kwargs, DEFAULTS, WHAT))
 
 

@@ -7,7 +7,7 @@ concat of ``r`` (the ``init_conv`` output) into ``final_res_block``, outside the
 
 Configs come from JSON, which has no tuples: a list for ``dim_mults``, ``full_attn``,
 ``attn_heads`` or ``attn_dim_head`` stands for the Python tuple upstream expects (a real list
-there would be wrapped whole by ``cast_tuple``); ``unetviz.upstream.lucidrains`` converts the same way.
+there would be wrapped whole by ``cast_tuple``); ``unetviz.live.upstream.lucidrains`` converts the same way.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Args
-from ..errors import UnetvizError, bad_value
-from ..records import Size, fmt_size
-from ..tracer import Act, Tracer
+from ..core.config import Args
+from ..core.errors import UnetvizError, bad_value
+from ..core.records import Size, fmt_size
+from ..engine.tracer import Act, Tracer
 
 DEFAULTS: dict[str, Any] = {
     "dim": None,  # required upstream (no default); None here means "not given"

@@ -24,10 +24,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..config import Args
-from ..errors import ModelFailure, UnetvizError
-from ..records import Size, fmt_size
-from ..tracer import Act, Tracer
+from ..core.config import Args
+from ..core.errors import ModelFailure, UnetvizError
+from ..core.records import Size, fmt_size
+from ..engine.tracer import Act, Tracer
 
 DEFAULTS: dict[str, Any] = {
     "in_channels": 1, "num_classes": 2, "base_channels": 64, "depth": 5, "padding": 0, "bias": True,

@@ -3,7 +3,7 @@
 A column knows its title, alignment, how a cell is made from a row, and its priority when the
 terminal is narrow: columns with a higher ``priority`` number are dropped first, and a dropped
 ``foldable`` column (the note, the skip) is printed under its row instead, so nothing is ever cut.
-Per-layer quantities come from ``unetviz.quantities``: a new quantity is a new column with no edit here.
+Per-layer quantities come from ``unetviz.core.quantities``: a new quantity is a new column with no edit here.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from ..quantities import LAYER_QUANTITIES, Quantity
-from ..records import Size, fmt_size
+from ..core.quantities import LAYER_QUANTITIES, Quantity
+from ..core.records import Size, fmt_size
 from .rows import Row, relative
 
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cost import CostReport, SizeCost, cost
-from ..errors import UnetvizError
-from ..records import fmt_size
+from ..analysis.cost import CostReport, SizeCost, cost
+from ..core.errors import UnetvizError
+from ..core.records import fmt_size
 
 if TYPE_CHECKING:
     from rich.console import Group, RenderableType

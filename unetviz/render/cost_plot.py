@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..cost import CostReport, SizeCost
-from ..errors import UnetvizError
-from ..records import fmt_size
+from ..analysis.cost import CostReport, SizeCost
+from ..core.errors import UnetvizError
+from ..core.records import fmt_size
 
 SUFFIXES = (".svg", ".png")
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
-from ..records import Unit, fmt_size
+from ..core.records import Unit, fmt_size
 from .rows import relative
 
 if TYPE_CHECKING:
     from rich.console import Group
 
-    from ..diff import BlockDiff, Diff, UnitDiff
+    from ..analysis.diff import BlockDiff, Diff, UnitDiff
 
 GAP = 2
 Line = tuple[str, str]

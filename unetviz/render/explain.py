@@ -6,7 +6,7 @@ worded by ``rows.concat_terms``, the same words as the table's concat rows.
 
 from __future__ import annotations
 
-from ..records import Trace, enclosing
+from ..core.records import Trace, enclosing
 from .rows import concat_terms
 
 

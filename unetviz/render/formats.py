@@ -9,8 +9,8 @@ import csv
 import html
 import io
 
-from ..errors import bad_value
-from ..records import Trace
+from ..core.errors import bad_value
+from ..core.records import Trace
 from .columns import COLUMNS, csv_fields
 from .explain import explain
 from .rows import Row, build_rows, relative, skip_fate, skip_width

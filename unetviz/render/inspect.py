@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..inspect import Inspection
+from ..checkpoints.inspect import Inspection
 from .weights import WeightsCheck
 
 

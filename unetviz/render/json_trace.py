@@ -1,6 +1,6 @@
 """The JSON documents of ``../shared/spec/interface.md``: the trace and the weights manifest.
 
-Every per-layer number comes from ``unetviz.quantities``, so a new quantity reaches the JSON with no
+Every per-layer number comes from ``unetviz.core.quantities``, so a new quantity reaches the JSON with no
 edit here. Layers and units of a Stable Diffusion U-Net also carry their ``original`` (ldm/sgm) path and
 LoRA ``block_id``.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..keymaps import block_id, original_names
-from ..memory import memory_dict
-from ..quantities import LAYER_QUANTITIES
-from ..records import SCHEMA, WEIGHTS_SCHEMA, Concat, Layer, Size, Skip, Trace, Unit
+from ..analysis.memory import memory_dict
+from ..checkpoints.keymaps import block_id, original_names
+from ..core.quantities import LAYER_QUANTITIES
+from ..core.records import SCHEMA, WEIGHTS_SCHEMA, Concat, Layer, Size, Skip, Trace, Unit
 
 
 def _list(size: Size | None) -> list[int] | None:
@@ -97,7 +97,7 @@ def trace_dict(t: Trace) -> dict[str, Any]:
         "skips": [skip_dict(s) for s in t.skips],
         "units": [unit_dict(t, u, names) for u in t.units],
         "blocks": [{"path": path, "title": title} for path, title in t.blocks],
-        "memory": memory_dict(t),  # activation figures at batch 1, fp16: see unetviz.memory, field by field
+        "memory": memory_dict(t),  # activation figures at batch 1, fp16: see unetviz.analysis.memory, field by field
         "error": None if t.error is None else {"at": t.error.at, "message": t.error.message},
     })
     return d

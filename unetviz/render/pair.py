@@ -10,12 +10,12 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..records import fmt_size
+from ..core.records import fmt_size
 
 if TYPE_CHECKING:
     from rich.console import Group
 
-    from ..controlnet_pair import Landing, Pairing
+    from ..analysis.controlnet_pair import Landing, Pairing
 
 PAIR_SCHEMA = "unetviz.pair/1"
 HEAD = ("residual", "ch", "size", "added to", "pushed by", "ch", "size", "")

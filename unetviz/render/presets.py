@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
+from ..core.records import Trace, fmt_size
 from ..presets import Preset
-from ..records import Trace, fmt_size
 
 if TYPE_CHECKING:
     from rich.console import Group

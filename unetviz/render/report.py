@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the report needs only the types: rendering never imports the verify machinery
     from rich.console import RenderableType
 
-    from ..verification import Report
+    from ..analysis.compare import Report
 
 
 def _shape(v: tuple[int, ...] | None) -> str:

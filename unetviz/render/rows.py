@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import bad_value
-from ..keymaps import block_id, original_names
-from ..records import Concat, Layer, Size, Skip, Trace, Unit, fmt_size, within
+from ..checkpoints.keymaps import block_id, original_names
+from ..core.errors import bad_value
+from ..core.records import Concat, Layer, Size, Skip, Trace, Unit, fmt_size, within
 
 DEPTHS = ("units", "layers", "blocks")
 """``--depth`` values; the first is the default (one screen of SD 1.5 with every concat)."""

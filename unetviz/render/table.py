@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..records import Trace, fmt_size
+from ..core.records import Trace, fmt_size
 from .columns import COLUMNS, Column
 from .explain import explain
 from .rows import Row, build_rows, relative, skip_fate, skip_width

@@ -1,5 +1,5 @@
 """The weights manifest for porters: every state_dict key and shape, and a check against a file
-(read by ``unetviz.checkpoint``: a header or a JSON manifest, never tensor data, never a pickle).
+(read by ``unetviz.checkpoints.header``: a header or a JSON manifest, never tensor data, never a pickle).
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..records import Shape, Trace, Weights, numel
+from ..core.records import Shape, Trace, Weights, numel
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,1 @@
+"""Figures computed from traces (torch-free): cost and memory, diffs, a ControlNet paired with its base."""

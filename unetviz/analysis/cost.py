@@ -1,0 +1,220 @@
+"""``unetviz cost``: MACs, their attention share and activation memory over several input sizes (torch-free).
+
+Every figure comes from the symbolic trace at each size: MACs as ``torch.utils.flop_counter.FlopCounterMode``
+counts them (its FLOPs / 2, attention matmuls included), the figure thop / fvcore / calflops report (the same
+without the attention matmuls), torchinfo's "mult-adds" (a conv's weight and bias x output positions, any
+other layer its parameters once: it misses every matmul over tokens), and ``unetviz.analysis.memory``'s figures.
+
+Sizes: ``"512,768,1024"``, each ``N`` or ``HxW``. For a latent model (Stable Diffusion's U-Nets, ControlNet)
+a number of 256 or more, or one with a ``px`` suffix, is an image size in pixels and is divided by the VAE's
+factor 8; a smaller one, or one with a ``lat`` suffix, is the latent size itself. For every other model a
+size is the model's input size. Each ``SizeCost`` says what it was read as.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import UnetvizError, bad_value
+from ..core.quantities import ATTENTION_TYPES, is_free, layer_macs
+from ..core.records import Layer, Size, Trace, fmt_size, numel
+from ..tracing import Source, resolve_named, trace_config
+from .memory import DTYPE_BYTES, Memory, attentions, level_of, memory_of
+
+VAE_FACTOR = 8
+"""Pixels per latent position of Stable Diffusion's VAE."""
+PIXEL_FROM = 256
+"""For a latent model, a bare size of at least this is read as pixels."""
+DEFAULT_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+"""Default sizes: the model's own size times these (rounded to a multiple of 8)."""
+MAX_SIZES = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class LevelCost:
+    """One U-Net level (a resolution) at one size."""
+
+    level: int | None
+    """0 at the input's resolution, 1 after one halving, ...; None for steps with no spatial size."""
+    size: Size | None
+    """The resolution at this level (None for the embeddings)."""
+    macs: int
+    """MACs of the units at this level, batch 1."""
+    attention_macs: int
+    """Of which attention matmuls."""
+    largest_scores: int
+    """Elements of the largest attention score tensor at this level, batch 1."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SizeCost:
+    """The cost of one forward pass at one input size."""
+
+    request: str
+    """The size as asked for (``512``, ``64lat``, ``64x96``)."""
+    size: Size
+    """The model's input size (the latent size for a latent model)."""
+    pixels: Size | None
+    """The image size in pixels for a latent model, else None."""
+    error: str | None
+    """Where and why the model fails at this size; then the figures below are 0 and ``levels`` empty."""
+    macs: int
+    """MACs at batch 1: FlopCounterMode's FLOPs / 2."""
+    attention_macs: int
+    """Of which the attention matmuls (q·kᵀ, attn·v, linear attention's einsums)."""
+    torchinfo_macs: int
+    """torchinfo's "mult-adds" at batch 1 (its convention; see the module docstring)."""
+    levels: tuple[LevelCost, ...]
+    """Per level, in level order (the embeddings last)."""
+    memory: Memory | None
+    """Activation memory at the report's batch and dtype."""
+
+    @property
+    def no_attention_macs(self) -> int:
+        """The thop / fvcore / calflops figure: MACs without the attention matmuls."""
+        return self.macs - self.attention_macs
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostReport:
+    """``unetviz cost``'s result: one ``SizeCost`` per size, in the order asked."""
+
+    name: str
+    """The preset or config name."""
+    family: str
+    """The registry's family."""
+    model: str
+    """The upstream class."""
+    batch: int
+    """Batch of the memory figures (MACs are at batch 1)."""
+    dtype: str
+    """dtype of the memory figures."""
+    latent: bool
+    """A latent model: sizes are latent sizes and ``pixels`` is set."""
+    sizes: tuple[SizeCost, ...]
+    """One per size asked."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``--format json``."""
+        from .memory import memory_dict  # noqa: F401  (the per-trace JSON uses the same fields)
+
+        return {"schema": "unetviz.analysis.cost/1", "name": self.name, "family": self.family, "model": self.model,
+                "batch": self.batch, "dtype": self.dtype, "latent": self.latent,
+                "sizes": [_size_dict(s) for s in self.sizes]}
+
+
+def _size_dict(s: SizeCost) -> dict[str, Any]:
+    m = s.memory
+    return {"request": s.request, "size": list(s.size), "pixels": None if s.pixels is None else list(s.pixels),
+            "error": s.error, "macs": s.macs, "attention_macs": s.attention_macs,
+            "no_attention_macs": s.no_attention_macs, "torchinfo_macs": s.torchinfo_macs,
+            "levels": [{"level": lv.level, "size": None if lv.size is None else list(lv.size), "macs": lv.macs,
+                        "attention_macs": lv.attention_macs, "largest_scores": lv.largest_scores}
+                       for lv in s.levels],
+            "memory": None if m is None else {
+                "skip_stack_bytes": m.skip_bytes, "largest_attention_bytes": m.largest_bytes,
+                "largest_attention": None if m.largest is None else m.largest.path,
+                "peak_materialised_bytes": m.peak_materialised, "peak_memory_efficient_bytes": m.peak_efficient,
+                "peak_at": m.peak_at}}
+
+
+def is_latent(t: Trace) -> bool:
+    """Stable Diffusion's U-Nets (diffusers, ldm/sgm, candle) and ControlNet run on VAE latents."""
+    return t.family in ("ldm", "candle") or t.model in ("UNet2DConditionModel", "ControlNetModel")
+
+
+def torchinfo_macs(x: Layer) -> int:
+    """torchinfo 1.8's mult-adds of one layer at batch 1: every ``weight``/``bias`` tensor's size, times the
+    output positions for a class named Conv*, once for any other (so a Linear on tokens counts once)."""
+    if is_free(x):
+        return 0
+    own = sum(numel(s) for k, s in x.tensors if k.endswith((".weight", ".bias")))
+    return own * numel(x.out_size) if "Conv" in x.type else own
+
+
+def parse_sizes(text: str | None, t: Trace) -> list[tuple[str, Size, Size | None]]:
+    """(request, model input size, pixels or None) per size; None: the defaults around the model's size."""
+    latent = is_latent(t)
+    if text is None:
+        return [_default(t, f) for f in DEFAULT_FACTORS]
+    items = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not items or len(items) > MAX_SIZES:
+        raise bad_value("--sizes", text, f"1 to {MAX_SIZES} sizes, comma-separated: 512,768,1024 or 64x96")
+    return [_one(item, latent, len(t.in_size)) for item in items]
+
+
+def _default(t: Trace, factor: float) -> tuple[str, Size, Size | None]:
+    size = tuple(max(8, round(d * factor / 8) * 8) if d >= 16 else d for d in t.in_size)
+    pixels = tuple(d * VAE_FACTOR for d in size) if is_latent(t) else None
+    return fmt_size(pixels or size), size, pixels
+
+
+def _one(item: str, latent: bool, dims: int) -> tuple[str, Size, Size | None]:
+    raw = item.lower()
+    unit = "px" if raw.endswith("px") else "lat" if raw.endswith("lat") else ""
+    body = raw.removesuffix(unit)
+    try:
+        parts = tuple(int(p) for p in body.split("x"))
+    except ValueError:
+        raise bad_value("--sizes", item, "N or HxW, optionally with px or lat, e.g. 512 or 64x96lat") from None
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise bad_value("--sizes", item, "N or HxW with positive integers")
+    if unit == "lat" and not latent:
+        raise UnetvizError(f"--sizes: {item!r}: this model does not run on latents; give its input size")
+    if dims == 1:  # a 1-d model: the length (the last number)
+        return item, (parts[-1],), None
+    hw = parts if len(parts) == 2 else (parts[0], parts[0])
+    if latent and (unit == "px" or (unit == "" and min(hw) >= PIXEL_FROM)):
+        return item, tuple(max(1, d // VAE_FACTOR) for d in hw), hw
+    return item, hw, (tuple(d * VAE_FACTOR for d in hw) if latent else None)
+
+
+def size_cost(t: Trace, request: str, pixels: Size | None, batch: int, dtype: str) -> SizeCost:
+    """The figures of one trace."""
+    if t.error is not None:
+        where = f"{t.error.at}: " if t.error.at else ""
+        return SizeCost(request=request, size=t.in_size, pixels=pixels, error=where + t.error.message, macs=0,
+                        attention_macs=0, torchinfo_macs=0, levels=(), memory=None)
+    macs = sum(layer_macs(x) for x in t.layers)
+    att = sum(layer_macs(x) for x in t.layers if x.type in ATTENTION_TYPES)
+    return SizeCost(request=request, size=t.in_size, pixels=pixels, error=None, macs=macs, attention_macs=att,
+                    torchinfo_macs=sum(torchinfo_macs(x) for x in t.layers), levels=levels(t),
+                    memory=memory_of(t, batch, dtype))
+
+
+def levels(t: Trace) -> tuple[LevelCost, ...]:
+    """MACs and the largest score tensor per U-Net level (units grouped by ``memory.level_of``)."""
+    scores = {a.path: a.scores for a in attentions(t)}
+    acc: dict[int | None, list[int]] = {}
+    sizes: dict[int | None, Size | None] = {}
+    for u in t.units:
+        lv = level_of(t, u)
+        row = acc.setdefault(lv, [0, 0, 0])
+        sizes.setdefault(lv, (u.out_size or u.in_size) if lv is not None else None)
+        for x in t.layers[u.first:u.last]:
+            m = layer_macs(x)
+            row[0] += m
+            if x.type in ATTENTION_TYPES:
+                row[1] += m
+                row[2] = max(row[2], scores.get(x.path, 0))
+    order = sorted(acc, key=lambda k: (k is None, k or 0))
+    return tuple(LevelCost(level=k, size=sizes[k], macs=acc[k][0], attention_macs=acc[k][1],
+                           largest_scores=acc[k][2]) for k in order)
+
+
+def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = "fp16") -> CostReport:
+    """The cost of ``source`` (preset, config path or dict) at each size of ``sizes`` (see the module)."""
+    if dtype not in DTYPE_BYTES:
+        raise bad_value("--dtype", dtype, ", ".join(DTYPE_BYTES))
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise bad_value("--batch", batch, "a positive integer")
+    config, preset, name = resolve_named(source)
+    base = trace_config(config, None, preset, name)
+    out = []
+    for request, size, pixels in parse_sizes(sizes, base):
+        same = size == base.in_size  # the model's own size: already traced
+        t = base if same else trace_config(config, size if len(size) == 2 else (1, size[0]), preset, name)
+        out.append(size_cost(t, request, pixels, batch, dtype))
+    return CostReport(name=base.name or base.model, family=base.family, model=base.model, batch=batch, dtype=dtype,
+                      latent=is_latent(base), sizes=tuple(out))

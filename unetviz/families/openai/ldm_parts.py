@@ -1,0 +1,334 @@
+"""The original Stable Diffusion building blocks (``ldm.modules.attention``), one function per class.
+
+``ResBlock``, ``AttentionBlock``, ``Downsample`` and ``Upsample`` of ``openaimodel.py`` are
+guided-diffusion's, unchanged, so their records and walkers come from ``guided_parts``. What the
+latent-diffusion code adds is the ``SpatialTransformer`` (GroupNorm, proj_in, ``BasicTransformerBlock``
+s of ``CrossAttention`` + GEGLU ``FeedForward``, proj_out, residual), mirrored here with the real
+registration order: a ``BasicTransformerBlock`` registers ``attn1, ff, attn2, norm1, norm2, norm3``
+but runs norm1, attn1, norm2, attn2, norm3, ff, which decides its ``state_dict`` order.
+
+``plan`` and ``attention_for`` are the part of ``UNetModel.__init__`` that decides each attention
+module: the head arithmetic (``num_heads`` / ``num_head_channels`` / ``legacy``) and the checks
+made on it, kept beside the records they produce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ...core.config import Args
+from ...core.errors import UnetvizError, bad_value
+from ...engine.tracer import Act, Tracer
+from .guided_parts import Attn, Conv, Emb, Res, Sample, attention_block, downsample, res_block, upsample
+
+TRANSFORMER_GROUPS = 32
+"""``Normalize(in_channels)``: ``torch.nn.GroupNorm(32, in_channels, eps=1e-6)``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transformer:
+    """``SpatialTransformer(ch, n_heads, d_head, depth, context_dim, disable_self_attn, use_linear)``."""
+
+    channels: int
+    heads: int
+    dim_head: int
+    depth: int
+    context_dim: int
+    """Width of the text context every block's ``attn2`` (and a disabled ``attn1``) reads."""
+    disable_self_attn: bool
+    use_linear: bool
+
+    @property
+    def inner(self) -> int:
+        return self.heads * self.dim_head
+
+
+Module = Res | Attn | Sample | Conv | Transformer
+
+
+@dataclass(frozen=True, kw_only=True)
+class Block:
+    """One ``TimestepEmbedSequential``: its children and the U-Net level it sits on."""
+
+    layers: tuple[Module, ...]
+    level: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Label:
+    """``label_emb`` by ``num_classes``: an int (Embedding), "continuous" (Linear(1, .)), or sgm's
+    "sequential" (SDXL's ADM vector, ``adm_in_channels`` wide) and "timestep" MLPs."""
+
+    kind: str
+    width: int
+    """Classes, or the MLP's input width."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ctx:
+    """What the blocks read besides their input: the time embedding and the text context."""
+
+    emb: Emb
+    context: Act | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """The attention settings ``__init__`` reads at every attention level."""
+
+    num_heads: int
+    num_head_channels: int
+    num_heads_upsample: int
+    legacy: bool
+    spatial: bool
+    depths: tuple[int, ...]
+    """``transformer_depth`` per level (an int is every level's, as sgm expands it)."""
+    depth_middle: int
+    context_dim: int | None
+    disable_self_attentions: tuple[bool, ...] | None
+    disable_middle_self_attn: bool
+    num_attention_blocks: tuple[int, ...] | None
+    use_linear: bool
+
+
+def seq(a: Args, key: str, what: str) -> list[Any] | None:
+    v = a.raw(key)
+    if v is None:
+        return None
+    if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)):
+        raise bad_value(key, v, what)
+    return list(v)
+
+
+def _heads(a: Args, key: str) -> int:
+    v = a.int(key, -1)
+    if v == -1 or v >= 1 or (v == 0 and key != "num_head_channels"):
+        return v
+    raise bad_value(key, v, "-1 (unset) or an integer >= 1")  # pragma: no cover - a.int bounds it
+
+
+def _context_dim(a: Args, spatial: bool) -> int | None:
+    raw = a.raw("context_dim")
+    if spatial and raw is None:  # assert context_dim is not None, 'Fool!! You forgot to include ...'
+        raise UnetvizError("context_dim: null, but use_spatial_transformer is true; give the text context's width"
+                           " (768 for SD 1.x, 1024 for SD 2.x, 2048 for SDXL)")
+    if raw is not None and not spatial:
+        raise UnetvizError(f"use_spatial_transformer: false, but context_dim is {raw!r}; the cross-attention"
+                           " context needs SpatialTransformers (set use_spatial_transformer: true)")
+    if raw is None:
+        return None
+    if isinstance(raw, (list, tuple)):
+        dims = [a.int("context_dim", 1, v) for v in raw]
+        if not dims or len(set(dims)) != 1:
+            raise UnetvizError(f"context_dim: got {list(raw)!r}; a list must repeat one width (unetviz traces one"
+                               " text context for every transformer block)")
+        return dims[0]
+    return a.int("context_dim", 1)
+
+
+def _depths(a: Args, levels: int) -> tuple[tuple[int, ...], int]:
+    raw = a.raw("transformer_depth")
+    if isinstance(raw, (list, tuple)):  # sgm: one depth per level
+        depths = tuple(a.int("transformer_depth", 0, v) for v in raw)
+        if not depths:
+            raise bad_value("transformer_depth", raw, "an integer, or a list with one depth per level")
+    else:
+        depths = (a.int("transformer_depth", 0),) * levels
+    middle = a.raw("transformer_depth_middle")
+    return depths, depths[-1] if middle is None else a.int("transformer_depth_middle", 0)
+
+
+def plan(a: Args, levels: int, nrb: list[int]) -> Plan:
+    """The checks ``__init__`` makes before the first module, in its order."""
+    spatial = a.bool("use_spatial_transformer")
+    context_dim = _context_dim(a, spatial)
+    num_heads, nhc = _heads(a, "num_heads"), _heads(a, "num_head_channels")
+    if num_heads == -1 and nhc == -1:  # 'Either num_heads or num_head_channels has to be set'
+        raise UnetvizError("num_heads: -1 and num_head_channels: -1; set one of them (SD 1.x: num_heads 8,"
+                           " SD 2.x/SDXL: num_head_channels 64)")
+    upsample = _heads(a, "num_heads_upsample")
+    depths, depth_middle = _depths(a, levels)
+    dsa = seq(a, "disable_self_attentions", "null or a list of booleans, one per level")
+    if dsa is not None:
+        if len(dsa) != levels or not all(isinstance(v, bool) for v in dsa):
+            raise UnetvizError(f"disable_self_attentions: got {dsa!r}; allowed: one boolean per level ({levels},"
+                               " as channel_mult)")
+    nab = seq(a, "num_attention_blocks", "null or a list of integers, one per level")
+    if nab is not None:
+        nab = [a.int("num_attention_blocks", 0, v) for v in nab]
+        if len(nab) != levels or any(n > r for n, r in zip(nab, nrb, strict=False)):
+            raise UnetvizError(f"num_attention_blocks: got {nab!r}; allowed: one count per level ({levels}), each at"
+                               f" most that level's num_res_blocks {nrb}")
+    return Plan(num_heads=num_heads, num_head_channels=nhc,
+                num_heads_upsample=num_heads if upsample == -1 else upsample, legacy=a.bool("legacy"),
+                spatial=spatial, depths=depths, depth_middle=depth_middle, context_dim=context_dim,
+                disable_self_attentions=None if dsa is None else tuple(dsa),
+                disable_middle_self_attn=a.bool("disable_middle_self_attn"),
+                num_attention_blocks=None if nab is None else tuple(nab),
+                use_linear=a.bool("use_linear_in_transformer"))
+
+
+def attention_for(p: Plan, ch: int, level: int | None, upsample: bool = False) -> Attn | Transformer:
+    """The attention module at one level (``level`` None: the middle block), with ``__init__``'s head
+    arithmetic: ``num_heads`` becomes ``ch // num_head_channels`` when that is set, and ``legacy``
+    recomputes the head width."""
+    where = "the middle block" if level is None else f"level {level}"
+    if p.num_head_channels == -1:
+        if p.num_heads == 0:  # ch // num_heads
+            raise UnetvizError("num_heads: got 0 with num_head_channels -1; allowed: an integer >= 1")
+        heads, dim_head = p.num_heads, ch // p.num_heads
+    else:
+        heads, dim_head = ch // p.num_head_channels, p.num_head_channels
+    if p.legacy:
+        if p.spatial and heads == 0:
+            raise UnetvizError(f"num_head_channels: got {p.num_head_channels}, wider than the {ch} channels at {where}")
+        dim_head = ch // heads if p.spatial else p.num_head_channels
+    if not p.spatial:
+        return _attention_block(p, ch, where, p.num_heads_upsample if upsample else heads, dim_head)
+    if heads < 1 or dim_head < 1:
+        raise UnetvizError(f"num_heads / num_head_channels: {heads} heads of width {dim_head} at {where} ({ch}"
+                           " channels); unetviz traces heads of width >= 1 only")
+    if p.context_dim is None:  # pragma: no cover - _context_dim requires it with use_spatial_transformer
+        raise UnetvizError("context_dim: required by SpatialTransformer")
+    if level is None:
+        depth, disabled = p.depth_middle, p.disable_middle_self_attn
+    else:
+        if level >= len(p.depths):  # transformer_depth[level]
+            raise UnetvizError(f"transformer_depth: got {list(p.depths)}, no depth for level {level}")
+        depth = p.depths[level]
+        disabled = p.disable_self_attentions[level] if p.disable_self_attentions is not None else False
+    return Transformer(channels=ch, heads=heads, dim_head=dim_head, depth=depth, context_dim=p.context_dim,
+                       disable_self_attn=disabled, use_linear=p.use_linear)
+
+
+def _attention_block(p: Plan, ch: int, where: str, heads: int, dim_head: int) -> Attn:
+    """``AttentionBlock(ch, num_heads=heads, num_head_channels=dim_head)``."""
+    if dim_head != -1:
+        if dim_head < 1 or ch % dim_head:  # assert channels % num_head_channels == 0
+            raise UnetvizError(f"num_heads / num_head_channels: heads of width {dim_head} do not divide the {ch}"
+                               f" channels of the AttentionBlock at {where}")
+        heads = ch // dim_head
+    if heads < 1:
+        raise UnetvizError(f"num_heads_upsample: got {heads} for the AttentionBlock at {where}; allowed: >= 1")
+    return Attn(ch, heads)
+
+
+def describe(block: Block) -> str:
+    names = []
+    for m in block.layers:
+        if isinstance(m, Res):
+            extra = " (up)" if m.up else " (down)" if m.down else ""
+            names.append(f"ResBlock {m.channels}->{m.out_channels}{extra}")
+        elif isinstance(m, Attn):
+            names.append("AttentionBlock")
+        elif isinstance(m, Transformer):
+            names.append(f"SpatialTransformer x{m.depth}")
+        elif isinstance(m, Sample):
+            names.append("Upsample" if m.up else "Downsample")
+        else:
+            names.append(f"Conv2d {m.in_channels}->{m.out_channels}")
+    return " + ".join(names)
+
+
+def run_block(t: Tracer, block: Block, h: Act, ctx: Ctx) -> Act:
+    """``TimestepEmbedSequential.forward``: ResBlocks get ``emb``, SpatialTransformers ``context``."""
+    for j, m in enumerate(block.layers):
+        name = str(j)
+        if isinstance(m, Res):
+            h = res_block(t, name, h, m, ctx.emb)
+        elif isinstance(m, Attn):
+            h = attention_block(t, name, h, m, ctx.emb.use_new_attention_order)
+        elif isinstance(m, Transformer):
+            h = spatial_transformer(t, name, h, m, ctx.context)
+        elif isinstance(m, Sample):
+            h = upsample(t, name, h, m) if m.up else downsample(t, name, h, m)
+        else:
+            with t.unit(name, "conv", "Conv2d", h) as u:
+                h = u.done(t.conv("", h, m.in_channels, m.out_channels, 3, 1, 1), new=False)
+    return h
+
+
+def label_emb(t: Tracer, label: Label | None, ted: int) -> None:
+    """``emb + self.label_emb(y)``: the class / ADM vector embedding."""
+    if label is None:
+        return
+    if label.kind == "embedding":
+        t.embedding("label_emb", label.width, ted)
+    elif label.kind == "continuous":
+        t.linear("label_emb", Act(1, None, "y"), 1, ted)
+    else:  # nn.Sequential(nn.Sequential(linear, SiLU, linear)), or (Timestep, nn.Sequential(...))
+        first = "0" if label.kind == "sequential" else "1"
+        y = Act(label.width, None, "y")
+        with t.unit("label_emb", "mlp", "Sequential", y, f"{label.kind} {label.width} -> {ted} -> {ted}") as u:
+            h = t.linear(f"{first}.0", y, label.width, ted)
+            u.done(t.linear(f"{first}.2", h, ted, ted), new=False)
+
+
+def _tokens(x: Act) -> int:
+    n = 1
+    for d in x.size or (1,):
+        n *= d
+    return n
+
+
+def spatial_transformer(t: Tracer, name: str, x: Act, m: Transformer, context: Act | None) -> Act:
+    """``SpatialTransformer.forward``: norm, proj_in (1x1 conv before the flatten, or Linear after it),
+    the blocks on (B, H*W, inner) tokens, proj_out, then ``x + x_in`` (the transformer's own tensor).
+
+    With ``use_linear`` this ldm builds ``proj_out = nn.Linear(in_channels, inner_dim)`` (sgm later
+    swapped it to ``(inner_dim, in_channels)``); the two agree whenever heads x head width equals the
+    channels, and otherwise proj_out is fed ``inner`` features it does not take, and the forward fails there.
+    """
+    inner = m.inner
+    ctx = context if context is not None else Act(m.context_dim, None, "context", tokens=1)
+    note = (f"{m.heads} heads x {m.dim_head} = {inner}, {m.depth} block(s), context {m.context_dim}"
+            + (", linear proj" if m.use_linear else ""))
+    with t.unit(name, "transformer", "SpatialTransformer", x, note) as u:
+        h = t.group_norm("norm", x, TRANSFORMER_GROUPS, m.channels)
+        tokens = _tokens(x)
+        if m.use_linear:
+            seq = t.linear("proj_in", Act(m.channels, None, h.source, tokens), m.channels, inner)
+        else:
+            c = t.conv("proj_in", h, m.channels, inner, 1, 1, 0)
+            seq = Act(inner, None, c.source, tokens)
+        with t.scope("transformer_blocks"):
+            for d in range(m.depth):
+                seq = basic_transformer_block(t, str(d), seq, m, ctx)
+        if m.use_linear:
+            out = t.linear("proj_out", seq, m.channels, inner)
+        else:
+            out = t.conv("proj_out", Act(inner, x.size, seq.source), inner, m.channels, 1, 1, 0)
+        return u.done(Act(m.channels, x.size, out.source))
+
+
+def basic_transformer_block(t: Tracer, name: str, x: Act, m: Transformer, context: Act) -> Act:
+    """``BasicTransformerBlock._forward``: three pre-norm residual steps (self-attn, cross-attn, GEGLU FF)."""
+    dim = m.inner
+    with t.scope(name, order=("attn1", "ff", "attn2", "norm1", "norm2", "norm3")) as block:
+        h = t.layer_norm("norm1", x, dim)
+        a = cross_attention(t, "attn1", h, m, context if m.disable_self_attn else None)
+        h = t.layer_norm("norm2", Act(dim, None, a.source, x.tokens), dim)
+        a = cross_attention(t, "attn2", h, m, context)
+        h = t.layer_norm("norm3", Act(dim, None, a.source, x.tokens), dim)
+        with t.unit("ff", "mlp", "FeedForward", h, f"GEGLU {dim}->{4 * dim}x2->{dim}") as u:
+            g = t.linear("net.0.proj", h, dim, 4 * dim * 2)
+            y = t.linear("net.2", Act(4 * dim, None, g.source, g.tokens), 4 * dim, dim)
+            u.done(y, new=False)
+        return Act(dim, None, block, x.tokens)
+
+
+def cross_attention(t: Tracer, name: str, x: Act, m: Transformer, context: Act | None) -> Act:
+    """``CrossAttention``: q from ``x``, k/v from ``context`` (itself when None), bias-free, then to_out."""
+    inner, dim = m.inner, m.inner
+    kv = context if context is not None else x
+    width = kv.channels if context is not None else dim
+    note = f"{m.heads} heads x {m.dim_head}" + (f", k/v from {width}-d context" if context is not None else "")
+    with t.unit(name, "attention", "CrossAttention", x, note) as u:
+        t.linear("to_q", x, dim, inner, bias=False)
+        t.linear("to_k", kv, width, inner, bias=False)
+        t.linear("to_v", kv, width, inner, bias=False)
+        t.attention_matmuls("", x, m.heads, m.dim_head, m.dim_head, x.tokens or 1, kv.tokens or 1,
+                            "einsum_attention")
+        out = t.linear("to_out.0", Act(inner, None, "", x.tokens), inner, dim)
+        return u.done(out, new=False)

@@ -1,0 +1,1 @@
+"""Graphviz renderers: blocks, units and layers diagrams, the ControlNet pair, their layout and style."""
