@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZES = "512,768,1024,1280,1536,2048"
+SIZES = "512px,768px,1024px,1280px,1536px,2048px"
 PROCESS = ("from unetviz.render.cost import run_cost; from rich.console import Console;"
            f" out, code = run_cost('sdxl', '{SIZES}', width=120); Console(width=120).print(out)")
 
@@ -45,7 +45,7 @@ def flop_counter() -> tuple[float, float, list[tuple[str, int, float]]]:
     build = time.perf_counter() - t0
     out = []
     for px in SIZES.split(","):
-        trace = trace_config(config, int(px) // 8, preset)
+        trace = trace_config(config, px, preset)  # the size grammar reads 1024px as the 128x128 latent
         args, kw = adapter.inputs(model, trace)
         t0 = time.perf_counter()
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -68,7 +68,7 @@ def main() -> None:
           f" forwards {sum(r[2] for r in rows):.2f} s")
     for px, macs, secs in rows:
         same = "equal" if ours[px] == macs else "DIFFERENT"
-        print(f"  {px:>5} px: FlopCounterMode {macs / 1e9:9.1f} G MACs in {secs:5.2f} s;"
+        print(f"  {px:>6}: FlopCounterMode {macs / 1e9:9.1f} G MACs in {secs:5.2f} s;"
               f" unetviz {ours[px] / 1e9:9.1f} G ({same})")
 
 

@@ -53,7 +53,9 @@ def test_table_json_follows_the_interface_schema() -> None:
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["schema"] == "unetviz.trace/1" and d["model"] == "UNet2DConditionModel" and d["preset"] == "sd15"
-    assert d["input"] == {"channels": 4, "size": [64, 64]} and d["output"] == {"channels": 4, "size": [64, 64]}
+    assert d["input"] == {"channels": 4, "size": [64, 64], "shape": [4, 64, 64]}
+    assert d["output"] == {"channels": 4, "size": [64, 64]}
+    assert d["space"] == "latent" and d["pixels"] == [512, 512]
     assert d["params"] == 859520964 and d["error"] is None
     first = d["layers"][0]
     assert (first["path"], first["type"], first["in_channels"], first["out_channels"]) == (

@@ -11,6 +11,8 @@ import pytest
 
 import unetviz
 from unetviz.analysis.cost import cost, parse_sizes, torchinfo_macs
+from unetviz.families import BY_CLASS
+from unetviz.tracing import input_spec
 from unetviz.analysis.memory import memory_of
 from unetviz.core.quantities import layer_macs
 from unetviz.presets import PRESETS
@@ -82,7 +84,7 @@ def test_macs_equal_flop_counter_non_square(name: str) -> None:
 def test_sd15_figures_reconcile_the_counters() -> None:
     """SD 1.5, 64x64 latent, batch 1: FlopCounterMode 401.6 G, thop-style (no attention matmuls) 338.6 G,
     torchinfo 222.3 G mult-adds."""
-    s = cost("sd15", "64lat").sizes[0]
+    s = cost("sd15", "64").sizes[0]
     assert s.macs == 401_636_720_640
     assert s.attention_macs == 63_026_135_040
     assert s.no_attention_macs == 338_610_585_600
@@ -122,13 +124,18 @@ def test_attention_rows_are_parameter_free_and_sum_under_their_module() -> None:
 
 
 def test_sizes_pixels_and_latents() -> None:
+    # a bare size is the model's own input, whatever its magnitude; px is the image (the declared factor 8)
     t = unetviz.trace("sd15")
-    assert parse_sizes("512,64,96x64lat,512x768px", t) == [
-        ("512", (64, 64), (512, 512)), ("64", (64, 64), (512, 512)), ("96x64lat", (96, 64), (768, 512)),
-        ("512x768px", (64, 96), (512, 768))]
-    assert parse_sizes("32,64", unetviz.trace("ddpm-cifar10")) == [("32", (32, 32), None), ("64", (64, 64), None)]
-    with pytest.raises(unetviz.UnetvizError):
-        parse_sizes("64lat", unetviz.trace("ddpm-cifar10"))
+    spec = input_spec(BY_CLASS["UNet2DConditionModel"], "sd15")
+    assert parse_sizes("512px,64,96x64,512x768px,512", t, spec) == [
+        ("512px", (64, 64), (512, 512)), ("64", (64, 64), (512, 512)), ("96x64", (96, 64), (768, 512)),
+        ("512x768px", (64, 96), (512, 768)), ("512", (512, 512), (4096, 4096))]
+    pixel = input_spec(BY_CLASS["UNet2DModel"], "ddpm-cifar10")
+    assert parse_sizes("32,64px", unetviz.trace("ddpm-cifar10"), pixel) == [
+        ("32", (32, 32), None), ("64px", (64, 64), None)]
+    for bad in ("64lat", "500px", "16x64x64"):
+        with pytest.raises(unetviz.UnetvizError):
+            parse_sizes(bad, t, spec)
 
 
 def test_failing_sizes_are_marked_not_dropped() -> None:
@@ -152,13 +159,13 @@ def test_table_fits_without_ellipsis(width: int) -> None:
 
 
 def test_json_and_plot(tmp_path: Any) -> None:
-    text, code = run_cost("sd15", "512,1024", format="json")
+    text, code = run_cost("sd15", "512px,1024px", format="json")
     d = json.loads(str(text))
     assert code == 0 and [s["pixels"] for s in d["sizes"]] == [[512, 512], [1024, 1024]]
     assert d["sizes"][0]["macs"] == sum(lv["macs"] for lv in d["sizes"][0]["levels"])
     pytest.importorskip("matplotlib")
     out = tmp_path / "c.svg"
-    run_cost("sd15", "512,1024", plot=out)
+    run_cost("sd15", "512px,1024px", plot=out)
     assert out.read_text().lstrip().startswith("<?xml")
 
 

@@ -46,7 +46,7 @@ def test_an_inpainting_header_is_named_and_traced(tmp_path: Path) -> None:
     path = header_file(tmp_path / "inpaint.safetensors", tensors)
     r = cli("inspect", str(path), "-f", "json")
     d = json.loads(r.stdout)
-    assert r.returncode == 0 and d["schema"] == "unetviz.checkpoints.inspect/1" and d["matches"] == "SD 1.x inpainting"
+    assert r.returncode == 0 and d["schema"] == "unetviz.inspect/1" and d["matches"] == "SD 1.x inpainting"
     assert d["config"]["in_channels"] == 9 and d["matched"] == d["tensors"] == 686 and "num_heads" in d["undetermined"]
     t = cli("table", "--config", str(path), "-f", "json")
     assert t.returncode == 0 and json.loads(t.stdout)["input"]["channels"] == 9

@@ -1,55 +1,85 @@
-"""The public entry points: ``trace`` (symbolic, torch-free) and ``verify`` (lazy torch)."""
+"""The public entry points, each a function of a source: ``trace``, ``weights``, ``cost``, ``diff``, ``keymap``,
+``check``, ``inspect`` (symbolic, torch-free) and ``verify`` (lazy torch).
+
+A *source* is a preset name, a config path or folder, or a config dict; ``trace``, ``weights`` and ``cost`` also
+take a live ``torch.nn.Module``, observed by a hooked forward pass (torch is imported only then).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .core.config import ContextArg
-from .core.errors import UnetvizError
+from .core.errors import NotTraced, UnetvizError, bad_value
+from .core.inputs import SizeText
 from .core.records import Trace, Weights
-from .tracing import SizeArg, Source, constructed, resolve, trace_source
+from .tracing import Source, constructed, resolve, trace_source
 
-__all__ = ["check", "cost", "inspect", "keymap", "resolve", "trace", "verify", "weights"]
+__all__ = ["check", "cost", "diff", "inspect", "keymap", "resolve", "trace", "verify", "weights"]
 
 if TYPE_CHECKING:
+    from torch.nn import Module
+
     from .analysis.compare import Report
     from .analysis.cost import CostReport
+    from .analysis.diff import Diff
     from .checkpoints.inspect import Inspection
     from .render.weights import WeightsCheck
 
+NAMINGS = ("diffusers", "original")
 
-def trace(source: Source | Any, size: SizeArg = None, context: ContextArg = None, **kwargs: Any) -> Trace:
+
+def _is_source(source: object) -> bool:
+    return isinstance(source, (str, Path, dict))
+
+
+def trace(source: Source | Module, size: SizeText = None, context: ContextArg = None, **kwargs: Any) -> Trace:
     """Trace a preset name, a config path, a config dict, or a live ``nn.Module``.
 
-    ``size``: ``64``, ``"64x96"`` or ``(64, 96)`` (height, width); default: the config's own size.
+    ``size``: in the one size grammar (``64``, ``"64x96"``, ``(64, 96)``, ``"16x64x64"`` for video, ``"1024px"``
+    for the image of a latent model; a module's size of any rank is traced as given); default: the config's own.
     ``context``: the ``encoder_hidden_states`` a caller passes, ``(tokens, width)``, ``"77x1024"`` or ``"none"``;
     default: what the model's pipeline passes (77 tokens as wide as the first cross-attention reads).
     For an ``nn.Module``, ``kwargs`` go to the observed tracer (``input=...``).
     """
-    if not isinstance(source, (str, Path, dict)):
+    if not _is_source(source):
         from .live.observe import trace_module
 
         if context is not None:
             raise UnetvizError("context: give a module its encoder_hidden_states as a keyword instead")
         return trace_module(source, size=size, **kwargs)
-    return trace_source(source, size, context)
+    return trace_source(source, size, context)  # type: ignore[arg-type]
 
 
-def weights(source: Source, naming: str | None = None) -> Weights:
+def weights(source: Source | Module, naming: str | None = None) -> Weights:
     """The ``state_dict`` manifest of ``source`` from its constructor alone: ``.tensors`` (key -> shape,
     in order), ``.params``, ``.to_json()``; no input size is involved, so a model that fails at every
     size you might pick still has all its weights listed. ``naming``: ``diffusers`` or ``original``
-    (CompVis/Stability's ``input_blocks...``) for Stable Diffusion U-Nets; default: the source's own."""
-    t = constructed(source)
+    (CompVis/Stability's ``input_blocks...``) for Stable Diffusion U-Nets; default: the source's own.
+    A live module's manifest is its own ``state_dict()``'s keys and shapes (any device, meta included)."""
+    if not _is_source(source):
+        return _module_weights(source, naming)
+    t = constructed(source)  # type: ignore[arg-type]
     if naming is not None and naming != own_naming(t):
         t = _twin(t, naming)
     return Weights(tensors=MappingProxyType(dict(t.manifest)), family=t.family, model=t.model, preset=t.preset,
                    name=t.name, buffers=t.buffers)
 
 
-NAMINGS = ("diffusers", "original")
+def _module_weights(module: Any, naming: str | None) -> Weights:
+    if not hasattr(module, "state_dict") or not hasattr(module, "named_buffers"):
+        raise UnetvizError(f"source: expected a preset name, a config, a path or an nn.Module, got"
+                           f" {type(module).__name__}")
+    if naming is not None:
+        raise NotTraced(f"--naming: got {naming!r}; unetviz renames a live module's weights not yet: its keys are"
+                        " its own state_dict()'s (trace its config to get either naming)")
+    shapes = {k: tuple(int(d) for d in v.shape) for k, v in module.state_dict(keep_vars=True).items()}
+    buffers = frozenset(k for k, _ in module.named_buffers())
+    return Weights(tensors=MappingProxyType(shapes), family="observed", model=type(module).__name__,
+                   buffers=buffers)
 
 
 def own_naming(t: Trace) -> str:
@@ -58,7 +88,6 @@ def own_naming(t: Trace) -> str:
 
 def _twin(t: Trace, naming: str) -> Trace:
     from .checkpoints.keymaps import twins
-    from .core.errors import bad_value
 
     if naming not in NAMINGS:
         raise bad_value("--naming", naming, NAMINGS)
@@ -83,7 +112,6 @@ def check(source: Source, path: str | Path) -> WeightsCheck:
     """How a weights file (a safetensors header or a JSON manifest) matches ``source``'s manifest, in
     whichever naming the file uses: the model's own, or the other one where the model has both."""
     from .checkpoints.header import read_shapes
-    from .core.errors import UnetvizError
     from .render.weights import check_weights
 
     shapes = read_shapes(Path(path))
@@ -113,14 +141,46 @@ def inspect(path: str | Path) -> tuple[Inspection, WeightsCheck]:
     return found, check_weights(weights(found.config), shapes)
 
 
-def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = "fp16") -> CostReport:
-    """MACs and activation memory of ``source`` at several sizes (see ``unetviz cost --help``)."""
+def cost(source: Source | Module, sizes: str | Sequence[SizeText] | None = None, batch: int = 1,
+         dtype: str = "fp16") -> CostReport:
+    """MACs and activation memory of ``source`` at several sizes (see ``unetviz cost --help``): ``sizes`` is
+    ``"512px,768px"`` or a list of sizes in the size grammar; default: the model's own size x 0.5 to 2. A live
+    module is observed at each size (``sizes`` required)."""
     from .analysis.cost import cost as run
+    from .analysis.cost import cost_report
 
-    return run(source, sizes, batch, dtype)
+    if _is_source(source):
+        text = sizes if sizes is None or isinstance(sizes, str) else ",".join(_size_text(s) for s in sizes)
+        return run(source, text, batch, dtype)  # type: ignore[arg-type]
+    if sizes is None:
+        raise UnetvizError("sizes: a live module has no size of its own; give sizes=[(64, 64), ...] (any rank)")
+    items: list[SizeText] = [p.strip() for p in sizes.split(",")] if isinstance(sizes, str) else list(sizes)
+    return cost_report([(_size_text(s), trace(source, size=_size_arg(s))) for s in items], batch, dtype)
 
 
-def verify(source: Source, size: SizeArg = None, context: ContextArg = None) -> Report:
+def _size_text(size: SizeText) -> str:
+    return "x".join(map(str, size)) if isinstance(size, (tuple, list)) else str(size)
+
+
+def _size_arg(size: SizeText) -> SizeText:
+    """A module's size as ``trace`` takes it: a string ``64x96`` becomes the tuple (64, 96)."""
+    if isinstance(size, str) and "px" not in size:
+        try:
+            dims = tuple(int(p) for p in size.lower().split("x"))
+        except ValueError:
+            raise bad_value("sizes", size, "N, HxW or DxHxW with positive integers") from None
+        return dims[0] if len(dims) == 1 else dims
+    return size
+
+
+def diff(a: Source | Trace, b: Source | Trace, size: SizeText = None) -> Diff:
+    """Two models compared block by block and unit by unit, with a summary in plain words."""
+    from .analysis.diff import diff as run
+
+    return run(a, b, size)
+
+
+def verify(source: Source, size: SizeText = None, context: ContextArg = None) -> Report:
     """Build the real upstream model on the meta device and compare it with the trace; ``context`` as in
     ``trace`` (the real model is fed the same)."""
     from .live.verification import verify as _verify

@@ -71,8 +71,10 @@ PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="A preset 
                                                show_default=False)]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A config .json/.yaml, or a model folder"
                                                 " holding config.json.", show_default=False)]
-SizeOpt = Annotated[str | None, typer.Option("--size", "-s", help="N (NxN) or HxW (height x width);"
-                                             " default: the config's own.", show_default=False)]
+SizeOpt = Annotated[str | None, typer.Option("--size", "-s", help="The model's own input: N (NxN; a 1-D model's"
+                                             " length), HxW, DxHxW (volumes) or FxHxW (video frames); a latent for"
+                                             " latent models, or the image with px (1024px, 768x1344px); default:"
+                                             " the config's own.", show_default=False)]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="The encoder_hidden_states a caller passes:"
                                                 " TOKENSxWIDTH (77x1024) or none; default: what the model's"
                                                 " pipeline passes.", show_default=False)]
@@ -320,12 +322,15 @@ class Dtype(str, Enum):
     bf16 = "bf16"
 
 
-@app.command(epilog="Examples: [bold]unetviz cost sd15[/bold] · [bold]unetviz cost sdxl --sizes 512,768,1024,1536"
-                    " --plot sdxl.svg[/bold] · [bold]unetviz cost sd15 --sizes 64lat,96lat -f json[/bold]")
+@app.command(epilog="Examples: [bold]unetviz cost sd15[/bold] · [bold]unetviz cost sdxl --sizes"
+                    " 512px,768px,1024px,1536px --plot sdxl.svg[/bold] · [bold]unetviz cost sd15 --sizes 64,96 -f json"
+                    "[/bold] · [bold]unetviz cost svd --size 14x576x1024px[/bold]")
 def cost(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
-         sizes: Annotated[str | None, typer.Option("--sizes", help="Comma-separated sizes: pixels for latent models"
-                                                   " (>= 256 or ending in px), latent sizes otherwise (or ending in"
-                                                   " lat); N or HxW.", show_default=False)] = None,
+         sizes: Annotated[str | None, typer.Option("--sizes", "--size", help="Comma-separated sizes, each as"
+                                                   " --size takes it: the model's own input (N, HxW, FxHxW; a latent"
+                                                   " for latent models) or the image with px (1024px, 768x1344px);"
+                                                   " default: the model's size x 0.5 to 2.",
+                                                   show_default=False)] = None,
          batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for memory.")] = 1,
          dtype: Annotated[Dtype, typer.Option("--dtype", help="Activation dtype for memory.")] = Dtype.fp16,
          format: Annotated[CostFormat, typer.Option("--format", "-f", help="Output format.")] = CostFormat.rich,

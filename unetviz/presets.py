@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .core.errors import UnetvizError, did_you_mean
+from .core.inputs import InputSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,6 +22,9 @@ class Preset:
     """What the model is and where its config comes from; never a figure (those are computed)."""
     config: dict[str, Any] = field(default_factory=dict)
     """A config dict in the ``--config`` format (``_class_name`` or ``family`` plus kwargs)."""
+    input: InputSpec | None = None
+    """The input where this model uses its class otherwise than the family declares (a UNet2DConditionModel
+    on pixels, a UNet2DModel on latents); None: the family's ``input``."""
 
 
 def find_preset(name: str) -> Preset:
@@ -32,6 +36,17 @@ def find_preset(name: str) -> Preset:
         return folded[name.lower()]
     raise UnetvizError(f"preset: unknown preset {name!r}{did_you_mean(name, PRESETS)} (allowed: {', '.join(PRESETS)})")
 
+
+# where a published model uses its class otherwise than its family's declaration says
+_PIXELS_TEXT = InputSpec(rank="image", space="pixel", context=True, channels="the image's channels (RGB: 3)")
+_LATENT_UNCOND = InputSpec(rank="image", space="latent", factor=8,
+                           channels="the autoencoder's latent (Stable Diffusion's VAE: 4)")
+_MOVQ = InputSpec(rank="image", space="latent", factor=8, context=True,
+                  channels="MoVQ's latent (4; its image is 8x larger)")
+_UPSCALER = InputSpec(rank="image", space="latent", factor=8, context=True,
+                      channels="the noisy latent and the low-resolution image's latent, 4 + 4")
+_SVD = InputSpec(rank="video", space="latent", factor=8, context=True,
+                 channels="per frame, the noisy latent and the conditioning image's latent, 4 + 4")
 
 _SD_DOWN = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
 _SD_UP = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
@@ -74,6 +89,7 @@ PRESETS: dict[str, Preset] = {
                 "sample_size": 32}),
         Preset(
             name="unet2d-attn-64",
+            input=_LATENT_UNCOND,
             description="A learner's latent 64x64 UNet2DModel (layers_per_block 2, attention in the inner levels)",
             config={"_class_name": "UNet2DModel", "sample_size": 64, "in_channels": 4, "out_channels": 4,
                 "layers_per_block": 2, "block_out_channels": [64, 128, 256, 512],
@@ -177,6 +193,7 @@ PRESETS: dict[str, Preset] = {
                                        "CrossAttnUpBlock3D"]}),
         Preset(
             name="svd",
+            input=_SVD,
             description="Stable Video Diffusion image-to-video (stabilityai/stable-video-diffusion-img2vid"
                         " unet/config.json; -xt differs only in num_frames 25): spatio-temporal resnets and"
                         " transformers mixed by learned AlphaBlenders, conditioned on a CLIP image embedding and"
@@ -214,6 +231,7 @@ PRESETS: dict[str, Preset] = {
                     "use_linear_projection": False, "use_motion_mid_block": True}),
         Preset(
             name="if-i-xl",
+            input=_PIXELS_TEXT,
             description="DeepFloyd IF stage I, 4.3B (DeepFloyd/IF-I-XL-v1.0 unet/config.json, checked against a"
                         " verbatim re-save, lucostiguy11/dreambooth_if@c2434e5, and diffusers' scripts/convert_if.py:"
                         " model_channels 704 x (1, 2, 3, 4), T5-XXL context of 4096"
@@ -232,6 +250,7 @@ PRESETS: dict[str, Preset] = {
                                        "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"]}),
         Preset(
             name="kandinsky22-decoder",
+            input=_MOVQ,
             description="Kandinsky 2.2 decoder (kandinsky-community/kandinsky-2-2-decoder unet/config.json): the"
                         " Kandinsky 2.1 U-Net (diffusers' scripts/convert_kandinsky_to_diffusers.py UNET_CONFIG)"
                         " conditioned on a CLIP ViT-bigG image embedding (1280) only: image_proj makes 32 context"
@@ -250,6 +269,7 @@ PRESETS: dict[str, Preset] = {
                                        "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"]}),
         Preset(
             name="karlo-decoder",
+            input=_PIXELS_TEXT,
             description="Karlo / unCLIP decoder (kakaobrain/karlo-v1-alpha decoder/config.json, as diffusers'"
                         " scripts/convert_kakao_brain_unclip_to_diffusers.py DECODER_CONFIG writes it): 64x64 pixels"
                         " from a CLIP image embedding, added to the time embedding as an identity class embedding"
@@ -280,6 +300,7 @@ PRESETS: dict[str, Preset] = {
                                        "SkipUpBlock2D", "SkipUpBlock2D", "SkipUpBlock2D"]}),
         Preset(
             name="sd-x2-latent-upscaler",
+            input=_UPSCALER,
             description="Stable Diffusion x2 latent upscaler (stabilityai/sd-x2-latent-upscaler unet/config.json at"
                         " 12f0a89, written by diffusers' scripts/convert_k_upscaler_to_diffusers.py): Katherine"
                         " Crowson's k-diffusion U-Net, with AdaGroupNorm resnets conditioned on the time embedding"

@@ -17,16 +17,17 @@ from typing import Any
 
 from .checkpoints.header import read_shapes
 from .checkpoints.inspect import inspect_shapes
-from .core.config import Args, Context, ContextArg, check_finite, load_file, parse_context, parse_size
+from .core.config import Args, Context, ContextArg, check_finite, load_file, parse_context
 from .core.errors import ModelFailure, UnetvizError
+from .core.inputs import InputSpec, SizeText, large_image_note, read_size
 from .core.records import Failure, Trace
 from .engine.tracer import Tracer
-from .families import lookup
+from .families import Family, lookup
 from .families.openai.ldm import ldm_kwargs_from_yaml
 from .presets import PRESETS, find_preset
 
 Source = str | Path | dict[str, Any]
-SizeArg = int | str | tuple[int, int] | None
+SizeArg = SizeText
 
 
 def preset_config(name: str) -> dict[str, Any]:
@@ -83,8 +84,19 @@ def trace_config(config: dict[str, Any], size: SizeArg = None, preset: str | Non
     """The symbolic trace of a config dict at ``size`` (default: the config's own), fed ``context`` (default:
     what a pipeline passes)."""
     check_finite(config, "the config")
-    trace = _trace_cached(_key(config), parse_size(size), parse_context(context))
-    return replace(trace, preset=preset, name=name or preset or "")
+    family, _ = lookup(config)
+    spec = input_spec(family, preset)
+    req = read_size(size, spec)
+    trace = _trace_cached(_key(config), None if req is None else req.size, parse_context(context))
+    note = large_image_note(req, spec, trace.in_size)
+    return replace(trace, preset=preset, name=name or preset or "", space=spec.space, factor=spec.factor,
+                   warnings=trace.warnings + ((note,) if note else ()))
+
+
+def input_spec(family: Family, preset: str | None = None) -> InputSpec:
+    """The declared input of a config: its preset's, where the preset declares one, else its family's."""
+    own = find_preset(preset).input if preset is not None and preset in PRESETS else None
+    return own or family.input
 
 
 def trace_source(source: Source, size: SizeArg = None, context: ContextArg = None) -> Trace:
@@ -124,9 +136,6 @@ _MANIFESTS: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {}
 @lru_cache(maxsize=64)
 def _trace_cached(key: str, size: tuple[int, ...] | None, context: Context = None) -> Trace:
     family, kwargs = lookup(json.loads(key))
-    if size is not None and len(size) == 3 and not family.video:
-        raise UnetvizError(f"--size: got {'x'.join(map(str, size))}; {family.model} takes N or HxW (FxHxW is for"
-                           " the video U-Nets)")
     args = Args(kwargs, family.defaults, family.what, family.ignores_unknown)
     t = Tracer(family.family, family.model, context=context)
     error = None

@@ -36,9 +36,9 @@ ALIASES: dict[str, Any] = {
 """Sources that are not presets: candle's struct defaults and its v1_5 config (``examples/``)."""
 
 
-VAE_FACTOR = 2 ** 3
-"""Stable Diffusion's VAE: three stride-2 stages, so each side of the latent is an eighth of the image's.
-Not a U-Net figure (unetviz does not trace the VAE): the one constant the pages are given."""
+VAE_FACTOR = unetviz.trace("sd15").factor
+"""Stable Diffusion's VAE: three stride-2 stages, so each side of the latent is an eighth of the image's. Not a
+U-Net figure (unetviz does not trace the VAE): the factor the registry declares for Stable Diffusion's input."""
 
 
 def source(name: str) -> Any:

@@ -5,27 +5,27 @@ counts them (its FLOPs / 2, attention matmuls included), the figure thop / fvcor
 without the attention matmuls), torchinfo's "mult-adds" (a conv's weight and bias x output positions, any
 other layer its parameters once: it misses every matmul over tokens), and ``unetviz.analysis.memory``'s figures.
 
-Sizes: ``"512,768,1024"``, each ``N`` or ``HxW``. For a latent model (Stable Diffusion's U-Nets, ControlNet)
-a number of 256 or more, or one with a ``px`` suffix, is an image size in pixels and is divided by the VAE's
-factor 8; a smaller one, or one with a ``lat`` suffix, is the latent size itself. For every other model a
-size is the model's input size. Each ``SizeCost`` says what it was read as.
+Sizes: ``"512px,768px,1024px"`` or ``"64,96x64"``, comma-separated, each in the one size grammar
+(``unetviz.core.inputs``): a bare size is the model's own input (a latent for a latent model), ``px`` the
+image, turned into the model's input by the factor the family or preset declares. Nothing is read from a
+number's magnitude. The default sizes scale the model's own H and W (a video keeps its frames, a 1-D model
+scales its length). Each ``SizeCost`` says what it was read as.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import UnetvizError, bad_value
+from ..core.errors import bad_value
+from ..core.inputs import InputSpec, read_size
 from ..core.quantities import ATTENTION_TYPES, is_free, layer_macs
 from ..core.records import Layer, Size, Trace, fmt_size, numel
-from ..tracing import Source, resolve_named, trace_config
+from ..families import lookup
+from ..tracing import Source, input_spec, resolve_named, trace_config
 from .memory import DTYPE_BYTES, Memory, attentions, level_of, memory_of
 
-VAE_FACTOR = 8
-"""Pixels per latent position of Stable Diffusion's VAE."""
-PIXEL_FROM = 256
-"""For a latent model, a bare size of at least this is read as pixels."""
 DEFAULT_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 """Default sizes: the model's own size times these (rounded to a multiple of 8)."""
 MAX_SIZES = 32
@@ -92,6 +92,10 @@ class CostReport:
     """dtype of the memory figures."""
     latent: bool
     """A latent model: sizes are latent sizes and ``pixels`` is set."""
+    space: str
+    """The declared input space: ``pixel``, ``latent``, ``audio`` or ``volume``."""
+    factor: int
+    """Image pixels per input position (the latent's autoencoder factor; 1 for other inputs)."""
     sizes: tuple[SizeCost, ...]
     """One per size asked."""
 
@@ -99,8 +103,9 @@ class CostReport:
         """Plain data for ``--format json``."""
         from .memory import memory_dict  # noqa: F401  (the per-trace JSON uses the same fields)
 
-        return {"schema": "unetviz.analysis.cost/1", "name": self.name, "family": self.family, "model": self.model,
+        return {"schema": "unetviz.cost/1", "name": self.name, "family": self.family, "model": self.model,
                 "batch": self.batch, "dtype": self.dtype, "latent": self.latent,
+                "space": self.space, "factor": self.factor,
                 "sizes": [_size_dict(s) for s in self.sizes]}
 
 
@@ -119,11 +124,6 @@ def _size_dict(s: SizeCost) -> dict[str, Any]:
                 "peak_at": m.peak_at}}
 
 
-def is_latent(t: Trace) -> bool:
-    """Stable Diffusion's U-Nets (diffusers, ldm/sgm, candle) and ControlNet run on VAE latents."""
-    return t.family in ("ldm", "candle") or t.model in ("UNet2DConditionModel", "ControlNetModel")
-
-
 def torchinfo_macs(x: Layer) -> int:
     """torchinfo 1.8's mult-adds of one layer at batch 1: every ``weight``/``bias`` tensor's size, times the
     output positions for a class named Conv*, once for any other (so a Linear on tokens counts once)."""
@@ -133,41 +133,32 @@ def torchinfo_macs(x: Layer) -> int:
     return own * numel(x.out_size) if "Conv" in x.type else own
 
 
-def parse_sizes(text: str | None, t: Trace) -> list[tuple[str, Size, Size | None]]:
+def parse_sizes(text: str | None, t: Trace, spec: InputSpec) -> list[tuple[str, Size, Size | None]]:
     """(request, model input size, pixels or None) per size; None: the defaults around the model's size."""
-    latent = is_latent(t)
     if text is None:
-        return [_default(t, f) for f in DEFAULT_FACTORS]
+        return [_default(t, spec, f) for f in DEFAULT_FACTORS]
     items = [p.strip() for p in str(text).split(",") if p.strip()]
     if not items or len(items) > MAX_SIZES:
-        raise bad_value("--sizes", text, f"1 to {MAX_SIZES} sizes, comma-separated: 512,768,1024 or 64x96")
-    return [_one(item, latent, len(t.in_size)) for item in items]
+        raise bad_value("--sizes", text, f"1 to {MAX_SIZES} sizes, comma-separated, each {spec.grammar()}")
+    out = []
+    for item in items:
+        req = read_size(item, spec, "--sizes")
+        assert req is not None
+        out.append((item, req.size, spec.pixels(req.size)))
+    return out
 
 
-def _default(t: Trace, factor: float) -> tuple[str, Size, Size | None]:
-    size = tuple(max(8, round(d * factor / 8) * 8) if d >= 16 else d for d in t.in_size)
-    pixels = tuple(d * VAE_FACTOR for d in size) if is_latent(t) else None
-    return fmt_size(pixels or size), size, pixels
-
-
-def _one(item: str, latent: bool, dims: int) -> tuple[str, Size, Size | None]:
-    raw = item.lower()
-    unit = "px" if raw.endswith("px") else "lat" if raw.endswith("lat") else ""
-    body = raw.removesuffix(unit)
-    try:
-        parts = tuple(int(p) for p in body.split("x"))
-    except ValueError:
-        raise bad_value("--sizes", item, "N or HxW, optionally with px or lat, e.g. 512 or 64x96lat") from None
-    if len(parts) not in (1, 2) or min(parts) < 1:
-        raise bad_value("--sizes", item, "N or HxW with positive integers")
-    if unit == "lat" and not latent:
-        raise UnetvizError(f"--sizes: {item!r}: this model does not run on latents; give its input size")
-    if dims == 1:  # a 1-d model: the length (the last number)
-        return item, (parts[-1],), None
-    hw = parts if len(parts) == 2 else (parts[0], parts[0])
-    if latent and (unit == "px" or (unit == "" and min(hw) >= PIXEL_FROM)):
-        return item, tuple(max(1, d // VAE_FACTOR) for d in hw), hw
-    return item, hw, (tuple(d * VAE_FACTOR for d in hw) if latent else None)
+def _default(t: Trace, spec: InputSpec, factor: float) -> tuple[str, Size, Size | None]:
+    """The model's own size with its H and W (a 1-D model's length) scaled; a video's frames are kept."""
+    keep = 1 if spec.rank == "video" else 0
+    size = (*t.in_size[:keep], *(max(8, round(d * factor / 8) * 8) if d >= 16 else d for d in t.in_size[keep:]))
+    pixels = spec.pixels(size)
+    if pixels is not None:
+        # a label the size grammar reads back: 512px, 768x512px, 14x576x576px (a video's frames first)
+        side = str(pixels[0]) if len(set(pixels)) == 1 and not keep else fmt_size(pixels)
+        frames = f"{size[0]}x" if keep else ""
+        return f"{frames}{side}px", size, pixels
+    return fmt_size(size), size, None
 
 
 def size_cost(t: Trace, request: str, pixels: Size | None, batch: int, dtype: str) -> SizeCost:
@@ -205,16 +196,30 @@ def levels(t: Trace) -> tuple[LevelCost, ...]:
 
 def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = "fp16") -> CostReport:
     """The cost of ``source`` (preset, config path or dict) at each size of ``sizes`` (see the module)."""
+    _check(batch, dtype)
+    config, preset, name = resolve_named(source)
+    spec = input_spec(lookup(config)[0], preset)
+    base = trace_config(config, None, preset, name)
+    runs = []
+    for request, size, _ in parse_sizes(sizes, base, spec):
+        same = size == base.in_size  # the model's own size: already traced
+        runs.append((request, base if same else trace_config(config, size, preset, name)))
+    return cost_report(runs, batch, dtype)
+
+
+def cost_report(runs: Sequence[tuple[str, Trace]], batch: int = 1, dtype: str = "fp16") -> CostReport:
+    """The report of traces of one model at several sizes, each with the size as asked (symbolic or observed)."""
+    _check(batch, dtype)
+    if not runs:
+        raise bad_value("--sizes", "", "at least one size")
+    base = runs[0][1]
+    return CostReport(name=base.name or base.model, family=base.family, model=base.model, batch=batch, dtype=dtype,
+                      latent=base.space == "latent", space=base.space, factor=base.factor,
+                      sizes=tuple(size_cost(t, request, t.pixels, batch, dtype) for request, t in runs))
+
+
+def _check(batch: int, dtype: str) -> None:
     if dtype not in DTYPE_BYTES:
         raise bad_value("--dtype", dtype, ", ".join(DTYPE_BYTES))
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise bad_value("--batch", batch, "a positive integer")
-    config, preset, name = resolve_named(source)
-    base = trace_config(config, None, preset, name)
-    out = []
-    for request, size, pixels in parse_sizes(sizes, base):
-        same = size == base.in_size  # the model's own size: already traced
-        t = base if same else trace_config(config, size if len(size) == 2 else (1, size[0]), preset, name)
-        out.append(size_cost(t, request, pixels, batch, dtype))
-    return CostReport(name=base.name or base.model, family=base.family, model=base.model, batch=batch, dtype=dtype,
-                      latent=is_latent(base), sizes=tuple(out))

@@ -20,7 +20,7 @@ from ..core.records import Shape
 
 ORIGINAL_PREFIXES = ("model.diffusion_model.", "model_ema.diffusion_model.", "diffusion_model.", "")
 DIFFUSERS_PREFIXES = ("unet.", "model.", "")
-SCHEMA = "unetviz.checkpoints.inspect/1"
+SCHEMA = "unetviz.inspect/1"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,15 @@ class UnetvizError(ValueError):
     """
 
 
+class NotTraced(UnetvizError):
+    """A valid model, or a request, that unetviz does not trace yet (a block type, a live module's renaming):
+    the upstream class accepts it; unetviz says so in one line instead of guessing. Exit code 2."""
+
+
+NOT_TRACED = "unetviz does not trace"
+"""How every ``NotTraced`` message words it (``{NOT_TRACED} this block type``)."""
+
+
 def bad_value(key: str, value: object, allowed: str | Iterable[object]) -> UnetvizError:
     """Build the standard one-line error: ``key: got VALUE; allowed: ...``."""
     if not isinstance(allowed, str):

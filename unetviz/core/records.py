@@ -247,6 +247,11 @@ class Trace:
     caller passes none (``verify`` feeds the real model the same)."""
     warnings: tuple[str, ...] = ()
     """Things worth saying that are no error: config keys ignored as upstream ignores them."""
+    space: str = "pixel"
+    """What the input is, as the family (or preset) declares it: ``pixel``, ``latent``, ``audio`` or ``volume``;
+    ``observed`` for a live module no record declares."""
+    factor: int = 1
+    """Image pixels per input position along H and W (8 for Stable Diffusion's VAE latent), 1 otherwise."""
     macs: int = 0
     """Multiply-accumulates of one forward pass at batch 1 (FlopCounterMode's FLOPs / 2): the sum of
     ``quantities.layer_macs`` over ``layers``, parameter-free matmul rows included, up to a failure."""
@@ -255,6 +260,13 @@ class Trace:
     def params(self) -> int:
         """Total parameters: every tensor of the state_dict but its buffers."""
         return sum(numel(shape) for key, shape in self.manifest if key not in self.buffers)
+
+    @property
+    def pixels(self) -> Size | None:
+        """The image a latent input stands for (H x W; a video's frames left out); None for other inputs."""
+        if self.space != "latent":
+            return None
+        return tuple(d * self.factor for d in self.in_size[-2:])
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON trace of ``../shared/spec/interface.md`` as plain data."""

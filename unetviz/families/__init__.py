@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core.config import Args
 from ..core.errors import UnetvizError, bad_value, did_you_mean
+from ..core.inputs import InputSpec
 from ..core.records import Size
 from ..engine.tracer import Act, Tracer
 from . import candle, lucidrains, ronneberger
@@ -47,8 +48,9 @@ class Family:
     """Module prefixes whose class named ``model`` is this family when traced as a live module."""
     classes: tuple[str, ...] = ()
     """``_class_name`` values of config files that mean this record."""
-    video: bool = False
-    """Sizes carry frames: ``--size FxHxW`` (or HxW with the config's frame count)."""
+    input: InputSpec
+    """The model's input: rank, space (pixel, latent with its factor, audio), channels, whether it reads a
+    context. Every command reads this; a preset may declare its own (``Preset.input``)."""
     aliases: tuple[str, ...] = field(default_factory=tuple)
     """Other names of the family in ``{"family": ...}`` configs."""
 
@@ -61,47 +63,55 @@ class Family:
 
 
 DIFFUSERS_PIP = "diffusers==0.42.1"
+PIXELS = InputSpec(rank="image", space="pixel", channels="the image's channels (RGB: 3)")
+SD_LATENT = InputSpec(rank="image", space="latent", factor=8, context=True,
+                      channels="the autoencoder's latent (Stable Diffusion's VAE: 4; its image is 8x larger)")
+VIDEO_LATENT = InputSpec(rank="video", space="latent", factor=8, context=True,
+                         channels="per frame, the autoencoder's latent (Stable Diffusion's VAE: 4)")
 FAMILIES: tuple[Family, ...] = (
     Family(key="UNet2DModel", family="diffusers", model="UNet2DModel", defaults=unet2d.UNET2D_DEFAULTS,
            build=unet2d.unet2d, what="diffusers UNet2DModel", adapter="unetviz.live.upstream.diffusers",
-           pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNet2DModel",)),
+           pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNet2DModel",), input=PIXELS),
     Family(key="UNet2DConditionModel", family="diffusers", model="UNet2DConditionModel",
            defaults=unet2d.UNET2D_CONDITION_DEFAULTS, build=unet2d.unet2d_condition,
            what="diffusers UNet2DConditionModel", adapter="unetviz.live.upstream.diffusers", pip=DIFFUSERS_PIP,
-           live=("diffusers",), classes=("UNet2DConditionModel",)),
+           live=("diffusers",), classes=("UNet2DConditionModel",), input=SD_LATENT),
     Family(key="lucidrains", family="lucidrains", model="Unet", defaults=lucidrains.DEFAULTS, build=lucidrains.build,
            what="denoising_diffusion_pytorch.Unet", adapter="unetviz.live.upstream.lucidrains",
-           pip="denoising-diffusion-pytorch==2.3.4", live=("denoising_diffusion_pytorch",)),
+           pip="denoising-diffusion-pytorch==2.3.4", live=("denoising_diffusion_pytorch",), input=PIXELS),
     Family(key="guided", family="guided", model="UNetModel", defaults=guided.DEFAULTS, build=guided.build,
            what="guided_diffusion.unet.UNetModel", adapter="unetviz.live.upstream.guided",
            pip="guided-diffusion-sdk==1.0.0",
-           live=("guided_diffusion", "improved_diffusion")),
+           live=("guided_diffusion", "improved_diffusion"), input=PIXELS),
     Family(key="ronneberger", family="ronneberger", model="UNet2015", defaults=ronneberger.DEFAULTS,
            build=ronneberger.build, what="the 2015 Ronneberger U-Net", adapter="unetviz.live.upstream.ronneberger",
-           pip="torch"),
+           pip="torch",
+           input=InputSpec(rank="image", space="pixel", channels="the image's channels (the paper's microscopy: 1)")),
     Family(key="candle", family="candle", model="UNet2DConditionModel", defaults=candle.DEFAULTS, build=candle.build,
-           what="candle UNet2DConditionModelConfig", adapter="unetviz.live.upstream.candle", pip=DIFFUSERS_PIP),
+           what="candle UNet2DConditionModelConfig", adapter="unetviz.live.upstream.candle", pip=DIFFUSERS_PIP,
+           input=SD_LATENT),
     Family(key="ldm", family="ldm", model="UNetModel", defaults=ldm.DEFAULTS, build=ldm.build,
            what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter="unetviz.live.upstream.ldm",
-           pip="--no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0", live=("ldm.", "sgm.")),
+           pip="--no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0", live=("ldm.", "sgm."), input=SD_LATENT),
     Family(key="ControlNetModel", family="diffusers", model="ControlNetModel",
            defaults=controlnet.CONTROLNET_DEFAULTS, build=controlnet.controlnet, what="diffusers ControlNetModel",
            adapter="unetviz.live.upstream.controlnet", pip=DIFFUSERS_PIP, live=("diffusers",),
-           classes=("ControlNetModel",)),
+           classes=("ControlNetModel",), input=SD_LATENT),
     Family(key="UNet1DModel", family="diffusers", model="UNet1DModel", defaults=unet1d.UNET1D_DEFAULTS,
            build=unet1d.unet1d, what="diffusers UNet1DModel", adapter="unetviz.live.upstream.unet1d", pip=DIFFUSERS_PIP,
-           live=("diffusers",), classes=("UNet1DModel",)),
+           live=("diffusers",), classes=("UNet1DModel",),
+           input=InputSpec(rank="length", space="audio", channels="the audio's channels (stereo: 2)")),
     Family(key="UNet3DConditionModel", family="diffusers", model="UNet3DConditionModel",
            defaults=unet3d.UNET3D_DEFAULTS, build=unet3d.unet3d_condition, what="diffusers UNet3DConditionModel",
            adapter="unetviz.live.upstream.unet3d", pip=DIFFUSERS_PIP, live=("diffusers",),
-           classes=("UNet3DConditionModel",), video=True),
+           classes=("UNet3DConditionModel",), input=VIDEO_LATENT),
     Family(key="UNetSpatioTemporalConditionModel", family="diffusers", model="UNetSpatioTemporalConditionModel",
            defaults=svd.SVD_DEFAULTS, build=svd.svd, what="diffusers UNetSpatioTemporalConditionModel",
            adapter="unetviz.live.upstream.svd", pip=DIFFUSERS_PIP, live=("diffusers",),
-           classes=("UNetSpatioTemporalConditionModel",), video=True),
+           classes=("UNetSpatioTemporalConditionModel",), input=VIDEO_LATENT),
     Family(key="UNetMotionModel", family="diffusers", model="UNetMotionModel", defaults=motion.MOTION_DEFAULTS,
            build=motion.unet_motion, what="diffusers UNetMotionModel", adapter="unetviz.live.upstream.motion",
-           pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNetMotionModel",), video=True),
+           pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNetMotionModel",), input=VIDEO_LATENT),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
 BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}

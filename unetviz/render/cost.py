@@ -113,7 +113,8 @@ def render_cost(report: CostReport, width: int = 100) -> Group:
     from rich.console import Group
     from rich.text import Text
 
-    unit = "pixels (latent = pixels / 8)" if report.latent else "the model's input size"
+    unit = {"latent": f"pixels (latent = pixels / {report.factor})", "pixel": "pixels (the model's own input)",
+            "audio": "samples", "volume": "voxels"}.get(report.space, "the model's input size")
     head = (f"{report.name}: {report.family} {report.model}; MACs at batch 1 (FlopCounterMode / 2); memory at"
             f" batch {report.batch}, {report.dtype}; sizes in {unit}")
     notes = ("attn: share of attention matmuls. no-attn: thop/fvcore/calflops' figure. torchinfo: its"

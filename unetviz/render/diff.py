@@ -11,6 +11,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from ..core.records import Unit, fmt_size
+from .explain import input_text
 from .rows import relative
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def diff_lines(d: Diff, width: int = 100, changed_only: bool = False) -> list[Li
 
 def _side(d: Diff, which: str) -> str:
     t = d.a if which == "a" else d.b
-    return f"{t.family} {t.model}, input {t.in_channels}x{fmt_size(t.in_size)}"
+    return f"{t.family} {t.model}, input {input_text(t)}"
 
 
 def diff_text(d: Diff, width: int = 100, changed_only: bool = False) -> str:

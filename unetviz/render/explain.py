@@ -6,8 +6,23 @@ worded by ``rows.concat_terms``, the same words as the table's concat rows.
 
 from __future__ import annotations
 
-from ..core.records import Trace, enclosing
+from ..core.records import Trace, enclosing, fmt_size
 from .rows import concat_terms
+
+UNITS = {"pixel": "px", "audio": "samples", "volume": "voxels"}
+"""How a non-latent input's size is counted, by declared space."""
+
+
+def input_text(t: Trace, compact: bool = False) -> str:
+    """The input as titles show it: ``4x128x128 latent = 1024x1024 px`` (``4x128x128 (1024px)`` compact),
+    ``3x32x32 px``, ``2x65536 samples``; a live module's with no declared space, just its shape."""
+    own = f"{t.in_channels}x{fmt_size(t.in_size)}"
+    px = t.pixels
+    if px is not None:
+        side = str(px[0]) if len(set(px)) == 1 else fmt_size(px)
+        return f"{own} ({side}px)" if compact else f"{own} latent = {fmt_size(px)} px"
+    unit = UNITS.get(t.space)
+    return own if compact or unit is None else f"{own} {unit}"
 
 
 def _owner(path: str, blocks: dict[str, str], headings: list[str]) -> str:

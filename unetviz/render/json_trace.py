@@ -81,7 +81,10 @@ def trace_dict(t: Trace) -> dict[str, Any]:
     """The JSON trace as plain data."""
     d: dict[str, Any] = {
         "schema": SCHEMA, "family": t.family, "model": t.model, "preset": t.preset, "source": t.source,
-        "input": {"channels": t.in_channels, "size": list(t.in_size)},
+        # shape: [C, *size] ([C, D, H, W] for a volume, [C, F, H, W] for video)
+        "input": {"channels": t.in_channels, "size": list(t.in_size), "shape": [t.in_channels, *t.in_size]},
+        # what the input is, as the family or preset declares it; pixels: the image a latent stands for
+        "space": t.space, "pixels": _list(t.pixels),
         # the encoder_hidden_states fed (what a pipeline passes, or --context); null if none
         "context": {"tokens": t.context[0], "width": t.context[1]} if t.context else None,
         "output": None if t.out_channels is None else {"channels": t.out_channels, "size": _list(t.out_size)},

@@ -5,8 +5,9 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
-from ..core.records import Trace, fmt_size
+from ..core.records import Trace
 from ..presets import Preset
+from .explain import input_text
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -17,7 +18,7 @@ def render_presets(presets: list[tuple[Preset, Trace]], width: int) -> Group:
     from rich.console import Group
     from rich.text import Text
 
-    rows = [(p.name, f"{t.family} {t.model}", f"{t.in_channels}x{fmt_size(t.in_size)}", f"{t.params:,}",
+    rows = [(p.name, f"{t.family} {t.model}", input_text(t, compact=True), f"{t.params:,}",
              str(len(t.manifest))) for p, t in presets]
     head = ("name", "model", "input", "params", "tensors")
     widths = [max(len(r[k]) for r in (head, *rows)) for k in range(5)]

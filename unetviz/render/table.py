@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..core.records import Trace, fmt_size
 from .columns import COLUMNS, Column
-from .explain import explain
+from .explain import explain, input_text
 from .rows import Row, build_rows, relative, skip_fate, skip_width
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def title(trace: Trace) -> str:
     name = trace.name or trace.preset or "config"
     where = f" ({trace.size_source})" if trace.size_source else ""
     fed = f", context {trace.context[0]} tokens x {trace.context[1]}" if trace.context is not None else ""
-    return f"{name}: {trace.family} {trace.model}, input {trace.in_channels}x{fmt_size(trace.in_size)}{where}{fed}"
+    return f"{name}: {trace.family} {trace.model}, input {input_text(trace)}{where}{fed}"
 
 
 def summary_lines(trace: Trace) -> list[str]:

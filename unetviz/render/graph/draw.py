@@ -17,7 +17,7 @@ from typing import Any
 
 from ...core.errors import UnetvizError, bad_value
 from ...core.records import Trace
-from ...core.records import fmt_size as fmt
+from ..explain import input_text
 from .flowdot import flow_graph
 from .layout import DETAILS
 from .units import u_graph
@@ -36,7 +36,7 @@ def _check_detail(detail: str) -> None:
 def _title(trace: Trace, nodes: int, detail: str) -> str:
     name = trace.preset or trace.model
     what = {"blocks": "blocks", "units": "units", "layers": "layers"}[detail]
-    parts = [f"{name} ({trace.family}, {trace.source})", f"input {trace.in_channels}ch {fmt(trace.in_size)}",
+    parts = [f"{name} ({trace.family}, {trace.source})", f"input {input_text(trace)}",
              f"{nodes} {what}", f"{len(trace.skips)} skips", f"{trace.params:,} params"]
     return " · ".join(parts)
 
