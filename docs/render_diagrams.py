@@ -10,9 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from unetviz.render.graph.draw import write_graph
-
 import unetviz
+from unetviz.render.graph.draw import write_graph
 
 OUT = Path(__file__).resolve().parent / "diagrams"
 

@@ -11,12 +11,12 @@ import pytest
 
 import unetviz
 from unetviz.analysis.cost import cost, parse_sizes, torchinfo_macs
-from unetviz.families import BY_CLASS
-from unetviz.tracing import input_spec
 from unetviz.analysis.memory import memory_of
 from unetviz.core.quantities import layer_macs
+from unetviz.families import BY_CLASS
 from unetviz.presets import PRESETS
 from unetviz.render.cost import render_cost, run_cost
+from unetviz.tracing import input_spec
 
 NON_SQUARE = {"dance-diffusion": "32768", "ronneberger2015": "572x476", "ddpm-lucidrains": "48x64"}
 """A non-square size per preset where the default (its size x 3/4 by its size) does not suit."""
