@@ -1,6 +1,7 @@
 """Regression tests for the differential findings (issue 10): each minimal reproducer in
-``shared/repro/differential-findings.json`` keeps the answer unetviz now gives, and, with the real
-package installed, ``verify`` agrees with the real model (or both reject the config).
+``tests/data/repro/differential-findings.json`` (the repository's own copy: no test reads outside it)
+keeps the answer unetviz now gives, and, with the real package installed, ``verify`` agrees with the real
+model (or both reject the config).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 import unetviz
 from unetviz.api import weights
 
-FINDINGS = Path(__file__).parents[2] / "shared/repro/differential-findings.json"
+FINDINGS = Path(__file__).parent / "data/repro/differential-findings.json"
 PACKAGE = {"diffusers": "diffusers", "lucidrains": "denoising_diffusion_pytorch", "guided": "guided_diffusion"}
 
 
