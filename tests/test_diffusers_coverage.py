@@ -144,7 +144,7 @@ def test_score_sde_image_path() -> None:
     assert [x.in_channels for x in skip_in] == [3] * 6 and skip_in[0].in_size == (128, 128)
     skip_out = [x for x in t.layers if x.path.endswith("skip_conv") and x.path.startswith("up_blocks")]
     assert [x.out_channels for x in skip_out] == [3] * 6
-    firs = [x for x in t.layers if x.type == "conv1d"]
+    firs = [x for x in t.layers if x.type == "conv2d"]
     assert firs and all(x.params == 0 for x in firs)
     shortcut = next(x for x in t.layers if x.path == "down_blocks.0.resnet_down.conv_shortcut")
     assert (shortcut.in_channels, shortcut.out_channels) == (128, 128)  # use_in_shortcut=True

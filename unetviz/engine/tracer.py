@@ -278,10 +278,12 @@ class Tracer:
                                  heads=heads, kv_tokens=kv_tokens))
 
     def fixed_conv(self, name: str, x: Act, out_size: Size, kernel: int, stride: int, padding: int = 0,
-                   transpose: bool = False, note: str = "") -> None:
+                   transpose: bool = False, note: str = "", at: str = "") -> None:
         """``F.conv{n}d`` / ``F.conv_transpose{n}d`` with a C x C weight the forward builds (a resampling
-        kernel): a row with no tensors, for its MACs. ``x``: the (padded) input the conv gets; n: its rank."""
-        full, dims = self.path(name), len(out_size)
+        kernel): a row with no tensors, for its MACs. ``x``: the (padded) input the conv gets; n: its rank.
+        ``at``: the calling module's full path when it is not ``name`` in this scope (a parameter-free
+        module the forward runs right after the current unit, whose MACs that unit's span holds)."""
+        full, dims = at or self.path(name), len(out_size)
         self.layers.append(Layer(batch=self.batch, path=full,
                                  type=f"conv_transpose{dims}d" if transpose else f"conv{dims}d",
                                  in_channels=x.channels, out_channels=x.channels, in_size=x.size, out_size=out_size,

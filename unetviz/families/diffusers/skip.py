@@ -52,7 +52,7 @@ def skip_down_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, skip: Act
 
             def downsample_image() -> None:  # downsamplers.0 (FirDownsample2D) runs right after resnet_down
                 nonlocal image
-                image = fir_filter(t, "", image, up=False)
+                image = fir_filter(t, "", image, up=False, at=f"{path}.downsamplers.0")
 
             x = resnet_block_2d(t, "resnet_down", x, ctx, c, c, groups=_groups(c), down=True, kind="downsample",
                                 shortcut=True, fir=True, after=downsample_image)
@@ -71,14 +71,14 @@ def skip_down_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, skip: Act
 class _Image:
     """The running ``skip_sample`` of the up path (None while it is still the integer 0)."""
 
-    def __init__(self, t: Tracer, skip: Act | None) -> None:
-        self.t, self.act = t, skip
+    def __init__(self, t: Tracer, block: str, skip: Act | None) -> None:
+        self.t, self.block, self.act = t, block, skip
 
     def upsample(self) -> None:
-        """``self.upsampler(skip_sample)``: FirUpsample2D, run right after the block's last resnet or attention."""
+        """``self.upsampler(skip_sample)``: FirUpsample2D, run right after the block's last resnet or attention
+        (its row is the block's ``upsampler``, counted in the span of the unit that ran last)."""
         if self.act is not None:
-            with self.t.scope("upsampler"):
-                self.act = fir_filter(self.t, "", self.act, up=True)
+            self.act = fir_filter(self.t, "", self.act, up=True, at=f"{self.block}.upsampler")
 
 
 def skip_up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, skip: Act | None) -> tuple[Act, Act | None]:
@@ -86,8 +86,8 @@ def skip_up_block(t: Tracer, i: int, b: BlockSpec, x: Act, ctx: Ctx, skip: Act |
     attn = b.type == "AttnSkipUpBlock2D"
     order = (*(("attentions",) if attn else ()), "resnets", "upsampler", "resnet_up", "skip_conv", "skip_norm")
     c = b.out_channels
-    image = _Image(t, skip)
     with t.block(f"up_blocks.{i}", f"{b.type} {b.prev_output_channel}->{c}", order=order) as path:
+        image = _Image(t, path, skip)
         if b.num_layers == 0:
             while t.depth():  # res_samples = down_block_res_samples[-0:]: every skip left
                 t.pop_entry(t.path())
