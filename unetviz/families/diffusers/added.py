@@ -106,7 +106,8 @@ def _pool(t: Tracer, x: Act, dim: int, heads: int) -> Act:
                              " (addition_embed_type_num_heads)")
         t.linear("k_proj", Act(x.channels, None, x.source, tokens + 1), dim, dim)
         t.linear("v_proj", Act(x.channels, None, x.source, tokens + 1), dim, dim)
-        t.attention_matmuls("", cls, heads, dim // heads, dim // heads, 1, tokens + 1)  # the two einsums
+        # the two torch.einsum calls: a contraction over 1-wide heads is a plain multiply, which costs no MACs
+        t.attention_matmuls("", cls, heads, dim // heads, dim // heads, 1, tokens + 1, kind="einsum_attention")
         return Act(dim, None, t.path())
 
 
