@@ -193,18 +193,22 @@ def class_embed(t: Tracer, e: Embeds, c0: int) -> Act | None:
     return None
 
 
+def text_time_embedding(t: Tracer, proj_dim: int, add_time_dim: int | None, time_embed_dim: int) -> Act:
+    """``add_embedding(concat([text_embeds, add_time_proj(time_ids)]))``: fed what a caller passes
+    (``text_time_inputs``), so ``linear_1`` fails where that is not ``projection_class_embeddings_input_dim``."""
+    text, n_ids = text_time_inputs(proj_dim, add_time_dim)
+    if add_time_dim is None:
+        t.fail("add_time_proj", "add_time_proj: addition_time_embed_dim is null, so Timesteps(None) cannot embed"
+                                " the time ids")
+    width = text + n_ids * (add_time_dim or 0)
+    return timestep_embedding(t, "add_embedding", Act(width, None, "text_embeds+time_ids"), proj_dim, time_embed_dim)
+
+
 def aug_embed(t: Tracer, e: Embeds, emb_width: int) -> None:
     """``get_aug_embed`` for ``text_time`` (SDXL), then ``emb = emb + aug_emb``."""
     if not e.text_time or e.proj_dim is None:
         return
-    text, n_ids = text_time_inputs(e.proj_dim, e.add_time_dim)
-    if e.add_time_dim is None:
-        t.fail("add_time_proj", "add_time_proj: addition_time_embed_dim is null, so Timesteps(None) cannot embed"
-                                " the time ids")
-    width = text + n_ids * (e.add_time_dim or 0)
-    # text_embeds and the flattened time-id embeddings, concatenated: the width a caller's inputs give
-    aug = timestep_embedding(t, "add_embedding", Act(width, None, "text_embeds+time_ids"), e.proj_dim,
-                             e.time_embed_dim)
+    aug = text_time_embedding(t, e.proj_dim, e.add_time_dim, e.time_embed_dim)
     if aug.channels != emb_width:
         t.fail("", f"emb + aug_emb: the time embedding is {emb_width} wide (class_embeddings_concat doubles it)"
                    f" but add_embedding gives {aug.channels}")
@@ -223,13 +227,15 @@ def step_one(t: Tracer, e: Embeds, c0: int, cross: Any, sample: Act,
              dual: Any = False) -> tuple[Act, Act | None, Act]:
     """# 1. time, class and added embeddings, then the context: (emb, context or None if a caller passes none
     (``pipeline_context``), the sample conv_in gets)."""
+    # encoder_hidden_states is an argument of the forward: the request is read before any step can fail, so
+    # a model that fails in its embeddings (before any cross-attention) still takes a chosen context
+    fed = pipeline_context(cross, e.hid_dim, e.added.add_type if e.added is not None else None, dual)
+    context = _requested(t, e, None if fed is None else Act(fed[1], None, "encoder_hidden_states", fed[0]))
+    t.context_used = None if context is None else (context.tokens or 1, context.channels)
     emb = time_embed(t, e, c0)
     class_emb = class_embed(t, e, c0)
     width = e.time_embed_dim * (2 if class_emb is not None and e.concat else 1)
     aug_embed(t, e, width)
-    fed = pipeline_context(cross, e.hid_dim, e.added.add_type if e.added is not None else None, dual)
-    context = _requested(t, e, None if fed is None else Act(fed[1], None, "encoder_hidden_states", fed[0]))
-    t.context_used = None if context is None else (context.tokens or 1, context.channels)
     if e.added is not None and context is not None:  # pipeline_context and _requested keep one for it
         aug, hint = add_embedding(t, e.added, context, e.time_embed_dim, sample)
         if hint is not None:  # sample = torch.cat([sample, hint], dim=1): before emb + aug_emb, as upstream

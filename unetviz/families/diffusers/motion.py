@@ -22,7 +22,7 @@ from ...core.inputs import TEXT_TOKENS
 from ...core.records import Size
 from ...engine.tracer import Act, Tracer
 from .blocks import mid_block as mid_block_2d
-from .embed import activation
+from .embed import activation, text_time_embedding
 from .motion_blocks import DOWN_TYPES, UP_TYPES, Motion, MotionBlock, down_block, mid_block, up_block
 from .parts import Ctx, timestep_embedding
 from .unet3d import video_sample
@@ -79,6 +79,15 @@ def _heads(key: str, heads: int, channels: int, where: str, depths: tuple[int, .
     if any(depths) and channels // heads < 1:
         raise UnetvizError(f"{key}: {heads} heads on the {channels} channels of {where} give a head size of 0;"
                            f" allowed: 1 to {channels}")
+    inner = heads * (channels // heads)
+    if key.startswith("motion") and any(depths) and inner % 2:
+        # each motion transformer block builds SinusoidalPositionalEmbedding(inner), whose cos half of an odd
+        # width is one column short: the real constructor raises RuntimeError
+        even = [str(h) for h in range(1, channels + 1) if h * (channels // h) % 2 == 0][:4]
+        raise UnetvizError(f"{key}: got {heads}; {heads} heads x {channels // heads} on the {channels} channels of"
+                           f" {where} leave an odd width, {inner}, for the motion modules' sinusoidal positional"
+                           f" embedding; allowed: heads whose heads x ({channels} // heads) is even"
+                           f" ({', '.join(even) or 'none'}, ...)")
 
 
 def _spec(a: Args, kind: str, where: str, layers: int, chans: tuple[int, int, int], last: bool,
@@ -172,8 +181,8 @@ def _embedding(t: Tracer, a: Args, c0: int) -> Act:
     emb = timestep_embedding(t, "time_embedding", Act(c0, None, "time_proj"), c0, ted,
                              a.opt_int("time_cond_proj_dim", 1))
     if a.raw("addition_embed_type") == "text_time":
-        proj = a.int("projection_class_embeddings_input_dim", 1)
-        timestep_embedding(t, "add_embedding", Act(proj, None, "add_time_proj"), proj, ted)
+        text_time_embedding(t, a.int("projection_class_embeddings_input_dim", 1),
+                            a.int("addition_time_embed_dim", 1), ted)
     if a.raw("encoder_hid_dim_type") is not None:
         t.fail("encoder_hid_proj", "encoder_hid_dim_type: UNetMotionModel's constructor never sets"
                " encoder_hid_proj unless it is null, so the forward's self.encoder_hid_proj raises AttributeError")
