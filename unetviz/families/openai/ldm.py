@@ -36,7 +36,7 @@ from ...core.inputs import TEXT_TOKENS
 from ...core.records import Size, fmt_size
 from ...engine.tracer import Act, Tracer
 from .guided_parts import GROUPS, Conv, Emb, Res, Sample, norm
-from .ldm_parts import Block, Ctx, Label, Plan, attention_for, describe, label_emb, plan, run_block, seq
+from .ldm_parts import Block, Ctx, Label, Plan, attention_for, describe, head_split, label_emb, plan, run_block, seq
 
 DEFAULTS: dict[str, Any] = {
     # required upstream (no default); None here means "missing" unless the key was given
@@ -156,6 +156,8 @@ def init(a: Args) -> Net:
         for nr in range(nrb[level]):
             layers: list[Any] = [Res(ch, mult * mc)]
             ch = mult * mc
+            if ds in rates:  # the head arithmetic runs before num_attention_blocks is read
+                head_split(p, ch, f"level {level}")
             if _has_attention(p, ds, rates, level, nr):
                 layers.append(attention_for(p, ch, level))
             input_blocks.append(Block(layers=tuple(layers), level=level))
@@ -171,6 +173,8 @@ def init(a: Args) -> Net:
         for i in range(nrb[level] + 1):
             layers = [Res(ch + chans.pop(), mc * mult)]
             ch = mc * mult
+            if ds in rates:
+                head_split(p, ch, f"level {level}")
             if _has_attention(p, ds, rates, level, i):
                 layers.append(attention_for(p, ch, level, upsample=True))
             if level and i == nrb[level]:

@@ -169,11 +169,10 @@ def plan(a: Args, levels: int, nrb: list[int]) -> Plan:
                 use_linear=a.bool("use_linear_in_transformer"))
 
 
-def attention_for(p: Plan, ch: int, level: int | None, upsample: bool = False) -> Attn | Transformer:
-    """The attention module at one level (``level`` None: the middle block), with ``__init__``'s head
-    arithmetic: ``num_heads`` becomes ``ch // num_head_channels`` when that is set, and ``legacy``
-    recomputes the head width."""
-    where = "the middle block" if level is None else f"level {level}"
+def head_split(p: Plan, ch: int, where: str) -> tuple[int, int]:
+    """(heads, head width) by ``__init__``'s arithmetic at an attention rate. It runs at every level in
+    ``attention_resolutions``, before ``num_attention_blocks`` decides whether the level gets an attention, so
+    its ZeroDivisionErrors (``ch // num_heads`` with 0 heads) come even where no attention is built."""
     if p.num_head_channels == -1:
         if p.num_heads == 0:  # ch // num_heads
             raise UnetvizError("num_heads: got 0 with num_head_channels -1; allowed: an integer >= 1")
@@ -181,9 +180,19 @@ def attention_for(p: Plan, ch: int, level: int | None, upsample: bool = False) -
     else:
         heads, dim_head = ch // p.num_head_channels, p.num_head_channels
     if p.legacy:
-        if p.spatial and heads == 0:
-            raise UnetvizError(f"num_head_channels: got {p.num_head_channels}, wider than the {ch} channels at {where}")
+        if p.spatial and heads == 0:  # legacy's ch // num_heads
+            raise UnetvizError(f"num_head_channels: got {p.num_head_channels}, wider than the {ch} channels at"
+                               f" {where} (an attention resolution: 0 heads); allowed: 1 to {ch}")
         dim_head = ch // heads if p.spatial else p.num_head_channels
+    return heads, dim_head
+
+
+def attention_for(p: Plan, ch: int, level: int | None, upsample: bool = False) -> Attn | Transformer:
+    """The attention module at one level (``level`` None: the middle block), with ``__init__``'s head
+    arithmetic: ``num_heads`` becomes ``ch // num_head_channels`` when that is set, and ``legacy``
+    recomputes the head width."""
+    where = "the middle block" if level is None else f"level {level}"
+    heads, dim_head = head_split(p, ch, where)
     if not p.spatial:
         return _attention_block(p, ch, where, p.num_heads_upsample if upsample else heads, dim_head)
     if heads < 1 or dim_head < 1:
