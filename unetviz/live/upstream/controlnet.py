@@ -10,17 +10,14 @@ from ...core.inputs import TEXT_TOKENS
 from ...core.records import Trace
 from ...families.diffusers.controlnet import HINT_SCALE
 from ...families.diffusers.embed import text_time_inputs
+from .diffusers import from_config
 
 BATCH = 2
 """As for the U-Nets: at batch 1 GroupNorm refuses a group holding a single value on a 1x1 map."""
 
 
 def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
-    import diffusers
-
-    with torch.device("meta"):
-        model: torch.nn.Module = getattr(diffusers, cls or "ControlNetModel")(**kwargs)
-    return model.eval()
+    return from_config(cls or "ControlNetModel", kwargs)
 
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -16,14 +15,25 @@ BATCH = 2
 
 
 def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
-    import diffusers
+    return from_config(cls or "UNet2DConditionModel", kwargs)
 
-    model_cls = getattr(diffusers, cls or "UNet2DConditionModel")
-    # as from_config does: keys the constructor does not take (EMA bookkeeping, other versions) are dropped
-    known = inspect.signature(model_cls.__init__).parameters
-    kwargs = {k: v for k, v in kwargs.items() if k in known}
-    with torch.device("meta"):
-        model: torch.nn.Module = model_cls(**kwargs)
+
+def from_config(cls: str, config: dict[str, Any]) -> torch.nn.Module:
+    """``diffusers.<cls>.from_config(config)`` on the meta device: a config file is loaded that way, so keys
+    the constructor does not take (a published config's ``center_input_sample`` for UNet3DConditionModel, EMA
+    bookkeeping, another version's options) are dropped, as ``unetviz table`` drops them, not a TypeError.
+    diffusers' warning that lists them is silenced: the trace's ``warnings`` already name them."""
+    import diffusers
+    from diffusers.utils import logging
+
+    model_cls = getattr(diffusers, cls)
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        with torch.device("meta"):
+            model: torch.nn.Module = model_cls.from_config(dict(config))
+    finally:
+        logging.set_verbosity(level)
     return model.eval()
 
 

@@ -7,17 +7,14 @@ from typing import Any
 import torch
 
 from ...core.records import Trace
+from .diffusers import from_config
 
 BATCH = 2
 """As for the U-Nets: batch 2 keeps every GroupNorm group above a single value."""
 
 
 def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
-    import diffusers
-
-    with torch.device("meta"):
-        model: torch.nn.Module = getattr(diffusers, cls or "UNet1DModel")(**kwargs)
-    return model.eval()
+    return from_config(cls or "UNet1DModel", kwargs)
 
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:

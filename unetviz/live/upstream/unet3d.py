@@ -13,6 +13,7 @@ import torch
 from ...core.inputs import TEXT_TOKENS
 from ...core.records import Trace
 from ...families.diffusers.unet3d import MODELSCOPE_FRAMES
+from .diffusers import from_config
 
 BATCH = 2
 """As for the U-Nets: batch 2 keeps every GroupNorm group above a single value."""
@@ -30,12 +31,8 @@ def build_video(cls: str, kwargs: dict[str, Any]) -> torch.nn.Module:
     """A diffusers video U-Net on meta, without unetviz's own ``frames`` key. Moved to meta once more:
     SVD's AlphaBlender makes its ``mix_factor`` with the legacy ``torch.Tensor([alpha])``, which ignores
     the device context, and the forward's ``torch.where`` would then mix devices."""
-    import diffusers
-
     kwargs = {k: v for k, v in kwargs.items() if k not in UNETVIZ_KEYS}
-    with torch.device("meta"):
-        model: torch.nn.Module = getattr(diffusers, cls)(**kwargs)
-    return model.to(torch.device("meta")).eval()
+    return from_config(cls, kwargs).to(torch.device("meta"))
 
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:
