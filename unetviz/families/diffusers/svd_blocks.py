@@ -55,8 +55,9 @@ class Frames:
 
 
 def _mixer(t: Tracer, name: str, x: Act, note: str) -> None:
-    """``AlphaBlender(merge_strategy="learned_with_images")``: one learned ``mix_factor``; the observer shows
-    no sizes for its (B, C, F, H, W) input, and a token sequence's channels and tokens."""
+    """``AlphaBlender(merge_strategy="learned_with_images")``: one learned ``mix_factor``. Its row reads what it
+    is fed: a resnet's (B, C, F, H, W) maps (C channels, FxHxW), a transformer's token sequence (its width
+    and its tokens)."""
     t.owner(name, "AlphaBlender", x, x, [("mix_factor", (1,))], note)
 
 
@@ -75,7 +76,8 @@ def spatio_temporal_res_block(t: Tracer, name: str, x: Act, f: Frames, c_in: int
                      f.ctx.temb.channels, c_out)
             v = t.group_norm("norm2", v, GROUPS, c_out, key="block_out_channels")
             t.conv("conv2", v, c_out, c_out, (3, 1, 1), 1, (1, 0, 0), dims=3)
-        _mixer(t, "time_mixer", Act(c_out, None, h.source), "spatial vs temporal, learned")
+        with t.batched(1):  # blends the (B, C, F, H, W) maps: frames unfolded, as the temporal block's
+            _mixer(t, "time_mixer", Act(c_out, size, h.source), "spatial vs temporal, learned")
         return u.done(Act(c_out, x.size, u.path))
 
 
