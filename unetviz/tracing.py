@@ -15,15 +15,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .checkpoints.header import read_shapes
-from .checkpoints.inspect import inspect_shapes
 from .core.config import Args, Context, ContextArg, check_finite, load_file, parse_context
 from .core.errors import ModelFailure, UnetvizError
 from .core.inputs import InputSpec, SizeText, large_image_note, read_size
 from .core.records import Failure, Trace
 from .engine.tracer import Tracer
 from .families import Family, lookup
-from .families.openai.ldm import ldm_kwargs_from_yaml
 from .presets import PRESETS, find_preset
 
 Source = str | Path | dict[str, Any]
@@ -50,12 +47,17 @@ def resolve_named(source: Source) -> tuple[dict[str, Any], str | None, str]:
         return preset_config(source), source, source
     p = Path(source)
     if p.suffix.lower() == ".safetensors":  # a checkpoint: its config is inferred from the header's shapes
+        from .checkpoints.header import read_shapes
+        from .checkpoints.inspect import inspect_shapes
+
         return inspect_shapes(read_shapes(p, "--config"), p.name).config, None, p.name
     if isinstance(source, Path) or p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
         p = _config_in(p)
         data = load_file(p)
         if "model" in data and "family" not in data and "_class_name" not in data:
             # an original inference YAML (v1-inference.yaml, sd_xl_base.yaml): its UNetModel's arguments
+            from .families.openai.ldm import ldm_kwargs_from_yaml  # only an original YAML needs the ldm family
+
             data = {"family": "ldm", **ldm_kwargs_from_yaml(data)}
         return data, None, _display(p)
     name = find_preset(str(source)).name  # raises for an unknown name, with a did-you-mean

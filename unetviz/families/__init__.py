@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import import_module
 from typing import Any
 
 from ..core.config import Args
@@ -19,9 +21,6 @@ from ..core.errors import UnetvizError, bad_value, did_you_mean
 from ..core.inputs import InputSpec
 from ..core.records import Size
 from ..engine.tracer import Act, Tracer
-from . import candle, lucidrains, ronneberger
-from .diffusers import controlnet, motion, svd, unet1d, unet2d, unet3d
-from .openai import guided, ldm
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,10 +33,11 @@ class Family:
     """The family name configs use (``{"family": "guided"}``) and traces report."""
     model: str
     """The upstream class name shown in traces."""
-    defaults: Mapping[str, Any]
-    """The upstream constructor's keyword defaults, exactly."""
-    build: Callable[[Tracer, Args, Size | None], Act]
-    """The builder (see the module docstring)."""
+    builder: str
+    """The builder (see the module docstring) as ``module:function`` under ``unetviz.families``; imported on first
+    use, so tracing one family never loads the others' builders."""
+    defaults_from: str
+    """The upstream constructor's keyword defaults, exactly: ``module:NAME`` of the dict beside the builder."""
     what: str
     """How errors name the constructor (``diffusers UNet2DConditionModel``)."""
     adapter: str
@@ -55,11 +55,29 @@ class Family:
     """Other names of the family in ``{"family": ...}`` configs."""
 
     @property
+    def build(self) -> Callable[[Tracer, Args, Size | None], Act]:
+        """The builder function."""
+        fn: Callable[[Tracer, Args, Size | None], Act] = _load(self.builder)
+        return fn
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        """The upstream constructor's keyword defaults."""
+        value: Mapping[str, Any] = _load(self.defaults_from)
+        return value
+
+    @property
     def ignores_unknown(self) -> bool:
         """diffusers' ``from_config`` warns about keys its constructor does not take (EMA bookkeeping, other
         versions' keys) and drops them; so does unetviz, with a warning naming them. The records with
         config ``_class_name``s are exactly the diffusers classes."""
         return bool(self.classes)
+
+
+@cache
+def _load(ref: str) -> Any:
+    module, name = ref.split(":")
+    return getattr(import_module(f".{module}", __name__), name)
 
 
 DIFFUSERS_PIP = "diffusers==0.42.1"
@@ -68,50 +86,56 @@ SD_LATENT = InputSpec(rank="image", space="latent", factor=8, context=True,
                       channels="the autoencoder's latent (Stable Diffusion's VAE: 4; its image is 8x larger)")
 VIDEO_LATENT = InputSpec(rank="video", space="latent", factor=8, context=True,
                          channels="per frame, the autoencoder's latent (Stable Diffusion's VAE: 4)")
+UPSTREAM = "unetviz.live.upstream."
 FAMILIES: tuple[Family, ...] = (
-    Family(key="UNet2DModel", family="diffusers", model="UNet2DModel", defaults=unet2d.UNET2D_DEFAULTS,
-           build=unet2d.unet2d, what="diffusers UNet2DModel", adapter="unetviz.live.upstream.diffusers",
-           pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNet2DModel",), input=PIXELS),
-    Family(key="UNet2DConditionModel", family="diffusers", model="UNet2DConditionModel",
-           defaults=unet2d.UNET2D_CONDITION_DEFAULTS, build=unet2d.unet2d_condition,
-           what="diffusers UNet2DConditionModel", adapter="unetviz.live.upstream.diffusers", pip=DIFFUSERS_PIP,
-           live=("diffusers",), classes=("UNet2DConditionModel",), input=SD_LATENT),
-    Family(key="lucidrains", family="lucidrains", model="Unet", defaults=lucidrains.DEFAULTS, build=lucidrains.build,
-           what="denoising_diffusion_pytorch.Unet", adapter="unetviz.live.upstream.lucidrains",
-           pip="denoising-diffusion-pytorch==2.3.4", live=("denoising_diffusion_pytorch",), input=PIXELS),
-    Family(key="guided", family="guided", model="UNetModel", defaults=guided.DEFAULTS, build=guided.build,
-           what="guided_diffusion.unet.UNetModel", adapter="unetviz.live.upstream.guided",
-           pip="guided-diffusion-sdk==1.0.0",
-           live=("guided_diffusion", "improved_diffusion"), input=PIXELS),
-    Family(key="ronneberger", family="ronneberger", model="UNet2015", defaults=ronneberger.DEFAULTS,
-           build=ronneberger.build, what="the 2015 Ronneberger U-Net", adapter="unetviz.live.upstream.ronneberger",
-           pip="torch",
-           input=InputSpec(rank="image", space="pixel", channels="the image's channels (the paper's microscopy: 1)")),
-    Family(key="candle", family="candle", model="UNet2DConditionModel", defaults=candle.DEFAULTS, build=candle.build,
-           what="candle UNet2DConditionModelConfig", adapter="unetviz.live.upstream.candle", pip=DIFFUSERS_PIP,
-           input=SD_LATENT),
-    Family(key="ldm", family="ldm", model="UNetModel", defaults=ldm.DEFAULTS, build=ldm.build,
-           what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter="unetviz.live.upstream.ldm",
-           pip="--no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0", live=("ldm.", "sgm."), input=SD_LATENT),
-    Family(key="ControlNetModel", family="diffusers", model="ControlNetModel",
-           defaults=controlnet.CONTROLNET_DEFAULTS, build=controlnet.controlnet, what="diffusers ControlNetModel",
-           adapter="unetviz.live.upstream.controlnet", pip=DIFFUSERS_PIP, live=("diffusers",),
-           classes=("ControlNetModel",), input=SD_LATENT),
-    Family(key="UNet1DModel", family="diffusers", model="UNet1DModel", defaults=unet1d.UNET1D_DEFAULTS,
-           build=unet1d.unet1d, what="diffusers UNet1DModel", adapter="unetviz.live.upstream.unet1d", pip=DIFFUSERS_PIP,
-           live=("diffusers",), classes=("UNet1DModel",),
-           input=InputSpec(rank="length", space="audio", channels="the audio's channels (stereo: 2)")),
-    Family(key="UNet3DConditionModel", family="diffusers", model="UNet3DConditionModel",
-           defaults=unet3d.UNET3D_DEFAULTS, build=unet3d.unet3d_condition, what="diffusers UNet3DConditionModel",
-           adapter="unetviz.live.upstream.unet3d", pip=DIFFUSERS_PIP, live=("diffusers",),
-           classes=("UNet3DConditionModel",), input=VIDEO_LATENT),
+    Family(key="UNet2DModel", family="diffusers", model="UNet2DModel", input=PIXELS,
+           builder="diffusers.unet2d:unet2d", defaults_from="diffusers.unet2d:UNET2D_DEFAULTS",
+           what="diffusers UNet2DModel", adapter=UPSTREAM + "diffusers", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("UNet2DModel",)),
+    Family(key="UNet2DConditionModel", family="diffusers", model="UNet2DConditionModel", input=SD_LATENT,
+           builder="diffusers.unet2d:unet2d_condition", defaults_from="diffusers.unet2d:UNET2D_CONDITION_DEFAULTS",
+           what="diffusers UNet2DConditionModel", adapter=UPSTREAM + "diffusers", pip=DIFFUSERS_PIP,
+           live=("diffusers",), classes=("UNet2DConditionModel",)),
+    Family(key="lucidrains", family="lucidrains", model="Unet", input=PIXELS,
+           builder="lucidrains:build", defaults_from="lucidrains:DEFAULTS",
+           what="denoising_diffusion_pytorch.Unet", adapter=UPSTREAM + "lucidrains",
+           pip="denoising-diffusion-pytorch==2.3.4", live=("denoising_diffusion_pytorch",)),
+    Family(key="guided", family="guided", model="UNetModel", input=PIXELS,
+           builder="openai.guided:build", defaults_from="openai.guided:DEFAULTS",
+           what="guided_diffusion.unet.UNetModel", adapter=UPSTREAM + "guided", pip="guided-diffusion-sdk==1.0.0",
+           live=("guided_diffusion", "improved_diffusion")),
+    Family(key="ronneberger", family="ronneberger", model="UNet2015",
+           input=InputSpec(rank="image", space="pixel", channels="the image's channels (the paper's microscopy: 1)"),
+           builder="ronneberger:build", defaults_from="ronneberger:DEFAULTS",
+           what="the 2015 Ronneberger U-Net", adapter=UPSTREAM + "ronneberger", pip="torch"),
+    Family(key="candle", family="candle", model="UNet2DConditionModel", input=SD_LATENT,
+           builder="candle:build", defaults_from="candle:DEFAULTS",
+           what="candle UNet2DConditionModelConfig", adapter=UPSTREAM + "candle", pip=DIFFUSERS_PIP),
+    Family(key="ldm", family="ldm", model="UNetModel", input=SD_LATENT,
+           builder="openai.ldm:build", defaults_from="openai.ldm:DEFAULTS",
+           what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter=UPSTREAM + "ldm",
+           pip="--no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0", live=("ldm.", "sgm.")),
+    Family(key="ControlNetModel", family="diffusers", model="ControlNetModel", input=SD_LATENT,
+           builder="diffusers.controlnet:controlnet", defaults_from="diffusers.controlnet:CONTROLNET_DEFAULTS",
+           what="diffusers ControlNetModel", adapter=UPSTREAM + "controlnet", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("ControlNetModel",)),
+    Family(key="UNet1DModel", family="diffusers", model="UNet1DModel",
+           input=InputSpec(rank="length", space="audio", channels="the audio's channels (stereo: 2)"),
+           builder="diffusers.unet1d:unet1d", defaults_from="diffusers.unet1d:UNET1D_DEFAULTS",
+           what="diffusers UNet1DModel", adapter=UPSTREAM + "unet1d", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("UNet1DModel",)),
+    Family(key="UNet3DConditionModel", family="diffusers", model="UNet3DConditionModel", input=VIDEO_LATENT,
+           builder="diffusers.unet3d:unet3d_condition", defaults_from="diffusers.unet3d:UNET3D_DEFAULTS",
+           what="diffusers UNet3DConditionModel", adapter=UPSTREAM + "unet3d", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("UNet3DConditionModel",)),
     Family(key="UNetSpatioTemporalConditionModel", family="diffusers", model="UNetSpatioTemporalConditionModel",
-           defaults=svd.SVD_DEFAULTS, build=svd.svd, what="diffusers UNetSpatioTemporalConditionModel",
-           adapter="unetviz.live.upstream.svd", pip=DIFFUSERS_PIP, live=("diffusers",),
-           classes=("UNetSpatioTemporalConditionModel",), input=VIDEO_LATENT),
-    Family(key="UNetMotionModel", family="diffusers", model="UNetMotionModel", defaults=motion.MOTION_DEFAULTS,
-           build=motion.unet_motion, what="diffusers UNetMotionModel", adapter="unetviz.live.upstream.motion",
-           pip=DIFFUSERS_PIP, live=("diffusers",), classes=("UNetMotionModel",), input=VIDEO_LATENT),
+           input=VIDEO_LATENT, builder="diffusers.svd:svd", defaults_from="diffusers.svd:SVD_DEFAULTS",
+           what="diffusers UNetSpatioTemporalConditionModel", adapter=UPSTREAM + "svd", pip=DIFFUSERS_PIP,
+           live=("diffusers",), classes=("UNetSpatioTemporalConditionModel",)),
+    Family(key="UNetMotionModel", family="diffusers", model="UNetMotionModel", input=VIDEO_LATENT,
+           builder="diffusers.motion:unet_motion", defaults_from="diffusers.motion:MOTION_DEFAULTS",
+           what="diffusers UNetMotionModel", adapter=UPSTREAM + "motion", pip=DIFFUSERS_PIP, live=("diffusers",),
+           classes=("UNetMotionModel",)),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
 BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}
