@@ -6,11 +6,15 @@ import pytest
 
 pytest.importorskip("torch")  # every test here traces a live module
 
+import json
+
 import torch
 from torch import nn
 
 import unetviz
 from unetviz.analysis.compare import compare
+from unetviz.core.kinds import kind_of
+from unetviz.core.quantities import layer_macs
 from unetviz.live.observe import trace_module
 
 
@@ -98,7 +102,29 @@ def test_tiny_unet_concats_channels_and_skip_pairing() -> None:
     # the caller's model stays on its device, and no hook is left behind
     assert next(model.parameters()).device.type == "cpu"
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
-    assert t.to_json()
+
+
+def test_json_of_an_observed_trace_says_what_was_seen() -> None:
+    t = unetviz.trace(TinyUNet(), input=(1, 3, 16, 20))
+    d = json.loads(t.to_json())
+    assert (d["source"], d["family"], d["model"], d["error"]) == ("observed", "torch", "TinyUNet", None)
+    assert (d["input"]["channels"], d["input"]["size"]) == (3, [16, 20])
+    assert d["output"] == {"channels": 3, "size": [16, 20]}
+    assert (d["params"], d["macs"]) == (t.params, t.macs) and t.macs == sum(layer_macs(x) for x in t.layers) > 0
+    stem = d["layers"][0]
+    assert {k: stem[k] for k in ("path", "type", "in_channels", "out_channels", "in_size", "kernel", "stride")} == {
+        "path": "stem", "type": "Conv2d", "in_channels": 3, "out_channels": 8, "in_size": [16, 20],
+        "kernel": [3, 3], "stride": [1, 1]}
+    assert stem["macs"] == 8 * 16 * 20 * 3 * 9  # output elements x input channels x kernel
+    assert [c["consumer"] for c in d["concats"]] == ["dec.0", "dec.1", "out"]
+    assert d["concats"][1]["inputs"][1] == {"from": "downs.0", "channels": 8, "size": [16, 20], "skip": 0}
+    assert "skip" not in d["concats"][2]["inputs"][1]  # the clone of the stem is no stack pop
+    assert d["skips"] == [
+        {"index": 0, "from": "downs.0", "unit": "downs.0", "channels": 8, "size": [16, 20], "to": "dec.1"},
+        {"index": 1, "from": "attn", "unit": "attn", "channels": 16, "size": [8, 10], "to": "dec.0"}]
+    assert [(u["path"], u["kind"], u["in_size"], u["out_size"]) for u in d["units"]][:3] == [
+        ("stem", "conv", [16, 20], [16, 20]), ("downs.0", "layer", [16, 20], [16, 20]),
+        ("downs.1", "layer", [8, 10], [8, 10])]
 
 
 def test_failing_forward_is_reported_not_raised() -> None:
@@ -202,3 +228,162 @@ def test_upstream_module_with_an_input_shape_is_observed_with_its_extra_inputs()
     t = unetviz.trace(model, input=(1, 4, 12, 20))
     assert t.source == "observed" and t.in_size == (12, 20) and t.out_size == (12, 20)
     assert compare(unetviz.trace(model, size=(12, 20)), t) == []
+
+
+# ---- any rank: sizes given as they are, samplers on every axis ------------------------------------------------
+class Block3d(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(cin, cout, 3, padding=1)
+        self.norm = nn.InstanceNorm3d(cout, affine=True)
+        self.act = nn.PReLU(cout)  # owns a parameter: a layer row of no known type, fed a 5-d tensor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.act(self.norm(self.conv(x)))
+        return y
+
+
+class UNet3d(nn.Module):
+    """A volume U-Net that samples in-plane only: stride (1, 2, 2) down, a (1, 2, 2) transposed conv up."""
+
+    def __init__(self, c: int = 4) -> None:
+        super().__init__()
+        plane = (1, 2, 2)
+        self.enc = nn.ModuleList([Block3d(1, c), Block3d(c, 2 * c)])
+        self.downs = nn.ModuleList([nn.Conv3d(c, c, plane, stride=plane), nn.Conv3d(2 * c, 2 * c, plane, stride=plane)])
+        self.mid = Block3d(2 * c, 2 * c)
+        self.ups = nn.ModuleList([nn.ConvTranspose3d(2 * c, 2 * c, plane, stride=plane),
+                                  nn.ConvTranspose3d(2 * c, c, plane, stride=plane)])
+        self.dec = nn.ModuleList([Block3d(4 * c, 2 * c), Block3d(2 * c, c)])
+        self.out = nn.Conv3d(c, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hs = []
+        for enc, down in zip(self.enc, self.downs, strict=True):
+            x = enc(x)
+            hs.append(x)
+            x = down(x)
+        x = self.mid(x)
+        for up, dec in zip(self.ups, self.dec, strict=True):
+            x = dec(torch.cat([up(x), hs.pop()], dim=1))
+        y: torch.Tensor = self.out(x)
+        return y
+
+
+def test_a_conv3d_size_is_traced_as_given() -> None:
+    t = unetviz.trace(nn.Sequential(nn.Conv3d(1, 4, 3, padding=1)), size=(32, 48, 64))
+    assert (t.in_channels, t.in_size, t.out_channels, t.out_size, t.size_source) == (1, (32, 48, 64), 4,
+                                                                                       (32, 48, 64), "--size")
+    assert (t.layers[0].in_size, t.layers[0].out_size, t.layers[0].kernel) == ((32, 48, 64), (32, 48, 64), (3, 3, 3))
+    assert t.macs == 4 * 32 * 48 * 64 * 27
+    assert unetviz.trace(nn.Sequential(nn.Conv3d(1, 4, 3, padding=1)), size="8x16x24").in_size == (8, 16, 24)
+
+
+def test_a_3d_unet_with_in_plane_samplers() -> None:
+    model = UNet3d()
+    t = unetviz.trace(model, size=(8, 32, 48))
+    assert (t.error, t.in_size, t.out_channels, t.out_size) == (None, (8, 32, 48), 2, (8, 32, 48))
+    assert [(u.path, u.kind, u.in_size, u.out_size) for u in t.units if u.path.startswith(("downs", "ups"))] == [
+        ("downs.0", "downsample", (8, 32, 48), (8, 16, 24)), ("downs.1", "downsample", (8, 16, 24), (8, 8, 12)),
+        ("ups.0", "upsample", (8, 8, 12), (8, 16, 24)), ("ups.1", "upsample", (8, 16, 24), (8, 32, 48))]
+    assert [u.kind for u in t.units if u.kind in ("downsample", "upsample")] == ["downsample"] * 2 + ["upsample"] * 2
+    got = [(c.consumer, c.channels, c.size, [(o.source, o.channels, o.size, o.skip) for o in c.inputs])
+           for c in t.concats]
+    assert got == [
+        ("dec.0", 16, (8, 16, 24), [("ups.0", 8, (8, 16, 24), None), ("enc.1.act", 8, (8, 16, 24), 1)]),
+        ("dec.1", 8, (8, 32, 48), [("ups.1", 4, (8, 32, 48), None), ("enc.0.act", 4, (8, 32, 48), 0)])]
+    assert [(s.index, s.unit, s.channels, s.size, s.to) for s in t.skips] == [
+        (0, "enc.0", 4, (8, 32, 48), "dec.1"), (1, "enc.1", 8, (8, 16, 24), "dec.0")]
+    # the norm and activation rows of a volume keep its DxHxW size
+    rows = {x.path: (x.type, x.in_channels, x.out_channels, x.in_size, x.out_size) for x in t.layers}
+    assert rows["enc.0.norm"] == ("InstanceNorm3d", 4, 4, (8, 32, 48), (8, 32, 48))
+    assert rows["mid.act"] == ("PReLU", 8, 8, (8, 8, 12), (8, 8, 12))
+    assert rows["ups.1"] == ("ConvTranspose3d", 8, 4, (8, 16, 24), (8, 32, 48))
+    assert t.params == sum(p.numel() for p in model.parameters())
+    assert t.macs == sum(layer_macs(x) for x in t.layers)
+    d = json.loads(t.to_json())
+    assert (d["input"]["channels"], d["input"]["size"], d["output"]) == (1, [8, 32, 48], {"channels": 2,
+                                                                                          "size": [8, 32, 48]})
+    assert d["skips"][1]["size"] == [8, 16, 24] and d["units"][1]["kind"] == "downsample"
+    # the same input as a shape, and a model built on the meta device, trace alike
+    shaped = unetviz.trace(model, input=(1, 1, 8, 32, 48))
+    assert (shaped.layers, shaped.units, shaped.concats, shaped.skips) == (t.layers, t.units, t.concats, t.skips)
+    with torch.device("meta"):
+        on_meta = UNet3d()
+    assert unetviz.trace(on_meta, size=(8, 32, 48)).units == t.units
+
+
+def test_a_1d_net_with_a_length() -> None:
+    model = nn.Sequential(nn.Conv1d(2, 4, 3, padding=1), nn.BatchNorm1d(4), nn.PReLU(4),
+                          nn.Conv1d(4, 4, 4, stride=2, padding=1), nn.ConvTranspose1d(4, 2, 2, stride=2))
+    t = unetviz.trace(model, size=(100,))
+    assert (t.in_channels, t.in_size, t.out_channels, t.out_size, t.error) == (2, (100,), 2, (100,), None)
+    assert [(x.type, x.in_channels, x.out_channels, x.in_size, x.out_size) for x in t.layers] == [
+        ("Conv1d", 2, 4, (100,), (100,)), ("BatchNorm1d", 4, 4, (100,), (100,)), ("PReLU", 4, 4, (100,), (100,)),
+        ("Conv1d", 4, 4, (100,), (50,)), ("ConvTranspose1d", 4, 2, (50,), (100,))]
+    assert [u.kind for u in t.units] == ["conv", "norm", "layer", "downsample", "upsample"]
+    assert unetviz.trace(model, size=100).in_size == (100,) and unetviz.trace(model, size="100").in_size == (100,)
+
+
+def test_a_2d_model_takes_height_and_width() -> None:
+    t = unetviz.trace(TinyUNet(), size=(64, 96))
+    assert (t.in_size, t.out_size, t.size_source, t.error) == ((64, 96), (64, 96), "--size", None)
+    assert [s.size for s in t.skips] == [(64, 96), (32, 48)]
+    assert unetviz.trace(TinyUNet(), size="24x40").in_size == (24, 40)
+
+
+@pytest.mark.parametrize("conv, want", [(nn.Conv1d(1, 2, 3), (12,)), (nn.Conv2d(1, 2, 3), (12, 12)),
+                                        (nn.Conv3d(1, 2, 3), (12, 12, 12)), (nn.ConvTranspose3d(1, 2, 3), (12,) * 3)])
+def test_one_number_fills_the_first_convs_rank(conv: nn.Module, want: tuple[int, ...]) -> None:
+    assert unetviz.trace(nn.Sequential(conv), size=12).in_size == want
+    default = unetviz.trace(nn.Sequential(conv))
+    assert default.in_size == (64,) * len(want) and default.size_source.startswith("default 64")
+
+
+@pytest.mark.parametrize("conv, size, message", [
+    (nn.Conv3d(1, 4, 3), (32, 48), r"got 32x48 \(2 numbers\), but Sequential's first convolution 0 is a Conv3d,"
+                                   r" which takes DxHxW; give 3 numbers"),
+    (nn.Conv2d(1, 4, 3), (8, 16, 16), r"is a Conv2d, which takes HxW; give 2 numbers .*input=\(B, C, \.\.\.\)"),
+    (nn.Conv1d(1, 4, 3), "8x8", r"is a Conv1d, which takes L; give 1 numbers"),
+    (nn.Conv2d(1, 4, 3), (0, 8), r"size: got \(0, 8\); allowed: N, or one positive integer per spatial axis"),
+    (nn.Conv2d(1, 4, 3), "64px", r"size: got '64px'"),
+    (nn.Conv2d(1, 4, 3), True, r"size: got True"),
+    (nn.Conv2d(1, 4, 3), (), r"size: got \(\)"),
+])
+def test_a_size_the_module_cannot_take_is_a_one_line_error(conv: nn.Module, size: object, message: str) -> None:
+    with pytest.raises(unetviz.UnetvizError, match=message) as caught:
+        unetviz.trace(nn.Sequential(conv), size=size)  # type: ignore[arg-type]  # wrong types on purpose
+    assert "\n" not in str(caught.value)
+
+
+def test_size_and_input_together_are_refused() -> None:
+    with pytest.raises(unetviz.UnetvizError, match=r"size: give size= or input=, not both"):
+        unetviz.trace(UNet3d(), size=(8, 32, 48), input=(1, 1, 8, 32, 48))
+
+
+def test_a_module_with_no_conv_needs_an_input() -> None:
+    with pytest.raises(unetviz.UnetvizError, match=r"input=\(B, C, \.\.\.\)"):
+        unetviz.trace(nn.Sequential(nn.Linear(4, 4)), size=8)
+    t = unetviz.trace(nn.Sequential(nn.Linear(4, 4)), input=(1, 4))
+    assert t.in_channels == 4 and t.layers[0].type == "Linear"
+
+
+@pytest.mark.parametrize("model, size, kind, out", [
+    # stride (2, 1, 1): the depth halves and nothing else changes, still a sampler
+    (nn.Conv3d(2, 2, (2, 1, 1), stride=(2, 1, 1)), (8, 16, 16), "downsample", (4, 16, 16)),
+    (nn.ConvTranspose3d(2, 2, (2, 1, 1), stride=(2, 1, 1)), (4, 16, 16), "upsample", (8, 16, 16)),
+    (nn.Conv2d(2, 2, (1, 2), stride=(1, 2)), (16, 16), "downsample", (16, 8)),
+    # an unpadded in-plane kernel trims two pixels: no change of resolution
+    (nn.Conv3d(2, 2, (1, 3, 3)), (8, 16, 16), "conv", (8, 14, 14)),
+])
+def test_a_sampler_on_any_one_axis(model: nn.Module, size: tuple[int, ...], kind: str, out: tuple[int, ...]) -> None:
+    t = unetviz.trace(nn.Sequential(model), size=size)
+    assert [(u.kind, u.out_size) for u in t.units] == [(kind, out)]
+
+
+def test_kinds_compare_every_axis() -> None:
+    assert kind_of("down", "Conv3d", (8, 32, 32), (8, 16, 16)) == "downsample"
+    assert kind_of("up", "ConvTranspose3d", (8, 16, 16), (8, 32, 32)) == "upsample"
+    assert kind_of("pool", "Conv3d", (8, 32, 32), (4, 32, 32)) == "downsample"
+    assert kind_of("fold", "Fold", (8, 32, 32), (16, 16, 32)) == "layer"  # one axis shrinks, another grows
+    assert kind_of("down.0", "Down", (8, 572, 572), (8, 568, 568)) == "conv"  # named a sampler, keeps every axis

@@ -52,8 +52,8 @@ _BY_TYPE: tuple[tuple[str, Kind], ...] = (
 
 def kind_of(path: str, type_: str, in_size: Size | None = None, out_size: Size | None = None) -> Kind:
     """The kind of a module from its path, class name and (when known) the sizes it maps between:
-    a step that halves or doubles the resolution is a sampler whatever its class (guided's
-    ``ResBlock(down=True)``), and one named like a sampler that keeps it is not (the 2015 U-Net's
+    a step that halves or doubles the resolution on any axis is a sampler whatever its class (guided's
+    ``ResBlock(down=True)``), and one named like a sampler that keeps every axis is not (the 2015 U-Net's
     first ``Down``, which has no pool)."""
     parent = path.split(".")[-2] if "." in path else path
     if "downsamplers" in parent:
@@ -70,14 +70,21 @@ def kind_of(path: str, type_: str, in_size: Size | None = None, out_size: Size |
     if resampled is not None:
         return resampled
     if in_size and out_size and len(in_size) == len(out_size) and kind in ("downsample", "upsample") \
-            and min(in_size) > 1:  # a 1x1 map cannot shrink: still a sampler
+            and min(in_size) > 1:  # an axis of 1 may be the one it would sample, and cannot shrink: still a sampler
         return "conv"
     return kind
 
 
 def resampling(in_size: Size | None, out_size: Size | None) -> Kind | None:
-    """"downsample" / "upsample" for a step that halves / doubles the resolution, else None."""
+    """"downsample" / "upsample" for a step that halves / doubles the resolution, else None.
+
+    Every spatial axis counts, not only the first: a volume's in-plane sampler, stride (1, 2, 2), keeps its
+    depth, and a temporal one, stride (2, 1, 1), changes nothing else. A step that shrinks one axis while it
+    grows another is no sampler (a reshape, not a change of resolution)."""
     if not in_size or not out_size or len(in_size) != len(out_size):
         return None
-    ratio = out_size[0] / max(1, in_size[0])
-    return "downsample" if ratio < 0.75 else "upsample" if ratio > 1.5 else None
+    ratios = [o / max(1, i) for i, o in zip(in_size, out_size, strict=True)]
+    down, up = any(r < 0.75 for r in ratios), any(r > 1.5 for r in ratios)
+    if down == up:
+        return None
+    return "downsample" if down else "upsample"

@@ -11,8 +11,8 @@ How it sees things (torchinfo style: everything is removed again in ``finally``)
 * a ``TorchFunctionMode`` sees every torch call: it tags each new tensor with a creation number
   and the module that most recently finished (the ``from`` of a tensor no module returned, like
   ``attn(x) + x`` computed in a parent's forward), and it intercepts ``torch.cat`` /
-  ``torch.concat`` / ``torch.concatenate`` along dim 1 of 4-d tensors (skip concats; a timestep's
-  sin/cos or SDXL's added embeds are other dims or ranks and are ignored). A mode, rather than
+  ``torch.concat`` / ``torch.concatenate`` along dim 1 of tensors of the sample's rank (skip concats;
+  a timestep's sin/cos or SDXL's added embeds are other dims or ranks and are ignored). A mode, rather than
   patching ``torch.cat`` on the module, also catches ``from torch import cat`` aliases.
 
 A module that runs more than once gets one layer row per call (each call is a step of the
@@ -228,7 +228,7 @@ class _State:
             self.cap.units.append(u)
         if module._parameters and any(p is not None for p in module._parameters.values()):
             n = self.calls[path] = self.calls.get(path, 0) + 1
-            row = layer_row(module, path, first_in, n, tokens=self.tokens)
+            row = layer_row(module, path, first_in, n, tokens=self.tokens, rank=self.rank)
             self.open_layers.setdefault(id(module), []).append(len(self.cap.layers))
             self.cap.layers.append(row)
 
@@ -248,7 +248,7 @@ class _State:
         rows = self.open_layers.get(id(module))
         if rows:
             i = rows.pop()
-            self.cap.layers[i] = finish_layer(module, self.cap.layers[i], out)
+            self.cap.layers[i] = finish_layer(module, self.cap.layers[i], out, tokens=self.tokens, rank=self.rank)
         units = self.open_units.get(id(module))
         if units:
             u = units.pop()

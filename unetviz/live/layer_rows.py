@@ -1,9 +1,14 @@
 """One layer row of an observed trace, read off the module's attributes and the tensors it saw.
 
 In/out channels come from the attributes of the known types (Conv, ConvTranspose, Linear,
-GroupNorm, LayerNorm, Embedding), else from dim 1 of the input/output. Sizes are ``shape[2:]`` for
-channel-first modules (convolutions, GroupNorm, anything fed a 4-d tensor) and ``None`` for the
-channel-last ones (Linear, LayerNorm, Embedding), which get a ``tokens`` count instead.
+GroupNorm, BatchNorm, InstanceNorm, LayerNorm, Embedding), else from dim 1 of the input/output. Sizes
+are ``shape[2:]`` for channel-first tensors of any rank and ``None`` for the channel-last modules
+(Linear, LayerNorm, Embedding), which get a ``tokens`` count instead.
+
+Channel-first: the convolutions and the channel norms (fed 3-d tensors or more), and any other module
+fed a tensor of 4 or more dims (a 5-d one gives DxHxW or FxHxW) or one of the sample's own rank (a 1-D
+model's (B, C, L)); a module of no known type fed a 3-d tensor in a 2-D or 3-D model gets no size, since it
+may be a token sequence (B, N, C). Every 3-d tensor of a video model (``tokens``) is one.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from torch import nn
 from ..core.records import Layer, Size
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+Conv = nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d
+FEATURE_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d,
+                 nn.InstanceNorm2d, nn.InstanceNorm3d)
+NORM_TYPES = (nn.GroupNorm, *FEATURE_NORMS)
+CHANNEL_FIRST = (*CONV_TYPES, *NORM_TYPES)
 CHANNEL_LAST = (nn.Linear, nn.LayerNorm, nn.Embedding)
+KNOWN = (*CHANNEL_FIRST, *CHANNEL_LAST)
 
 
 def _size(t: torch.Tensor | None) -> Size | None:
@@ -45,44 +56,74 @@ def _own_tensors(module: nn.Module, path: str) -> tuple[tuple[str, tuple[int, ..
     return tuple(out)
 
 
-def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, tokens: bool = False) -> Layer:
-    """The row as known at entry; ``_finish_layer`` adds what the output tells. ``tokens``: a 3-d input of a
-    module of no known type is a token sequence (B, N, C) (a video model's AlphaBlender)."""
+def _channels(module: nn.Module) -> tuple[int, int] | None:
+    """(in, out) channels from a known type's attributes, else None."""
+    if isinstance(module, CONV_TYPES):
+        return module.in_channels, module.out_channels
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    if isinstance(module, nn.GroupNorm):
+        return module.num_channels, module.num_channels
+    if isinstance(module, FEATURE_NORMS):  # BatchNorm, InstanceNorm: one scale per channel
+        return module.num_features, module.num_features
+    if isinstance(module, nn.LayerNorm):
+        c = int(module.normalized_shape[-1]) if module.normalized_shape else 0
+        return c, c
+    if isinstance(module, nn.Embedding):
+        return module.num_embeddings, module.embedding_dim
+    return None
+
+
+def _is_sequence(module: nn.Module, t: torch.Tensor | None, tokens: bool) -> bool:
+    """``t`` is a channel-last token sequence for ``module`` (module docstring)."""
+    return isinstance(module, CHANNEL_LAST) or (tokens and t is not None and t.dim() == 3)
+
+
+def _channel_first(module: nn.Module, t: torch.Tensor | None, rank: int, tokens: bool) -> bool:
+    """``t`` is a channel-first tensor for ``module``, whose size is ``shape[2:]`` (module docstring)."""
+    if t is None or _is_sequence(module, t, tokens):
+        return False
+    if isinstance(module, (*CONV_TYPES, nn.GroupNorm)):  # whatever it is fed: a flattened (B, C, H*W) map is (H*W,)
+        return True
+    # a BatchNorm1d also takes (B, C) vectors, which have no size; any other 3-d tensor is (B, C, L) only in
+    # a 1-D model: elsewhere it may be tokens (B, N, C), so it gets no size rather than a wrong one
+    return t.dim() >= 4 or (t.dim() == 3 and (rank == 3 or isinstance(module, NORM_TYPES)))
+
+
+def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, tokens: bool = False,
+              rank: int = 4) -> Layer:
+    """The row as known at entry; ``finish_layer`` adds what the output tells. ``rank``: dims of the model's
+    sample (4 for an image, 5 for a volume, 3 for a 1-D signal); ``tokens``: every 3-d input of a module of
+    no known type is a token sequence (B, N, C) (a video model's AlphaBlender on its transformer's tokens)."""
     in_c = int(x.shape[1]) if x is not None and x.dim() > 1 else 0
     out_c = 0
     kernel = stride = padding = None
+    seq = _is_sequence(module, x, tokens)
+    known = _channels(module)
+    if known is not None:
+        in_c, out_c = known
+    elif seq and x is not None:
+        in_c = out_c = int(x.shape[-1])
     if isinstance(module, CONV_TYPES):
-        in_c, out_c = module.in_channels, module.out_channels
         kernel, stride = _pair(module.kernel_size), _pair(module.stride)
         padding = None if isinstance(module.padding, str) else _pair(module.padding)
-    elif isinstance(module, nn.Linear):
-        in_c, out_c = module.in_features, module.out_features
-    elif isinstance(module, nn.GroupNorm):
-        in_c = out_c = module.num_channels
-    elif isinstance(module, nn.LayerNorm):
-        in_c = out_c = int(module.normalized_shape[-1]) if module.normalized_shape else 0
-    elif isinstance(module, nn.Embedding):
-        in_c, out_c = module.num_embeddings, module.embedding_dim
-    elif tokens and x is not None and x.dim() == 3:
-        in_c = out_c = int(x.shape[-1])
-    channel_last = isinstance(module, CHANNEL_LAST) or (tokens and x is not None and x.dim() == 3)
-    spatial = isinstance(module, (*CONV_TYPES, nn.GroupNorm)) or (x is not None and x.dim() == 4)
-    in_size = _size(x) if spatial and not channel_last else None
-    seq = _tokens(x) if channel_last else None
+    in_size = _size(x) if _channel_first(module, x, rank, tokens) else None
     params = sum(p.numel() for p in module._parameters.values() if p is not None)
     return Layer(path=path, type=type(module).__name__, in_channels=in_c, out_channels=out_c, in_size=in_size,
                  out_size=None, kernel=kernel, stride=stride, padding=padding, params=params,
-                 tensors=_own_tensors(module, path), note=f"call {call}" if call > 1 else "", tokens=seq)
+                 tensors=_own_tensors(module, path), note=f"call {call}" if call > 1 else "",
+                 tokens=_tokens(x) if seq else None)
 
 
-def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None) -> Layer:
+def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None, tokens: bool = False,
+                 rank: int = 4) -> Layer:
+    """``row`` completed with its output's channels (for a module of no known type) and size."""
     out_c = row.out_channels
     # a Linear(4, 0) has 0 out features; only modules with no such attribute take it from the output
-    known = isinstance(module, (*CONV_TYPES, nn.Linear, nn.GroupNorm, nn.LayerNorm, nn.Embedding))
-    if not known and out is not None and out.dim() > 1:
-        # a row read as a token sequence (``tokens``: a video model's AlphaBlender) has its channels last
+    if not isinstance(module, KNOWN) and out is not None and out.dim() > 1:
+        # a row read as a token sequence (a video model's AlphaBlender) has its channels last
         out_c = int(out.shape[-1] if row.tokens is not None and out.dim() == 3 else out.shape[1])
     out_size = None
-    if row.in_size is not None or (out is not None and out.dim() == 4 and not isinstance(module, CHANNEL_LAST)):
+    if row.in_size is not None or _channel_first(module, out, rank, tokens):
         out_size = _size(out)
     return replace(row, out_channels=out_c, out_size=out_size)

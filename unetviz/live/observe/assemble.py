@@ -1,0 +1,68 @@
+"""The hooked run and the observed ``Trace`` made from it: layers, units, concats, skips, manifest, MACs.
+
+``observe`` runs one forward pass of a meta-device model with hooks (``capture.py``) and assembles
+what it saw into a ``Trace(source="observed")``, pure data like a symbolic trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...core.quantities import layer_macs
+from ...core.records import Failure, Size, Trace
+from ..capture import Capture, capture, tensors_in
+from .skips import pair_skips
+from .units import make_unit, unit_of, unit_paths
+
+
+def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: str, in_channels: int,
+                in_size: Size, size_source: str, frames_axis: int | None = None) -> Trace:
+    """Turn a capture into a ``Trace(source="observed")``: skips paired, units and manifest filled in.
+    ``frames_axis``: see ``observe``."""
+    unit_list = [u.path for u in cap.units]
+    layers = tuple(replace(x, unit=unit_of(x.path, unit_list)) for x in cap.layers)
+    concats, skips = pair_skips(cap, unit_list)
+    rank = len(in_size) if frames_axis is None else 2  # a video model's blocks pass (B*F, C, H, W)
+    units = tuple(make_unit(u, layers, blocks, rank, tokens=frames_axis is not None) for u in cap.units)
+    out = next(tensors_in(cap.output), None) if cap.error is None else None
+    out_c, out_size = sample_shape(out, frames_axis)
+    manifest = tuple((k, tuple(int(d) for d in v.shape)) for k, v in model.state_dict(keep_vars=True).items())
+    error = None if cap.error is None else Failure(at=cap.error_at, message=cap.error)
+    return Trace(family=family, model=type(model).__name__, preset=None, in_channels=in_channels, in_size=in_size,
+                 out_channels=out_c, out_size=out_size,
+                 layers=layers, concats=concats, skips=skips, units=units, manifest=manifest, error=error,
+                 size_source=size_source, blocks=tuple((b, type(model.get_submodule(b)).__name__) for b in blocks),
+                 source="observed", buffers=frozenset(k for k, _ in model.named_buffers()),
+                 macs=sum(layer_macs(x) for x in layers))
+
+
+def sample_shape(t: torch.Tensor | None, frames_axis: int | None = None) -> tuple[int | None, Size | None]:
+    """(channels, size) of the model's sample or output: ``shape[1]`` and ``shape[2:]``; for a video tensor
+    with frames on ``frames_axis`` (1 or 2 of a 5-d tensor), the other of axes 1 and 2 and (F, H, W)."""
+    if t is None or t.dim() < 2:
+        return None, None
+    shape = tuple(int(d) for d in t.shape)
+    if frames_axis in (1, 2) and len(shape) == 5:
+        return shape[3 - frames_axis], (shape[frames_axis], *shape[3:])
+    return shape[1], shape[2:]
+
+
+def observe(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, family: str = "torch",
+            size_source: str = "input", frames_axis: int | None = None) -> Trace:
+    """Capture one forward pass of a meta-device model and build its observed trace.
+
+    ``frames_axis``: a video model's sample and output carry frames on this axis ((B, C, F, H, W): 2,
+    UNet3DConditionModel; (B, F, C, H, W): 1, SVD) and its blocks fold them into the batch. The trace's
+    channels are then the other of axes 1 and 2 and its sizes FxHxW; units and concats are read per frame
+    ((B*F, C, H, W): HxW), and a 3-d tensor is a token sequence (B, N, C) (an adapter's ``OBSERVE``)."""
+    units, blocks = unit_paths(model)
+    video = frames_axis is not None
+    cap = capture(model, args, kwargs, set(units), rank=4 if video else None, tokens=video)
+    first = next(iter([*tensors_in(args), *tensors_in(kwargs)]), None)
+    in_c, size = sample_shape(first, frames_axis)
+    return build_trace(model, cap, blocks, family=family, in_channels=in_c or 0, in_size=size or (),
+                       size_source=size_source, frames_axis=frames_axis)

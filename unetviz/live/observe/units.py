@@ -1,0 +1,94 @@
+"""Which modules of a live model are its units and block headings, and a unit's record from what it saw.
+
+Units are block-level steps (``docs/design.md``, rules shared by trace and observer): below the root and
+its containers sit the top-level steps; a step with a ModuleList child (diffusers' ``down_blocks.i``,
+``mid_block``) is a heading whose own contained steps are the units; any other step that holds
+parameters is a unit.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ...core.kinds import kind_of
+from ...core.records import Layer, Size, Unit, enclosing
+from ..capture import UnitEvent
+
+CONTAINERS = (nn.ModuleList, nn.ModuleDict)
+
+
+def _transparent(m: nn.Module) -> bool:
+    """Containers whose children are the steps: ModuleList/Dict and Sequential subclasses named like
+    one (guided's TimestepEmbedSequential). A plain ``nn.Sequential`` is one step (lucidrains'
+    Downsample, guided's ``out``), as is MONAI's TwoConv."""
+    if isinstance(m, CONTAINERS):
+        return True
+    return isinstance(m, nn.Sequential) and type(m) is not nn.Sequential and "Sequential" in type(m).__name__
+
+
+def _has_params(m: nn.Module) -> bool:
+    return any(True for _ in m.parameters())
+
+
+def unit_paths(model: nn.Module) -> tuple[dict[str, str], list[str]]:
+    """(unit path -> class name, block heading paths): see the module docstring."""
+    units: dict[str, str] = {}
+    blocks: list[str] = []
+
+    def walk(m: nn.Module, path: str, level: int) -> None:
+        for name, child in m.named_children():
+            p = f"{path}.{name}" if path else name
+            listed = path and isinstance(m, CONTAINERS) and (_transparent(child) or type(child) is nn.Sequential)
+            if level == 0 and (listed or (isinstance(child, nn.Sequential) and _transparent(child))):
+                # an entry of a top-level list that holds steps (guided's input_blocks.3, lucidrains'
+                # downs.0): a heading, as the symbolic builders make it
+                blocks.append(p)
+                walk(child, p, 1)
+            elif _transparent(child):
+                walk(child, p, level)
+            elif level == 0 and any(isinstance(c, CONTAINERS) for c in child.children()):
+                blocks.append(p)
+                walk(child, p, 1)
+            elif _has_params(child):
+                units[p] = type(child).__name__
+
+    walk(model, "", 0)
+    return units, blocks
+
+
+def unit_of(path: str, units: list[str]) -> str:
+    """The unit a layer or a skip's source lies in; a path under none is its own."""
+    return enclosing(path, units) or path
+
+
+def block_of(path: str, blocks: list[str]) -> str:
+    """The heading a unit sits under; a unit under none is a block of its own (as in the tracer)."""
+    return enclosing(path, blocks) or path
+
+
+def make_unit(u: UnitEvent, layers: tuple[Layer, ...], blocks: list[str], rank: int = 2,
+              tokens: bool = False) -> Unit:
+    """The record of a unit; ``rank``: the spatial dims of the tensors its sizes are read from (the sample's,
+    or 2 for a video model, whose blocks fold the frames into the batch); ``tokens``: see ``observe``."""
+    in_size, out_size = _sz(u.in_shape, rank), _sz(u.out_shape, rank)
+    in_c, out_c = _ch(u.in_shape, tokens), _ch(u.out_shape, tokens)
+    if u.last - u.first == 1 and layers[u.first].path == u.path:  # a bare layer: its own attributes tell
+        in_c, out_c = layers[u.first].in_channels, layers[u.first].out_channels
+        if tokens:  # a video model's bare GroupNorm on (B, C, F, H, W) (transformer_in.norm): FxHxW, as its row
+            in_size, out_size = layers[u.first].in_size, layers[u.first].out_size
+    return Unit(path=u.path, kind=kind_of(u.path, u.type, in_size, out_size), type=u.type, in_channels=in_c,
+                out_channels=out_c, in_size=in_size, out_size=out_size, params=u.params, first=u.first,
+                last=u.last, block=block_of(u.path, blocks))
+
+
+def _ch(shape: tuple[int, ...] | None, tokens: bool = False) -> int:
+    """Channels: dim 1; with ``tokens`` (a video model, whose channel-first tensors are 4-d) a 3-d tensor
+    is a token sequence (B, N, C) and its channels are the last dim."""
+    if tokens and shape is not None and len(shape) == 3:
+        return shape[2]
+    return shape[1] if shape is not None and len(shape) > 1 else 0
+
+
+def _sz(shape: tuple[int, ...] | None, rank: int = 2) -> Size | None:
+    """The spatial size of a channel-first tensor of the sample's rank (length, HxW, DxHxW, FxHxW)."""
+    return shape[2:] if shape is not None and len(shape) == 2 + rank else None
