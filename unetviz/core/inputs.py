@@ -134,7 +134,10 @@ def _from_pixels(parts: tuple[int, ...], spec: InputSpec, given: str, key: str) 
     frames, hw = parts[:-2], parts[-2:]
     bad = [d for d in hw if d % spec.factor]
     if bad:
-        near = "x".join(str(max(spec.factor, round(d / spec.factor) * spec.factor)) for d in hw)
+        f = spec.factor
+        down = "x".join(str(max(f, d // f * f)) for d in hw)
+        up = "x".join(str(-(-d // f) * f) for d in hw)
+        near = f"{down}px or {up}" if down != up else down
         raise UnetvizError(f"{key}: got {given!r}; an image for this latent model must be a multiple of"
                            f" {spec.factor} px (its autoencoder's factor) on each side; nearest: {near}px")
     return (*frames, *(d // spec.factor for d in hw))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.config import Args
-from ...core.errors import UnetvizError, bad_value
+from ...core.errors import NotTraced, UnetvizError, bad_value
 from .blocks import SIMPLE_DOWN, SIMPLE_UP, BlockSpec
 from .embed import UNSUPPORTED
 from .k import K_DOWN, K_UP
@@ -220,7 +220,7 @@ def other_options(a: Args, down: list[str], up: list[str]) -> None:
     """Options that decide no shape, or that only some blocks read (each ignored where none does)."""
     skip = next((b for b in (*down, *up) if "Skip" in b), None)
     if skip is not None:  # built, but the forward cannot unpack a skip block's three outputs
-        raise UnetvizError(f"down_block_types: {skip!r} in UNet2DConditionModel: {UNSUPPORTED} it (its forward"
+        raise NotTraced(f"down_block_types: {skip!r} in UNet2DConditionModel: {UNSUPPORTED} it (its forward"
                            " fails at the first score-SDE block); allowed there: the non-Skip block types")
     a.choice("mid_block_type", ("UNetMidBlock2DCrossAttn", "UNetMidBlock2D", "UNetMidBlock2DSimpleCrossAttn", None))
     a.int("downsample_padding")

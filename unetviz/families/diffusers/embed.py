@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.config import Args
-from ...core.errors import UnetvizError, bad_value
+from ...core.errors import NOT_TRACED, UnetvizError, bad_value
 from ...core.inputs import TEXT_TOKENS
 from ...engine.tracer import Act, Tracer
 from .added import HID_TYPES, Added, add_embedding, encoder_hid_proj, set_added
@@ -21,7 +21,7 @@ from .parts import CONDITION_LENGTHS, timestep_embedding
 NO_CROSS_WIDTH = 768
 """Context width fed to a model whose ``cross_attention_dim`` is null (nothing projects it): CLIP's."""
 ACTIVATIONS = ("swish", "silu", "mish", "gelu", "relu")  # diffusers' ACT2CLS, what get_activation knows
-UNSUPPORTED = "unetviz does not trace"
+UNSUPPORTED = NOT_TRACED  # the words of every NotTraced message (core.errors)
 """Start of the message for a value upstream builds but unetviz has no tracer for (yet)."""
 
 

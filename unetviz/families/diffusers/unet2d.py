@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ...core.config import MAX_INT, Args
-from ...core.errors import UnetvizError, bad_value
+from ...core.errors import NotTraced, UnetvizError, bad_value
 from ...core.records import Size, fmt_size
 from ...engine.tracer import Act, Tracer
 from .blocks import (
@@ -90,7 +90,7 @@ def _types(a: Args, key: str, allowed: tuple[str, ...]) -> list[str]:
     if isinstance(value, list):
         other = next((b for b in value if b in UPSTREAM_ONLY_BLOCKS), None)
         if other is not None:
-            raise UnetvizError(f"{key}: {other!r}: {UNSUPPORTED} this block type; allowed: {', '.join(allowed)}")
+            raise NotTraced(f"{key}: {other!r}: {UNSUPPORTED} this block type; allowed: {', '.join(allowed)}")
     return a.str_list(key, allowed, value=value)
 
 
@@ -109,8 +109,8 @@ def _common(a: Args) -> tuple[list[str], list[str], list[int]]:
     if only_k and a.raw("mid_block_type") is None:
         pass  # k-diffusion blocks never read resnet_time_scale_shift, and no mid block is built
     elif only_k and a.raw("resnet_time_scale_shift") == "spatial":  # the mid block builds SpatialNorm resnets
-        raise UnetvizError(f"resnet_time_scale_shift: 'spatial' builds SpatialNorm resnets in the mid block:"
-                           f" {UNSUPPORTED} them; allowed: 'default', 'scale_shift'")
+        raise NotTraced(f"resnet_time_scale_shift: 'spatial' builds SpatialNorm resnets in the mid block:"
+                        f" {UNSUPPORTED} them; allowed: 'default', 'scale_shift'")
     else:
         a.choice("resnet_time_scale_shift", ("default", "scale_shift"))
     activation(a, "act_fn")
