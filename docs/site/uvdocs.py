@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import unetviz
+from unetviz.core.inputs import InputSpec
 from unetviz.core.records import Concat, Operand, Trace, Unit, fmt_size, within
+from unetviz.families import lookup
 from unetviz.presets import PRESETS
 from unetviz.render.columns import COLUMNS
 from unetviz.render.explain import explain as explain_lines
+from unetviz.render.explain import input_text
 from unetviz.render.rows import build_rows, concat_terms, relative
+from unetviz.tracing import input_spec, resolve_named
 
 OUT: dict[str, Path] = {}
 """``OUT["static"]``: where diagrams are written (set by ``generate.py``)."""
@@ -34,6 +38,12 @@ ALIASES: dict[str, Any] = {
     "candle-v1_5": ROOT / "examples" / "candle-sd15.json",
 }
 """Sources that are not presets: candle's struct defaults and its v1_5 config (``examples/``)."""
+
+
+def preset_input(name: str) -> InputSpec:
+    """The input a preset declares (its own, or its family's)."""
+    config, preset, _ = resolve_named(name)
+    return input_spec(lookup(config)[0], preset)
 
 
 VAE_FACTOR = unetviz.trace("sd15").factor
@@ -340,4 +350,6 @@ CONTEXT: dict[str, Callable[..., Any] | Any] = {
 }
 CONTEXT["PRESETS"] = PRESETS
 CONTEXT["VAE_FACTOR"] = VAE_FACTOR
+CONTEXT["input_text"] = input_text
+CONTEXT["spec"] = preset_input
 CONTEXT["weights"] = unetviz.weights

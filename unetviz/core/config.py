@@ -192,31 +192,3 @@ def parse_context(value: ContextArg | list[int]) -> Context:
     if len(dims) != 2 or len(parts) != 2 or any(d < 1 or d > MAX_INT for d in dims):
         raise bad_value("--context", value, allowed)
     return dims[0], dims[1]
-
-
-def parse_size(text: str | int | tuple[int, ...] | list[int] | None,
-               key: str = "--size") -> tuple[int, ...] | None:
-    """``64`` -> (64, 64); ``"64x96"`` -> (64, 96) (height x width); ``"16x64x64"`` -> frames x height x
-    width, for the video U-Nets."""
-    if text is None:
-        return None
-    if isinstance(text, bool):
-        raise bad_value(key, text, "N or HxW with positive integers, e.g. 64 or 64x96")
-    if isinstance(text, int):
-        parts: list[Any] = [text, text]
-    elif isinstance(text, (tuple, list)):
-        parts = list(text)
-    else:
-        raw = str(text).lower().strip()
-        parts = raw.split("x") if "x" in raw else [raw, raw]
-    allowed = "N, HxW or (video models) FxHxW with positive integers, e.g. 64, 64x96 or 16x64x64"
-    try:
-        dims = tuple(int(p) for p in parts)
-    except (TypeError, ValueError):
-        raise bad_value(key, text, allowed) from None
-    if len(dims) not in (2, 3):
-        raise bad_value(key, text, allowed)
-    # 1-D models (Dance Diffusion) take audio lengths of 2**17 and more; images stay far below this
-    if any(d < 1 or d > MAX_INT for d in dims):
-        raise bad_value(key, text, f"sizes from 1 to {MAX_INT:,}")
-    return dims

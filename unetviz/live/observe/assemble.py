@@ -37,7 +37,7 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
                  layers=layers, concats=concats, skips=skips, units=units, manifest=manifest, error=error,
                  size_source=size_source, blocks=tuple((b, type(model.get_submodule(b)).__name__) for b in blocks),
                  source="observed", buffers=frozenset(k for k, _ in model.named_buffers()),
-                 macs=sum(layer_macs(x) for x in layers))
+                 macs=sum(layer_macs(x) for x in layers), space="observed")  # a family's caller declares its own
 
 
 def sample_shape(t: torch.Tensor | None, frames_axis: int | None = None) -> tuple[int | None, Size | None]:

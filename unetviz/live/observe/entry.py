@@ -72,9 +72,10 @@ def _observe_upstream(model: nn.Module, family: Family, size: ModuleSize, shape:
     from ..upstream import family_module
 
     adapter = family_module(family)
-    hint = symbolic_shell(model, size)
+    hint = symbolic_shell(model, size, family.input)
     if shape is not None:
         hint = replace(hint, in_channels=shape[1], in_size=tuple(shape[2:]), size_source="input")
     args, kw = adapter.inputs(model, hint)
-    return observe(model, args, {**kw, **kwargs}, family=family.family, size_source=hint.size_source,
+    seen = observe(model, args, {**kw, **kwargs}, family=family.family, size_source=hint.size_source,
                    **getattr(adapter, "OBSERVE", {}))
+    return replace(seen, space=family.input.space, factor=family.input.factor)  # the family's declaration

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ...core.errors import UnetvizError, bad_value
+from ...core.inputs import InputSpec, read_size
 from ...core.records import Size, Trace, fmt_size
 from ..layer_rows import CONV_TYPES, Conv
 
@@ -108,19 +109,19 @@ def on_meta(module: nn.Module) -> nn.Module:
     return clone.to("meta").eval()
 
 
-def symbolic_shell(model: nn.Module, size: Any) -> Trace:
-    """A minimal trace carrying the input channels and size, for an upstream adapter's ``inputs``."""
-    from ...core.config import parse_size
-
+def symbolic_shell(model: nn.Module, size: Any, spec: InputSpec) -> Trace:
+    """A minimal trace carrying the input channels and size, for an upstream adapter's ``inputs``; ``size`` in
+    the size grammar of the family's declared input (``spec``)."""
     cfg = getattr(model, "config", None)
     in_c = int(getattr(cfg, "in_channels", 0) or getattr(model, "in_channels", 0) or getattr(model, "channels", 3))
-    hw = parse_size(size)
+    req = read_size(size, spec)
     source = "--size"
-    if hw is None:
+    if req is None:
         s = getattr(cfg, "sample_size", None) or getattr(model, "image_size", None) or 64
-        hw = parse_size(tuple(s) if isinstance(s, (list, tuple)) else int(s))
+        req = read_size(tuple(s) if isinstance(s, (list, tuple)) else int(s), spec)
         source = "sample_size"
-    assert hw is not None
+    assert req is not None
+    hw = req.size
     return Trace(family="observed", model=type(model).__name__, preset=None, in_channels=in_c, in_size=hw,
                  out_channels=None, out_size=None, layers=(), concats=(), skips=(), units=(), manifest=(),
                  size_source=source)
