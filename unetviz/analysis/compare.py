@@ -183,6 +183,13 @@ def _units(ours: Trace, real: Trace, add: Any) -> None:
             va, vb = getattr(u, name), getattr(v, name)
             if va != vb:
                 add(f"unit.{name}", u.path, va, vb)
+    # and the other way: a real step that runs layers and that ours names nothing (its layers filed elsewhere)
+    mine = {u.path for u in ours.units}
+    for v in real.units:
+        if stop is not None and v.last >= stop:
+            break
+        if v.first < v.last and v.path not in mine:
+            add("unit.unexpected", v.path, None, f"{v.kind} {v.type}")
 
 
 def _blocks(ours: Trace, real: Trace, add: Any) -> None:

@@ -70,9 +70,9 @@ def _types(a: Args) -> list[str]:
     return a.str_list("down_block_types", DOWN_BLOCK_TYPES, value=value)
 
 
-def _heads(a: Args, v: Any, channels: int, where: str) -> int:
+def _heads(a: Args, v: Any, channels: int, where: str, depths: tuple[int, ...]) -> int:
     heads = a.int("num_attention_heads" if a.raw("num_attention_heads") is not None else "attention_head_dim", 1, v)
-    if channels // heads < 1:
+    if channels // heads < 1 and any(depths):  # without transformer blocks no Attention divides by it
         # Transformer2DModel(heads, channels // heads): a head size of 0, and 0 ** -0.5 raises in Attention
         raise UnetvizError(f"attention_head_dim: {heads} heads on the {channels} channels of {where} give a head"
                            f" size of 0; allowed: 1 to {channels} (ControlNetModel reads it as the head count)")
@@ -115,9 +115,10 @@ def _block_specs(a: Args, down: list[str], boc: list[int]) -> tuple[list[BlockSp
         input_channel, output_channel = output_channel, boc[i]
         where = f"down_blocks.{i}"
         if kind == "CrossAttnDownBlock2D":
+            block_depths = _depths(a, depths[i], layers)
             specs.append(BlockSpec(kind, layers, input_channel, output_channel, i != n - 1,
-                                   num_attention_heads=_heads(a, heads[i], output_channel, where) if layers else 1,
-                                   transformer_layers=_depths(a, depths[i], layers), cross_attention_dim=cross,
+                                   num_attention_heads=_heads(a, heads[i], output_channel, where, block_depths)
+                                   if layers else 1, transformer_layers=block_depths, cross_attention_dim=cross,
                                    use_linear_projection=linear, only_cross_attention=only[i],
                                    downsample_padding=padding))
             continue
@@ -131,9 +132,11 @@ def _block_specs(a: Args, down: list[str], boc: list[int]) -> tuple[list[BlockSp
         raise bad_value("mid_block_type", mid_kind, MID_TYPES)
     mid = BlockSpec(str(mid_kind), 1, boc[-1], boc[-1], False, cross_attention_dim=cross, use_linear_projection=linear)
     if mid_kind == "UNetMidBlock2DCrossAttn":
+        mid_depths = _depths(a, depths[-1], 1)
         mid = BlockSpec(str(mid_kind), 1, boc[-1], boc[-1], False, cross_attention_dim=cross,
-                        use_linear_projection=linear, num_attention_heads=_heads(a, heads[-1], boc[-1], "mid_block"),
-                        transformer_layers=_depths(a, depths[-1], 1))
+                        use_linear_projection=linear,
+                        num_attention_heads=_heads(a, heads[-1], boc[-1], "mid_block", mid_depths),
+                        transformer_layers=mid_depths)
     return specs, mid
 
 

@@ -41,6 +41,8 @@ def _types(a: Args, key: str, allowed: tuple[str, ...]) -> list[str]:
         if other is not None:
             raise UnetvizError(f"{key}: {other!r} (a reinforcement-learning block): {UNSUPPORTED} it yet; allowed:"
                                f" {', '.join(allowed)}")
+        if not raw:  # the constructor's loop builds no block: no up blocks leave the mid block's output as the result
+            return []
     return a.str_list(key, allowed, value=raw)
 
 
