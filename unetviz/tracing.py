@@ -86,8 +86,8 @@ def trace_config(config: dict[str, Any], size: SizeArg = None, preset: str | Non
     """The symbolic trace of a config dict at ``size`` (default: the config's own), fed ``context`` (default:
     what a pipeline passes)."""
     check_finite(config, "the config")
-    family, _ = lookup(config)
-    spec = input_spec(family, preset)
+    family, kwargs = lookup(config)
+    spec = input_spec(family, preset, kwargs)
     req = read_size(size, spec)
     trace = _trace_cached(_key(config), None if req is None else req.size, parse_context(context))
     note = large_image_note(req, spec, trace.in_size)
@@ -95,10 +95,11 @@ def trace_config(config: dict[str, Any], size: SizeArg = None, preset: str | Non
                    warnings=trace.warnings + ((note,) if note else ()))
 
 
-def input_spec(family: Family, preset: str | None = None) -> InputSpec:
-    """The declared input of a config: its preset's, where the preset declares one, else its family's."""
+def input_spec(family: Family, preset: str | None = None, kwargs: dict[str, Any] | None = None) -> InputSpec:
+    """The declared input of a config: its preset's, where the preset declares one, else its family's (read from
+    the config's own rank declaration for the families whose configs make one)."""
     own = find_preset(preset).input if preset is not None and preset in PRESETS else None
-    return own or family.input
+    return own or family.input_for(kwargs or {})
 
 
 def trace_source(source: Source, size: SizeArg = None, context: ContextArg = None) -> Trace:

@@ -198,7 +198,8 @@ def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = 
     """The cost of ``source`` (preset, config path or dict) at each size of ``sizes`` (see the module)."""
     _check(batch, dtype)
     config, preset, name = resolve_named(source)
-    spec = input_spec(lookup(config)[0], preset)
+    family, kwargs = lookup(config)
+    spec = input_spec(family, preset, kwargs)
     base = trace_config(config, None, preset, name)
     runs = []
     for request, size, _ in parse_sizes(sizes, base, spec):

@@ -51,6 +51,9 @@ class Family:
     input: InputSpec
     """The model's input: rank, space (pixel, latent with its factor, audio), channels, whether it reads a
     context. Every command reads this; a preset may declare its own (``Preset.input``)."""
+    input_from: str | None = None
+    """For a class whose config declares its own rank (nnU-Net's ``conv_op``, MONAI's ``spatial_dims``):
+    ``module:function`` of ``(kwargs) -> InputSpec`` reading that declaration; ``input`` is then its default."""
     aliases: tuple[str, ...] = field(default_factory=tuple)
     """Other names of the family in ``{"family": ...}`` configs."""
 
@@ -65,6 +68,13 @@ class Family:
         """The upstream constructor's keyword defaults."""
         value: Mapping[str, Any] = _load(self.defaults_from)
         return value
+
+    def input_for(self, kwargs: Mapping[str, Any]) -> InputSpec:
+        """The input a config of this class declares: ``input``, or what ``input_from`` reads from the config."""
+        if self.input_from is None:
+            return self.input
+        spec: InputSpec = _load(self.input_from)(kwargs)
+        return spec
 
     @property
     def ignores_unknown(self) -> bool:
