@@ -102,6 +102,27 @@ def test_config_errors(change: dict[str, Any], message: str) -> None:
         unetviz.trace({"_class_name": "ControlNetModel", **change})
 
 
+NO_TRANSFORMER_LAYERS: dict[str, Any] = {
+    "_class_name": "ControlNetModel", "norm_num_groups": 2, "block_out_channels": [2],
+    "down_block_types": ["CrossAttnDownBlock2D"], "layers_per_block": 1, "cross_attention_dim": 16,
+    "attention_head_dim": 4, "conditioning_embedding_out_channels": [4, 4, 4, 4],
+    "transformer_layers_per_block": [0, 0], "use_linear_projection": True,
+}
+"""4 heads on 2 channels (a head size of 0) in Transformer2DModels with no transformer blocks: no Attention is built."""
+
+
+def test_heads_wider_than_the_channels_need_transformer_layers_to_fail() -> None:
+    t = unetviz.trace(NO_TRANSFORMER_LAYERS, size=(5, 6))
+    assert t.error is None and not any(".transformer_blocks." in x.path for x in t.layers)
+    assert [u.path for u in t.units if u.kind == "transformer"] == ["down_blocks.0.attentions.0",
+                                                                      "mid_block.attentions.0"]
+    # linear projections reshape to the input's channels; a 1x1 conv proj_out of 0 channels fails the residual add
+    conv = unetviz.trace({**NO_TRANSFORMER_LAYERS, "use_linear_projection": False}, size=(5, 6))
+    assert conv.error is not None and conv.error.at == "down_blocks.0.attentions.0"
+    with pytest.raises(unetviz.UnetvizError, match="4 heads on the 2 channels of mid_block"):
+        unetviz.trace({**NO_TRANSFORMER_LAYERS, "transformer_layers_per_block": [0, 1]})
+
+
 def test_hint_that_does_not_reach_the_latent_size_fails() -> None:
     t = unetviz.trace({**SDXL_CONTROLNET, "conditioning_embedding_out_channels": [16, 32]})
     assert t.error is not None and t.error.at == "" and "sample + controlnet_cond" in t.error.message
@@ -142,6 +163,14 @@ def test_verify_sdxl_controlnet_odd_size() -> None:
     pytest.importorskip("diffusers")
     report = unetviz.verify(SDXL_CONTROLNET, 33)
     assert report.ok, report.disagreements[:5]
+
+
+def test_verify_heads_wider_than_the_channels_without_transformer_layers() -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    for projection in (True, False):  # runs, or fails where the real proj_out's residual add fails
+        report = unetviz.verify({**NO_TRANSFORMER_LAYERS, "use_linear_projection": projection}, (5, 6))
+        assert report.ok and (report.error_real is None) == projection, report.disagreements[:5]
 
 
 def test_real_unet_takes_the_residuals_the_map_predicts() -> None:

@@ -74,6 +74,13 @@ def test_config_errors(change: dict[str, Any], message: str) -> None:
         unetviz.trace({**TINY, **change})
 
 
+def test_no_up_blocks_return_the_mid_blocks_output() -> None:
+    # the constructor loops over an empty up_block_types; the three pushed skips are never popped
+    t = unetviz.trace({**TINY, "up_block_types": []}, size=256)
+    assert t.error is None and (t.out_channels, t.out_size) == (64, (64,))  # two halvings, mid's down and up
+    assert len(t.skips) == 3 and all(s.to is None for s in t.skips)
+
+
 def test_manifest_has_the_kernel_buffers_in_order() -> None:
     keys = [k for k, _ in unetviz.weights(TINY).manifest]
     assert "down_blocks.1.down.kernel" in keys and keys.index("mid_block.down.kernel") < keys.index(
@@ -98,11 +105,12 @@ def test_manifest_equals_diffusers(name: str) -> None:
 
 
 @pytest.mark.parametrize("source, size", [("dance-diffusion", None), ("dance-diffusion", 49152), ("tiny", None),
-                                          ("tiny", 100)])
+                                          ("tiny", 100), ("tiny-no-up", 256)])
 def test_verify(source: str, size: int | None) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
-    report = unetviz.verify(TINY if source == "tiny" else source, size)
+    config = {"tiny": TINY, "tiny-no-up": {**TINY, "up_block_types": []}}.get(source, source)
+    report = unetviz.verify(config, size)
     assert report.ok, report.disagreements[:5]
 
 
