@@ -161,6 +161,13 @@ def test_live_modules_weights_and_cost() -> None:
     assert w.params == sum(p.numel() for p in net.parameters())
     with pytest.raises(unetviz.NotTraced):
         unetviz.weights(net, naming="original")
+    # a module registered under two paths (nnU-Net's ConvDropoutNormReLU): listed twice, counted once
+    shared = nn.Conv2d(3, 8, 3)
+    twice = nn.ModuleDict({"conv": shared, "all_modules": nn.Sequential(shared, nn.ReLU())})
+    w2 = unetviz.weights(twice)
+    assert list(w2.tensors) == list(twice.state_dict()) and len(w2.tensors) == 4
+    assert dict(w2.aliases) == {"all_modules.0.weight": "conv.weight", "all_modules.0.bias": "conv.bias"}
+    assert w2.params == sum(p.numel() for p in twice.parameters()) == 8 * 3 * 9 + 8
     r = unetviz.cost(net, sizes=[(8, 16, 16), (16, 32, 32)])
     assert [s.size for s in r.sizes] == [(8, 16, 16), (16, 32, 32)]
     # a 3x3x3 conv's MACs are its weight's size x the output positions, as FlopCounterMode counts them

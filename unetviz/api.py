@@ -66,7 +66,7 @@ def weights(source: Source | Module, naming: str | None = None) -> Weights:
     if naming is not None and naming != own_naming(t):
         t = _twin(t, naming)
     return Weights(tensors=MappingProxyType(dict(t.manifest)), family=t.family, model=t.model, preset=t.preset,
-                   name=t.name, buffers=t.buffers)
+                   name=t.name, buffers=t.buffers, aliases=t.aliases)
 
 
 def _module_weights(module: Any, naming: str | None) -> Weights:
@@ -76,10 +76,17 @@ def _module_weights(module: Any, naming: str | None) -> Weights:
     if naming is not None:
         raise NotTraced(f"--naming: got {naming!r}; unetviz renames a live module's weights not yet: its keys are"
                         " its own state_dict()'s (trace its config to get either naming)")
-    shapes = {k: tuple(int(d) for d in v.shape) for k, v in module.state_dict(keep_vars=True).items()}
-    buffers = frozenset(k for k, _ in module.named_buffers())
+    state = module.state_dict(keep_vars=True)
+    shapes = {k: tuple(int(d) for d in v.shape) for k, v in state.items()}
+    first: dict[int, str] = {}  # a tensor's first key: later keys of the same tensor are its aliases
+    aliases: dict[str, str] = {}
+    for key, tensor in state.items():
+        owner = first.setdefault(id(tensor), key)
+        if owner != key:
+            aliases[key] = owner
+    buffers = frozenset(k for k, _ in module.named_buffers(remove_duplicate=False))
     return Weights(tensors=MappingProxyType(shapes), family="observed", model=type(module).__name__,
-                   buffers=buffers)
+                   buffers=buffers, aliases=MappingProxyType(aliases))
 
 
 def own_naming(t: Trace) -> str:

@@ -242,6 +242,10 @@ class Trace:
     """What to call it in titles: the preset, the config file's name, or empty."""
     buffers: frozenset[str] = frozenset()
     """``state_dict`` keys that are persistent buffers (resampling kernels), not parameters."""
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """``state_dict`` keys that name a tensor already listed under another key (a module registered under two
+    paths, as nnU-Net's ``ConvDropoutNormReLU`` registers its conv): alias -> the first key. They stay in the
+    manifest, as ``state_dict()`` lists them, but count once."""
     context: tuple[int, int] | None = None
     """The ``encoder_hidden_states`` the trace was fed, (tokens, width); None if the model takes none or the
     caller passes none (``verify`` feeds the real model the same)."""
@@ -258,8 +262,8 @@ class Trace:
 
     @property
     def params(self) -> int:
-        """Total parameters: every tensor of the state_dict but its buffers."""
-        return sum(numel(shape) for key, shape in self.manifest if key not in self.buffers)
+        """Total parameters: every tensor of the state_dict but its buffers, each tensor once (``aliases``)."""
+        return sum(numel(shape) for key, shape in self.manifest if key not in self.buffers and key not in self.aliases)
 
     @property
     def pixels(self) -> Size | None:
@@ -320,11 +324,13 @@ class Weights:
     """What to call it in titles."""
     buffers: frozenset[str] = frozenset()
     """Keys of ``tensors`` that are persistent buffers, not parameters."""
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """Keys of ``tensors`` that name a tensor already listed under another key (see ``Trace.aliases``)."""
 
     @property
     def params(self) -> int:
-        """Parameters: the sum of every tensor's size but the buffers'."""
-        return sum(numel(s) for k, s in self.tensors.items() if k not in self.buffers)
+        """Parameters: the sum of every tensor's size but the buffers', each tensor once (``aliases``)."""
+        return sum(numel(s) for k, s in self.tensors.items() if k not in self.buffers and k not in self.aliases)
 
     @property
     def manifest(self) -> tuple[tuple[str, Shape], ...]:
