@@ -157,6 +157,48 @@ def test_alpha_blender_of_a_resnet_reads_frames_by_height_by_width() -> None:
                           for x in mixers)
 
 
+READINGS = ["cond2--layer-generic-reading-AttentionPooling-add-embedding-pool",
+            "cond2--layer-generic-reading-GLIGENTextBoundingboxProjection-position-net"]
+
+
+def _reading(t: unetviz.Trace, path: str, side: str) -> tuple[Any, ...]:
+    """(channels on ``side``, size on ``side``, tokens) of the first row at ``path``; ``tokens`` is the input's."""
+    x = next(x for x in t.layers if x.path == path and x.tensors)
+    return (x.in_channels, x.in_size, x.tokens) if side == "in" else (x.out_channels, x.out_size, x.tokens)
+
+
+def _token_readings(case: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
+    """(path, side, the reading as width with tokens apart) of each tensor the reproducer says was misread."""
+    real = case["real_says"]["diffs"]
+    return [(key.split(" @ ")[1], mine["side"], real[key]["readings"][1])
+            for key, mine in case["unetviz_says"]["diffs"].items() if key.startswith("layer.generic_reading")]
+
+
+@pytest.mark.parametrize("stem", READINGS)
+def test_token_sequences_read_as_width_with_tokens_apart(stem: str) -> None:
+    """docs/design.md: a (B, N, C) tensor is C channels and N tokens. The reproducers filed the real tensors
+    (2, 77, 1280), (2, 60, 1280) and (2, 1, 4) read as 77, 60 and 1 channels; both sides now read the width."""
+    case = _load(stem)
+    t = _trace(stem)
+    for path, side, (channels, size, tokens) in _token_readings(case):
+        got = _reading(t, path, side)
+        assert got[:2] == (channels, size), (path, got)
+        # one tokens field per row, the input's: position_net reads 30 boxes and writes 60 tokens
+        assert got[2] == (30 if path == "position_net" else tokens), (path, got)
+    if stem.endswith("position-net"):
+        assert _reading(t, "position_net", "in") == (4, None, 30)  # (B, 30, 4): 30 boxes of 4 coordinates
+        unit = next(u for u in t.units if u.path == "position_net")
+        assert (unit.in_channels, unit.out_channels) == (4, 1280)
+    else:
+        unit = next(u for u in t.units if u.path == "add_embedding")
+        assert (unit.in_channels, unit.out_channels) == (1280, 24)  # entered with the (B, 77, 1280) context
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    real = unetviz.trace(_real_module(case["config"]), size=tuple(case["size"]), observe_only=True)
+    assert [_reading(real, p, side) for p, side, _ in _token_readings(case)] == \
+        [_reading(t, p, side) for p, side, _ in _token_readings(case)]
+
+
 def test_odd_motion_width_and_headless_ldm_level_are_rejected_in_one_line() -> None:
     for stem, words in (("motion--accept-unetviz-accepts-RuntimeError-The-expanded-size-of-the-tensor-must-match-t",
                          ("motion_num_attention_heads: got 3", "39")),

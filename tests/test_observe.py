@@ -387,3 +387,61 @@ def test_kinds_compare_every_axis() -> None:
     assert kind_of("pool", "Conv3d", (8, 32, 32), (4, 32, 32)) == "downsample"
     assert kind_of("fold", "Fold", (8, 32, 32), (16, 16, 32)) == "layer"  # one axis shrinks, another grows
     assert kind_of("down.0", "Down", (8, 572, 572), (8, 568, 568)) == "conv"  # named a sampler, keeps every axis
+
+
+class Gate(nn.Module):
+    """A module of no known type that owns a parameter: the hooks read it from the tensors it sees."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(()))
+        self.c = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.alpha.tanh()
+
+
+class TokenNet(nn.Module):
+    """A conv stem, then (B, H*W, C) tokens through a gate: GLIGEN's fuser in miniature."""
+
+    def __init__(self, c: int = 6) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, c, 3, padding=1)
+        self.gate = Gate(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h: torch.Tensor = self.conv(x)
+        b, c, hh, ww = h.shape
+        y: torch.Tensor = self.gate(h.flatten(2).transpose(1, 2))
+        return y.transpose(1, 2).reshape(b, c, hh, ww)
+
+
+def test_a_3d_tensor_is_tokens_unless_the_model_is_1d() -> None:
+    """docs/design.md: a (B, N, C) sequence reports C channels and N tokens; in a 1-D model a 3-d tensor is
+    (B, C, L), read as C channels of length L, whatever module of no known type takes it."""
+    t = unetviz.trace(TokenNet(), size=(4, 5))
+    gate = next(x for x in t.layers if x.path == "gate")
+    assert (gate.in_channels, gate.out_channels, gate.in_size, gate.out_size, gate.tokens) == (6, 6, None, None, 20)
+    unit = next(u for u in t.units if u.path == "gate")
+    assert (unit.in_channels, unit.out_channels, unit.in_size) == (6, 6, None)
+    signal = unetviz.trace(nn.Sequential(nn.Conv1d(2, 6, 3, padding=1), Gate(6)), size=(20,))
+    gate = signal.layers[1]
+    assert (gate.in_channels, gate.out_channels, gate.in_size, gate.out_size, gate.tokens) == (6, 6, (20,), (20,),
+                                                                                               None)
+    assert (signal.units[1].in_channels, signal.units[1].in_size) == (6, (20,))
+    # a volume model's token block (UNETR's ViT, Swin's windows folded into the batch): a unit of 64 features
+    # (observer finding R7: it read the 8 tokens per window as its channels)
+    vit = nn.Sequential(nn.Conv3d(1, 64, 4, 4), nn.Flatten(2), Transpose(), Windows(),
+                        nn.Sequential(nn.LayerNorm(64), nn.Linear(64, 64)))
+    block = unetviz.trace(vit, input=(1, 1, 16, 16, 16)).units[-1]
+    assert (block.path, block.in_channels, block.out_channels, block.in_size) == ("4", 64, 64, None)
+
+
+class Transpose(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2)
+
+
+class Windows(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(8, 8, 64)

@@ -153,9 +153,8 @@ class _State:
         self.pending: list[CatEvent] = []
         self.pending_cat: list[torch.Tensor] = []
         self.rank = 4
-        """Dimensions of the model's sample: channel concats are those of tensors of its rank."""
-        self.tokens = False
-        """A 3-d tensor fed to a module of no known type is a token sequence (B, N, C) (a video model)."""
+        """Dimensions of the tensors the model's blocks pass: channel concats are those of tensors of this rank,
+        and a 3-d tensor is a token sequence (B, N, C) unless it is 3 (``layer_rows``)."""
 
     # ---- tensors ---------------------------------------------------------------------------
     def new_tensor(self, t: torch.Tensor, source: str | None = None) -> None:
@@ -228,7 +227,7 @@ class _State:
             self.cap.units.append(u)
         if module._parameters and any(p is not None for p in module._parameters.values()):
             n = self.calls[path] = self.calls.get(path, 0) + 1
-            row = layer_row(module, path, first_in, n, tokens=self.tokens, rank=self.rank)
+            row = layer_row(module, path, first_in, n, rank=self.rank)
             self.open_layers.setdefault(id(module), []).append(len(self.cap.layers))
             self.cap.layers.append(row)
 
@@ -248,7 +247,7 @@ class _State:
         rows = self.open_layers.get(id(module))
         if rows:
             i = rows.pop()
-            self.cap.layers[i] = finish_layer(module, self.cap.layers[i], out, tokens=self.tokens, rank=self.rank)
+            self.cap.layers[i] = finish_layer(module, self.cap.layers[i], out, rank=self.rank)
         units = self.open_units.get(id(module))
         if units:
             u = units.pop()
@@ -257,13 +256,12 @@ class _State:
 
 
 def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], units: set[str],
-            rank: int | None = None, tokens: bool = False) -> Capture:
+            rank: int | None = None) -> Capture:
     """Run ``model(*args, **kwargs)`` once with hooks; never raises for a failing forward.
 
     ``rank``: dimensions of the tensors whose dim-1 concats are skip concats (default: the first
-    argument's; a video model passes 4: its blocks fold the frames into the batch). ``tokens``: see ``_State``."""
+    argument's; a video model passes 4: its blocks fold the frames into the batch)."""
     st = _State(model, units)
-    st.tokens = tokens
     first = next(tensors_in(args), None)
     if rank is not None:
         st.rank = rank

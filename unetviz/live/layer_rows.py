@@ -1,14 +1,18 @@
 """One layer row of an observed trace, read off the module's attributes and the tensors it saw.
 
 In/out channels come from the attributes of the known types (Conv, ConvTranspose, Linear,
-GroupNorm, BatchNorm, InstanceNorm, LayerNorm, Embedding), else from dim 1 of the input/output. Sizes
-are ``shape[2:]`` for channel-first tensors of any rank and ``None`` for the channel-last modules
-(Linear, LayerNorm, Embedding), which get a ``tokens`` count instead.
+GroupNorm, BatchNorm, InstanceNorm, LayerNorm, Embedding), else from the input/output: dim 1, or the last
+dim of a token sequence. Sizes are ``shape[2:]`` for channel-first tensors of any rank and ``None`` for the
+channel-last modules (Linear, LayerNorm, Embedding) and token sequences, which get a ``tokens`` count instead.
 
-Channel-first: the convolutions and the channel norms (fed 3-d tensors or more), and any other module
-fed a tensor of 4 or more dims (a 5-d one gives DxHxW or FxHxW) or one of the sample's own rank (a 1-D
-model's (B, C, L)); a module of no known type fed a 3-d tensor in a 2-D or 3-D model gets no size, since it
-may be a token sequence (B, N, C). Every 3-d tensor of a video model (``tokens``) is one.
+Channel-first: the convolutions and the channel norms (fed 3-d tensors or more: a GroupNorm on a flattened
+(B, C, H*W) map is (H*W,)), and any other module fed a tensor of 4 or more dims (a 5-d one gives DxHxW or
+FxHxW). A 3-d tensor fed to a module of no known type is read by the sample's rank (``rank``), the one thing
+that tells a channel-first (B, C, L) from a token sequence (B, N, C) for every family: in a 1-D model (a 3-d
+sample) it is (B, C, L); in any other (an image, a volume, a video whose blocks fold frames into the batch)
+channel-first maps have 4 or more dims, so it is a token sequence: feature width C as channels, N in
+``tokens`` (``docs/design.md``). A module's own parameters cannot tell: GLIGEN's gated fuser owns two
+scalars, and ``position_net`` (fed 4-wide boxes) none of that width.
 """
 
 from __future__ import annotations
@@ -74,31 +78,29 @@ def _channels(module: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-def _is_sequence(module: nn.Module, t: torch.Tensor | None, tokens: bool) -> bool:
+def _is_sequence(module: nn.Module, t: torch.Tensor | None, rank: int) -> bool:
     """``t`` is a channel-last token sequence for ``module`` (module docstring)."""
-    return isinstance(module, CHANNEL_LAST) or (tokens and t is not None and t.dim() == 3)
-
-
-def _channel_first(module: nn.Module, t: torch.Tensor | None, rank: int, tokens: bool) -> bool:
-    """``t`` is a channel-first tensor for ``module``, whose size is ``shape[2:]`` (module docstring)."""
-    if t is None or _is_sequence(module, t, tokens):
-        return False
-    if isinstance(module, (*CONV_TYPES, nn.GroupNorm)):  # whatever it is fed: a flattened (B, C, H*W) map is (H*W,)
+    if isinstance(module, CHANNEL_LAST):
         return True
-    # a BatchNorm1d also takes (B, C) vectors, which have no size; any other 3-d tensor is (B, C, L) only in
-    # a 1-D model: elsewhere it may be tokens (B, N, C), so it gets no size rather than a wrong one
-    return t.dim() >= 4 or (t.dim() == 3 and (rank == 3 or isinstance(module, NORM_TYPES)))
+    return t is not None and t.dim() == 3 and rank != 3 and not isinstance(module, CHANNEL_FIRST)
 
 
-def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, tokens: bool = False,
-              rank: int = 4) -> Layer:
-    """The row as known at entry; ``finish_layer`` adds what the output tells. ``rank``: dims of the model's
-    sample (4 for an image, 5 for a volume, 3 for a 1-D signal); ``tokens``: every 3-d input of a module of
-    no known type is a token sequence (B, N, C) (a video model's AlphaBlender on its transformer's tokens)."""
+def _channel_first(module: nn.Module, t: torch.Tensor | None, rank: int) -> bool:
+    """``t`` is a channel-first tensor for ``module``, whose size is ``shape[2:]`` (module docstring)."""
+    if t is None or _is_sequence(module, t, rank):
+        return False
+    if isinstance(module, (*CONV_TYPES, nn.GroupNorm)):  # whatever it is fed: a GroupNorm on (B, C) has size ()
+        return True
+    return t.dim() >= 3  # a BatchNorm1d or a module of no known type also takes (B, C) vectors: no size
+
+
+def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, rank: int = 4) -> Layer:
+    """The row as known at entry; ``finish_layer`` adds what the output tells. ``rank``: dims of the tensors
+    the model's blocks pass (4 for an image or a video's folded frames, 5 for a volume, 3 for a 1-D signal)."""
     in_c = int(x.shape[1]) if x is not None and x.dim() > 1 else 0
     out_c = 0
     kernel = stride = padding = None
-    seq = _is_sequence(module, x, tokens)
+    seq = _is_sequence(module, x, rank)
     known = _channels(module)
     if known is not None:
         in_c, out_c = known
@@ -107,7 +109,7 @@ def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, t
     if isinstance(module, CONV_TYPES):
         kernel, stride = _pair(module.kernel_size), _pair(module.stride)
         padding = None if isinstance(module.padding, str) else _pair(module.padding)
-    in_size = _size(x) if _channel_first(module, x, rank, tokens) else None
+    in_size = _size(x) if _channel_first(module, x, rank) else None
     params = sum(p.numel() for p in module._parameters.values() if p is not None)
     return Layer(path=path, type=type(module).__name__, in_channels=in_c, out_channels=out_c, in_size=in_size,
                  out_size=None, kernel=kernel, stride=stride, padding=padding, params=params,
@@ -115,15 +117,14 @@ def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, t
                  tokens=_tokens(x) if seq else None)
 
 
-def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None, tokens: bool = False,
-                 rank: int = 4) -> Layer:
+def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None, rank: int = 4) -> Layer:
     """``row`` completed with its output's channels (for a module of no known type) and size."""
     out_c = row.out_channels
     # a Linear(4, 0) has 0 out features; only modules with no such attribute take it from the output
     if not isinstance(module, KNOWN) and out is not None and out.dim() > 1:
-        # a row read as a token sequence (a video model's AlphaBlender) has its channels last
-        out_c = int(out.shape[-1] if row.tokens is not None and out.dim() == 3 else out.shape[1])
+        # a token sequence (position_net's grounding tokens, a gated fuser's) has its channels last
+        out_c = int(out.shape[-1] if _is_sequence(module, out, rank) else out.shape[1])
     out_size = None
-    if row.in_size is not None or _channel_first(module, out, rank, tokens):
+    if row.in_size is not None or _channel_first(module, out, rank):
         out_size = _size(out)
     return replace(row, out_channels=out_c, out_size=out_size)

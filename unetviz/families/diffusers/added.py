@@ -95,9 +95,9 @@ def _pool(t: Tracer, x: Act, dim: int, heads: int) -> Act:
     """``AttentionPooling``: a class token (the mean plus ``positional_embedding``) attends over the tokens."""
     tokens = x.tokens or 1
     with t.scope("pool", order=("k_proj", "q_proj", "v_proj")):
-        # entered with (B, tokens, dim): the observer reads dim 1, the token count, as its input width
         fails = bool(dim % heads)  # then it raises inside: its row has no output width
-        t.owner("", "AttentionPooling", Act(tokens, None, x.source), Act(0 if fails else dim, None, ""),
+        # entered with the (B, tokens, dim) context; it returns the pooled (B, dim)
+        t.owner("", "AttentionPooling", Act(x.channels, None, x.source, tokens), Act(0 if fails else dim, None, ""),
                 [("positional_embedding", (1, dim))])
         cls = Act(dim, None, x.source, 1)
         t.linear("q_proj", cls, dim, dim)
@@ -136,9 +136,7 @@ def add_embedding(t: Tracer, e: Added, context: Act, ted: int, sample: Act) -> t
 def _text(t: Tracer, e: Added, context: Act, ted: int) -> Act:
     dim = e.hid_dim if e.hid_dim is not None else (e.cross or 0)
     note = f"attention pooling, {e.pool_heads} heads"
-    # entered with (B, tokens, dim): the observer reads dim 1, the token count, as its input width
-    entry = Act(context.tokens or 1, None, context.source)
-    with t.unit("add_embedding", "embed", "TextTimeEmbedding", entry, note) as u:
+    with t.unit("add_embedding", "embed", "TextTimeEmbedding", context, note) as u:
         h = t.layer_norm("norm1", context, dim)
         pooled = _pool(t, h, dim, e.pool_heads)
         h = t.linear("proj", pooled, dim, ted)
@@ -167,19 +165,19 @@ def encoder_hid_proj(t: Tracer, e: Added, context: Act) -> Act:
     """``process_encoder_hidden_states`` for text_image_proj / image_proj (text_proj is SD's Linear)."""
     cross = e.cross or 0
     if e.hid_type == "text_image_proj":
-        # entered with the (B, 77, C) text: units read dim 1, the token count, as the width
+        # entered with the (B, 77, C) text first; it returns 10 image tokens, then the text's
         tokens = IMAGE_TEXT_TOKENS + (context.tokens or 0)
         kind = kind_of("encoder_hid_proj", "TextImageProjection")
-        with t.unit("encoder_hid_proj", kind, "TextImageProjection", Act(context.tokens or 0, None, "")) as u:
+        with t.unit("encoder_hid_proj", kind, "TextImageProjection", context) as u:
             t.linear("image_embeds", Act(e.image_width, None, "image_embeds"), cross, IMAGE_TEXT_TOKENS * cross)
             t.linear("text_proj", context, e.hid_dim or 0, cross)
-            u.done(Act(tokens, None, ""))
+            u.done(Act(cross, None, "", tokens))
             return Act(cross, None, u.path, tokens)
     if e.hid_type == "image_proj":
         image = Act(e.image_width, None, "image_embeds")
         with t.unit("encoder_hid_proj", kind_of("encoder_hid_proj", "ImageProjection"), "ImageProjection", image) as u:
             h = t.linear("image_embeds", image, e.hid_dim or 0, IMAGE_TOKENS * cross)
             y = t.layer_norm("norm", Act(cross, None, h.source, IMAGE_TOKENS), cross)
-            u.done(Act(IMAGE_TOKENS, None, y.source), new=False)
+            u.done(Act(cross, None, y.source, IMAGE_TOKENS), new=False)
             return y
     return context

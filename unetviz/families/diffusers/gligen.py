@@ -47,12 +47,13 @@ def position_net(t: Tracer, attention_type: str, width: int) -> Act:
     """# 2.5 GLIGEN position net: one token per box (two for text-image: the phrase's, then the image's)."""
     text_image = attention_type == "gated-text-image"
     objs = 2 * BOXES if text_image else BOXES
-    boxes = Act(BOXES, None, "boxes")  # (B, 30, 4): hooks read its dim 1 as the channels
+    boxes = Act(4, None, "boxes", BOXES)  # (B, 30, 4): 30 tokens of 4 corner coordinates
     note = f"{BOXES} boxes" + (" x (phrase, image)" if text_image else "") + f" -> {objs} tokens of {width}"
     with t.unit("position_net", "layer", "GLIGENTextBoundingboxProjection", boxes, note) as u:
         own = [("null_text_feature", (width,)), ("null_image_feature", (width,))] if text_image else \
             [("null_positive_feature", (width,))]
-        t.owner("", "GLIGENTextBoundingboxProjection", boxes, Act(objs, None, ""),
+        # its row is read at its first input, the boxes, and writes (B, objs, width)
+        t.owner("", "GLIGENTextBoundingboxProjection", boxes, Act(width, None, "", objs),
                 [*own, ("null_position_feature", (POSITION_DIM,))])
         tokens = Act(width + POSITION_DIM, None, "positive_embeddings", BOXES)
         if text_image:
@@ -60,5 +61,5 @@ def position_net(t: Tracer, attention_type: str, width: int) -> Act:
             out = _linears(t, "linears_image", tokens, width, width)
         else:
             out = _linears(t, "linears", tokens, width, width)
-        u.done(Act(objs, None, u.path), new=False)
+        u.done(Act(width, None, u.path, objs), new=False)
     return Act(width, None, out.source, objs)

@@ -152,8 +152,8 @@ def gated_self_attention_dense(t: Tracer, name: str, x: Act, objs: Act, dim: int
     (whose image part is kept), then a GEGLU feed-forward; each added through a tanh gate (alpha_attn/dense)."""
     tokens = x.tokens or 1
     with t.scope(name, order=("linear", "attn", "ff", "norm1", "norm2")) as full:
-        # it owns alpha_attn and alpha_dense itself: a row of its own, which hooks see with the tokens as channels
-        t.owner("", "GatedSelfAttentionDense", Act(tokens, None, x.source), Act(tokens, None, full),
+        # it owns alpha_attn and alpha_dense itself: a row of its own, on the image tokens
+        t.owner("", "GatedSelfAttentionDense", Act(dim, None, x.source, tokens), Act(dim, None, full),
                 [("alpha_attn", ()), ("alpha_dense", ())], "tanh-gated")
         o = t.linear("linear", objs, context_dim if context_dim is not None else dim, dim)
         joint = Act(dim, None, x.source, tokens + (o.tokens or 1))  # torch.cat([x, objs], dim=1)

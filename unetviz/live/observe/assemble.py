@@ -27,7 +27,7 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
     layers = tuple(replace(x, unit=unit_of(x.path, unit_list)) for x in cap.layers)
     concats, skips = pair_skips(cap, unit_list)
     rank = len(in_size) if frames_axis is None else 2  # a video model's blocks pass (B*F, C, H, W)
-    units = tuple(make_unit(u, layers, blocks, rank, tokens=frames_axis is not None) for u in cap.units)
+    units = tuple(make_unit(u, layers, blocks, rank) for u in cap.units)
     out = next(tensors_in(cap.output), None) if cap.error is None else None
     out_c, out_size = sample_shape(out, frames_axis)
     manifest = tuple((k, tuple(int(d) for d in v.shape)) for k, v in model.state_dict(keep_vars=True).items())
@@ -58,10 +58,11 @@ def observe(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
     ``frames_axis``: a video model's sample and output carry frames on this axis ((B, C, F, H, W): 2,
     UNet3DConditionModel; (B, F, C, H, W): 1, SVD) and its blocks fold them into the batch. The trace's
     channels are then the other of axes 1 and 2 and its sizes FxHxW; units and concats are read per frame
-    ((B*F, C, H, W): HxW), and a 3-d tensor is a token sequence (B, N, C) (an adapter's ``OBSERVE``)."""
+    ((B*F, C, H, W): HxW) (an adapter's ``OBSERVE``). In any model but a 1-D one a 3-d tensor is a token
+    sequence (B, N, C): C channels, N tokens (``layer_rows``)."""
     units, blocks = unit_paths(model)
     video = frames_axis is not None
-    cap = capture(model, args, kwargs, set(units), rank=4 if video else None, tokens=video)
+    cap = capture(model, args, kwargs, set(units), rank=4 if video else None)
     first = next(iter([*tensors_in(args), *tensors_in(kwargs)]), None)
     in_c, size = sample_shape(first, frames_axis)
     return build_trace(model, cap, blocks, family=family, in_channels=in_c or 0, in_size=size or (),

@@ -66,25 +66,25 @@ def block_of(path: str, blocks: list[str]) -> str:
     return enclosing(path, blocks) or path
 
 
-def make_unit(u: UnitEvent, layers: tuple[Layer, ...], blocks: list[str], rank: int = 2,
-              tokens: bool = False) -> Unit:
+def make_unit(u: UnitEvent, layers: tuple[Layer, ...], blocks: list[str], rank: int = 2) -> Unit:
     """The record of a unit; ``rank``: the spatial dims of the tensors its sizes are read from (the sample's,
-    or 2 for a video model, whose blocks fold the frames into the batch); ``tokens``: see ``observe``."""
+    or 2 for a video model, whose blocks fold the frames into the batch)."""
     in_size, out_size = _sz(u.in_shape, rank), _sz(u.out_shape, rank)
-    in_c, out_c = _ch(u.in_shape, tokens), _ch(u.out_shape, tokens)
-    if u.last - u.first == 1 and layers[u.first].path == u.path:  # a bare layer: its own attributes tell
-        in_c, out_c = layers[u.first].in_channels, layers[u.first].out_channels
-        if tokens:  # a video model's bare GroupNorm on (B, C, F, H, W) (transformer_in.norm): FxHxW, as its row
-            in_size, out_size = layers[u.first].in_size, layers[u.first].out_size
+    in_c, out_c = _ch(u.in_shape, rank), _ch(u.out_shape, rank)
+    if u.last - u.first == 1 and layers[u.first].path == u.path:
+        # a bare layer: its own row tells, as the symbolic trace makes it (a video model's GroupNorm on
+        # (B, C, F, H, W), transformer_in.norm, is FxHxW)
+        row = layers[u.first]
+        in_c, out_c, in_size, out_size = row.in_channels, row.out_channels, row.in_size, row.out_size
     return Unit(path=u.path, kind=kind_of(u.path, u.type, in_size, out_size), type=u.type, in_channels=in_c,
                 out_channels=out_c, in_size=in_size, out_size=out_size, params=u.params, first=u.first,
                 last=u.last, block=block_of(u.path, blocks))
 
 
-def _ch(shape: tuple[int, ...] | None, tokens: bool = False) -> int:
-    """Channels: dim 1; with ``tokens`` (a video model, whose channel-first tensors are 4-d) a 3-d tensor
-    is a token sequence (B, N, C) and its channels are the last dim."""
-    if tokens and shape is not None and len(shape) == 3:
+def _ch(shape: tuple[int, ...] | None, rank: int = 2) -> int:
+    """Channels: dim 1, but the last dim of a token sequence (B, N, C), which a 3-d tensor is in any model
+    but a 1-D one (``layer_rows``): position_net's boxes are 4 wide, not 30."""
+    if rank != 1 and shape is not None and len(shape) == 3:
         return shape[2]
     return shape[1] if shape is not None and len(shape) > 1 else 0
 
