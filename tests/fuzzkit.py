@@ -12,7 +12,6 @@ from typing import Any
 from hypothesis import HealthCheck
 
 import unetviz
-from unetviz.families.diffusers.embed import UNSUPPORTED
 
 COMMON: dict[str, Any] = {"deadline": None,
                           "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
@@ -44,7 +43,7 @@ def outcome(build: Build, cfg: dict[str, Any], size: Any, ignore: tuple[str, ...
     try:
         unetviz.trace(cfg, size=size)
     except unetviz.UnetvizError as ours:
-        if unsupported and UNSUPPORTED in str(ours):
+        if unsupported and isinstance(ours, unetviz.NotTraced):
             return "unsupported", str(ours)
         real = constructs(build, cfg)
         return ("agree", f"both reject: {ours}") if real else ("ours-rejects", str(ours))

@@ -74,7 +74,7 @@ def _module_weights(module: Any, naming: str | None) -> Weights:
         raise UnetvizError(f"source: expected a preset name, a config, a path or an nn.Module, got"
                            f" {type(module).__name__}")
     if naming is not None:
-        raise NotTraced(f"--naming: got {naming!r}; unetviz renames a live module's weights not yet: its keys are"
+        raise NotTraced(f"--naming: got {naming!r}; unetviz does not rename a live module's weights yet: its keys are"
                         " its own state_dict()'s (trace its config to get either naming)")
     state = module.state_dict(keep_vars=True)
     shapes = {k: tuple(int(d) for d in v.shape) for k, v in state.items()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.config import MAX_INT, Args
-from ...core.errors import UnetvizError, bad_value
+from ...core.errors import NotTraced, UnetvizError, bad_value
 from ...core.inputs import TEXT_TOKENS
 from ...core.records import Size, fmt_size
 from ...engine.tracer import Act, Tracer
@@ -65,7 +65,7 @@ def _types(a: Args) -> list[str]:
         other = next((b for b in value if isinstance(b, str) and b not in DOWN_BLOCK_TYPES
                       and b.endswith("Block2D")), None)
         if other is not None:
-            raise UnetvizError(f"down_block_types: {other!r}: {UNSUPPORTED} this block type in a ControlNet;"
+            raise NotTraced(f"down_block_types: {other!r}: {UNSUPPORTED} this block type in a ControlNet;"
                                f" allowed: {', '.join(DOWN_BLOCK_TYPES)}")
     return a.str_list("down_block_types", DOWN_BLOCK_TYPES, value=value)
 
@@ -145,7 +145,7 @@ def _embeds(a: Args, c0: int) -> Embeds:
     activation(a, "act_fn")
     if a.raw("encoder_hid_dim") is not None or a.raw("encoder_hid_dim_type") is not None:
         # built, but ControlNetModel.forward never runs encoder_hid_proj: weights no forward pass reaches
-        raise UnetvizError(f"encoder_hid_dim: {UNSUPPORTED} ControlNetModel's encoder_hid_proj (its forward never"
+        raise NotTraced(f"encoder_hid_dim: {UNSUPPORTED} ControlNetModel's encoder_hid_proj (its forward never"
                            " runs it); allowed: None")
     kind, num = a.raw("class_embed_type"), a.opt_int("num_class_embeds", 1)
     proj = a.opt_int("projection_class_embeddings_input_dim", 1)
@@ -156,7 +156,7 @@ def _embeds(a: Args, c0: int) -> Embeds:
         "timestep", "identity", "projection") else None
     add = a.raw("addition_embed_type")
     if add in ("text", "text_image"):
-        raise UnetvizError(f"addition_embed_type: {add!r}: {UNSUPPORTED} it; allowed: None, 'text_time'")
+        raise NotTraced(f"addition_embed_type: {add!r}: {UNSUPPORTED} it; allowed: None, 'text_time'")
     if add not in (None, "text_time"):
         raise bad_value("addition_embed_type", add, (None, "text", "text_image", "text_time"))
     add_dim = a.opt_int("addition_time_embed_dim", 1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.config import Args
-from ...core.errors import UnetvizError, bad_value
+from ...core.errors import NotTraced, UnetvizError, bad_value
 from ...core.records import Size
 from ...engine.tracer import Act, Tracer
 from .embed import UNSUPPORTED, activation
@@ -39,7 +39,7 @@ def _types(a: Args, key: str, allowed: tuple[str, ...]) -> list[str]:
     if isinstance(raw, (list, tuple)):
         other = next((b for b in raw if b in RL_TYPES), None)
         if other is not None:
-            raise UnetvizError(f"{key}: {other!r} (a reinforcement-learning block): {UNSUPPORTED} it yet; allowed:"
+            raise NotTraced(f"{key}: {other!r} (a reinforcement-learning block): {UNSUPPORTED} it yet; allowed:"
                                f" {', '.join(allowed)}")
         if not raw:  # the constructor's loop builds no block: no up blocks leave the mid block's output as the result
             return []
@@ -65,12 +65,12 @@ def _check(a: Args) -> tuple[list[str], list[str], list[int]]:
         raise UnetvizError(f"up_block_types has {len(up)} entries but block_out_channels has {len(boc)}")
     mid = a.raw("mid_block_type")
     if mid in RL_TYPES:
-        raise UnetvizError(f"mid_block_type: {mid!r} (a reinforcement-learning block): {UNSUPPORTED} it yet;"
+        raise NotTraced(f"mid_block_type: {mid!r} (a reinforcement-learning block): {UNSUPPORTED} it yet;"
                            " allowed: 'UNetMidBlock1D'")
     a.choice("mid_block_type", MID_TYPES)
     out = a.raw("out_block_type")
     if out in ("OutConv1DBlock", "ValueFunction"):
-        raise UnetvizError(f"out_block_type: {out!r} (a reinforcement-learning head): {UNSUPPORTED} it yet;"
+        raise NotTraced(f"out_block_type: {out!r} (a reinforcement-learning head): {UNSUPPORTED} it yet;"
                            " allowed: None")
     return down, up, boc
 

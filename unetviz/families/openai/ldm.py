@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.config import Args
-from ...core.errors import UnetvizError, bad_value
+from ...core.errors import NOT_TRACED, NotTraced, UnetvizError, bad_value
 from ...core.inputs import TEXT_TOKENS
 from ...core.records import Size, fmt_size
 from ...engine.tracer import Act, Tracer
@@ -118,9 +118,9 @@ def _check(a: Args) -> None:
     if missing:
         raise UnetvizError(f"{missing[0]}: required (UNetModel has no default for it); required: {', '.join(REQUIRED)}")
     if a.raw("dims") != 2:
-        raise bad_value("dims", a.raw("dims"), "2 (unetviz traces 2-d ldm models only)")
+        raise NotTraced(f"dims: got {a.raw('dims')!r}; {NOT_TRACED} 1-d or 3-d ldm UNetModels yet; allowed: 2")
     if a.raw("n_embed") is not None:
-        raise bad_value("n_embed", a.raw("n_embed"), "null (unetviz does not trace the codebook-id head)")
+        raise NotTraced(f"n_embed: got {a.raw('n_embed')!r}; {NOT_TRACED} the codebook-id head yet; allowed: null")
     if a.raw("image_size") is not None:
         a.int("image_size", 1)
     dropout = a.float("dropout")
