@@ -60,6 +60,7 @@ fuzz: $(FULL)
 
 bench: $(FULL) dot
 	$(PY) benchmarks/bench_table.py
+	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_verify.py
 	$(PY) benchmarks/bench_graph.py
 

@@ -18,6 +18,8 @@ The figures (``memory_of``), what the JSON trace's ``"memory"`` holds, each at a
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -110,36 +112,55 @@ def _skip_ranges(t: Trace) -> list[tuple[int, int, int]]:
     return out
 
 
-def peak_elements(t: Trace, copies: int | None) -> tuple[int, str]:
-    """(peak live activation elements at batch 1, the layer where it is); ``copies`` None: fused attention."""
+def _held(t: Trace) -> Iterator[tuple[Layer, int]]:
+    """Each layer with the elements held while it runs, its own input and output aside: the skips pushed and
+    not yet popped, plus the input its unit keeps for the residual."""
     delta = [0] * (len(t.layers) + 1)  # skips held: +n where a skip is pushed, -n where it is popped
     for a, b, n in _skip_ranges(t):
         if a < b:
             delta[a] += n
             delta[b] -= n
-    unit_of: dict[int, Unit] = {}
+    residual = [0] * len(t.layers)
     for u in t.units:
-        for i in range(u.first, u.last):
-            unit_of[i] = u
-    best, at, held = 0, "", 0
+        kept = _elements(u.in_channels, u.in_size, None)
+        residual[u.first + 1:u.last] = [kept] * max(0, u.last - u.first - 1)
+    held = 0
     for i, x in enumerate(t.layers):
         held += delta[i]
-        owner = unit_of.get(i)
-        residual = _elements(owner.in_channels, owner.in_size, None) if owner and owner.first < i else 0
-        live = held + residual + _work(x, copies)
+        yield x, held + residual[i]
+
+
+def peak_elements(t: Trace, copies: int | None) -> tuple[int, str]:
+    """(peak live activation elements at batch 1, the layer where it is); ``copies`` None: fused attention."""
+    best, at = 0, ""
+    for x, held in _held(t):
+        live = held + _work(x, copies)
         if live > best:
             best, at = live, x.path
     return best, at
 
 
+def _peaks(t: Trace) -> tuple[int, str, int]:
+    """(materialised peak, the layer where it is, memory-efficient peak) in one walk: both ``peak_elements``."""
+    mat, at, eff = 0, "", 0
+    for x, held in _held(t):
+        live = held + _work(x, SCORE_COPIES)
+        if live > mat:
+            mat, at = live, x.path
+        eff = max(eff, held + _work(x, None) if x.type in ATTENTION_TYPES else live)  # the same but for scores
+    return mat, at, eff
+
+
 def memory_of(t: Trace, batch: int = 1, dtype: str = "fp16") -> Memory:
     """The memory figures of ``t`` at ``batch`` and ``dtype``."""
+    return _memory(t, attentions(t), batch, dtype)
+
+
+def _memory(t: Trace, atts: list[Attention], batch: int, dtype: str) -> Memory:
     size = DTYPE_BYTES[dtype] * batch
     skips = sum(n for _, _, n in _skip_ranges(t))
-    atts = attentions(t)
     largest = max(atts, key=lambda a: a.scores, default=None)
-    mat, at = peak_elements(t, SCORE_COPIES)
-    eff, _ = peak_elements(t, None)
+    mat, at, eff = _peaks(t)
     return Memory(batch=batch, dtype=dtype, skip_elements=skips, skip_bytes=skips * size, largest=largest,
                   largest_bytes=(largest.scores if largest else 0) * size, peak_materialised=mat * size,
                   peak_efficient=eff * size, peak_at=at)
@@ -147,7 +168,8 @@ def memory_of(t: Trace, batch: int = 1, dtype: str = "fp16") -> Memory:
 
 def memory_dict(t: Trace, batch: int = 1, dtype: str = "fp16") -> dict[str, Any]:
     """The JSON trace's ``"memory"``: see the module docstring, field by field."""
-    m = memory_of(t, batch, dtype)
+    atts = attentions(t)
+    m = _memory(t, atts, batch, dtype)
     big = m.largest
     return {
         "batch": batch, "dtype": dtype, "bytes_per_element": DTYPE_BYTES[dtype],
@@ -155,7 +177,7 @@ def memory_dict(t: Trace, batch: int = 1, dtype: str = "fp16") -> dict[str, Any]
         "largest_attention": None if big is None else {
             "path": big.path, "heads": big.heads, "tokens": big.tokens, "kv_tokens": big.kv_tokens,
             "elements": big.scores, "bytes": m.largest_bytes},
-        "attention_scores": [{"path": a.path, "elements": a.scores} for a in attentions(t)],
+        "attention_scores": [{"path": a.path, "elements": a.scores} for a in atts],
         "peak": {"materialised": m.peak_materialised, "memory_efficient": m.peak_efficient, "at": m.peak_at,
                  "score_copies": SCORE_COPIES},
     }
@@ -173,13 +195,12 @@ def level_of(t: Trace, u: Unit) -> int | None:
     """The U-Net level a unit works at: how many times the input's resolution was halved to its output
     (its input for a unit without an output size); None for a unit with no spatial size (embeddings)."""
     size = u.out_size or u.in_size
-    if not size or not t.in_size or len(size) != len(t.in_size):
+    # a video's units work per frame (HxW) on an FxHxW input: compare the trailing axes
+    ref = t.in_size[-len(size):] if size else ()
+    if not size or len(ref) != len(size):
         return None
-    ratio = numel(t.in_size) / max(1, numel(size))
-    level = 0
-    while ratio >= 2 ** (len(size) * (level + 0.5)):
-        level += 1
-    return level
+    # the axis halved most often: an in-plane (1, 2, 2) stride is a level as much as a (2, 2, 2) one
+    return max(0, *(round(math.log2(max(1, a) / max(1, b))) for a, b in zip(ref, size, strict=True)))
 
 
 def without_free_rows(t: Trace) -> Trace:

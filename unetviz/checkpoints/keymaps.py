@@ -8,6 +8,7 @@ checking every shape. ``block_id`` is the LoRA block name of an original path (I
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from ..core.config import Args
 from ..core.errors import UnetvizError
 from ..core.records import Shape, Trace
 from ..families import lookup
-from ..families.openai import ldm
 from ..tracing import constructed, key_of
 from .naming import keymap, module_map, original_config
 
@@ -42,6 +42,8 @@ class Twins:
 
 def diffusers_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The diffusers ``UNet2DConditionModel`` config of the same network as an ``ldm`` config."""
+    from ..families.openai import ldm  # loaded when an ldm config's twin is asked for
+
     given = {k: v for k, v in config.items() if k != "family" and not k.startswith("_")}
     a = Args(given, ldm.DEFAULTS, "ldm UNetModel")
     mc, mults = a.int("model_channels", 1), a.raw("channel_mult")
@@ -85,18 +87,27 @@ def twins(config: Mapping[str, Any]) -> Twins:
 
 @lru_cache(maxsize=32)
 def _twins(key: str) -> Twins:
-    import json
-
     config = json.loads(key)
     family, _ = lookup(config)
     if family.family == "ldm":
-        mine, theirs = constructed(diffusers_config(config)), constructed(config)
-    elif family.model == "UNet2DConditionModel":
-        mine, theirs = constructed(config), constructed(original_config(config))
-    else:
-        raise UnetvizError(f"naming: the {family.family} family ({family.model}) has one naming only; the original"
+        return _paired(constructed(diffusers_config(config)), constructed(config))
+    _check_twinned(family.family, family.model)
+    return _paired(constructed(config), constructed(original_config(config)))
+
+
+def _check_twinned(family: str, model: str) -> None:
+    if family != "diffusers" or model != "UNet2DConditionModel":
+        raise UnetvizError(f"naming: the {family} family ({model}) has one naming only; the original"
                            " naming exists for Stable Diffusion's UNet2DConditionModel and ldm UNetModel")
-    return Twins(diffusers=mine, original=theirs, keys=tuple(keymap(mine, theirs)), modules=module_map(mine, theirs))
+
+
+def _paired(mine: Trace, theirs: Trace) -> Twins:
+    modules = module_map(mine, theirs)
+    return Twins(diffusers=mine, original=theirs, keys=tuple(keymap(mine, theirs, modules)), modules=modules)
+
+
+_NAMES: dict[str, dict[str, str]] = {}
+"""Config key -> its original names: they depend on the config alone, not on the size a trace ran at."""
 
 
 def original_names(trace: Trace) -> dict[str, str]:
@@ -107,9 +118,29 @@ def original_names(trace: Trace) -> dict[str, str]:
     if trace.family != "diffusers" or trace.model != "UNet2DConditionModel":
         return {}
     try:
-        pair = twins(thawed(trace.given))
+        key = key_of(thawed(trace.given))
+        names = _NAMES.get(key)
+        if names is None:
+            names = _names_of(key, trace)
+            if len(_NAMES) >= 32:  # bounded, as the twins' cache
+                _NAMES.pop(next(iter(_NAMES)))
+            _NAMES[key] = names
     except UnetvizError:
         return {}
+    return dict(names)
+
+
+def _names_of(key: str, trace: Trace) -> dict[str, str]:
+    """The original names of the diffusers config ``key``, traced as ``trace``."""
+    if trace.error is None:
+        # a forward pass that ran to the end met every module, in the constructor's order: it is the
+        # diffusers twin at any size, so only the original naming's trace is made
+        config = json.loads(key)
+        family, _ = lookup(config)
+        _check_twinned(family.family, family.model)
+        pair = _paired(trace, constructed(original_config(config)))
+    else:
+        pair = _twins(key)
     names = dict(pair.modules)
     spans = {(u.first, u.last): u.path for u in pair.original.units}
     names.update({u.path: spans[(u.first, u.last)] for u in pair.diffusers.units if (u.first, u.last) in spans})

@@ -18,8 +18,6 @@ from typing import Any
 from ..core.config import Args
 from ..core.errors import UnetvizError
 from ..core.records import Layer, Shape, Trace
-from ..families.diffusers.unet2d import UNET2D_CONDITION_DEFAULTS
-from ..families.openai import ldm
 
 SAME_TYPE = {"GroupNorm32": "GroupNorm"}
 """ldm's ``GroupNorm32`` only normalises in float32: the same module as diffusers' ``GroupNorm``."""
@@ -64,6 +62,10 @@ def _heads(a: Args, widths: list[int], cross: list[bool]) -> dict[str, int]:
 
 def original_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The ``{"family": "ldm", ...}`` config of the same network as a diffusers UNet2DConditionModel config."""
+    # the builders' modules load when a second naming is asked for, not with every renderer that may ask
+    from ..families.diffusers.unet2d import UNET2D_CONDITION_DEFAULTS
+    from ..families.openai import ldm
+
     given = {k: v for k, v in config.items() if not k.startswith("_") and k not in ("family", "class")}
     a = Args(given, UNET2D_CONDITION_DEFAULTS, "diffusers UNet2DConditionModel")
     for key in STRUCTURAL_DEFAULTS:
@@ -121,13 +123,14 @@ def module_map(diffusers_trace: Trace, ldm_trace: Trace) -> dict[str, str]:
     return pairs
 
 
-def keymap(diffusers_trace: Trace, ldm_trace: Trace) -> list[tuple[str, str, Shape]]:
+def keymap(diffusers_trace: Trace, ldm_trace: Trace,
+           modules: Mapping[str, str] | None = None) -> list[tuple[str, str, Shape]]:
     """Every ``state_dict`` tensor as (diffusers key, original key, shape), in diffusers' manifest order.
 
     Give the constructor's traces (``unetviz.tracing.constructed(...)``): they hold every module. Raises unless the
-    map is one to one and covers both manifests.
+    map is one to one and covers both manifests. ``modules``: their ``module_map``, where the caller has it.
     """
-    layers = module_map(diffusers_trace, ldm_trace)
+    layers = module_map(diffusers_trace, ldm_trace) if modules is None else modules
     theirs = dict(ldm_trace.manifest)
     out: list[tuple[str, str, Shape]] = []
     for key, shape in diffusers_trace.manifest:

@@ -63,6 +63,9 @@ def layer_macs(layer: Layer) -> int:
 
 
 def _macs(layer: Layer) -> int:
+    if layer.type == "Linear":  # most rows of a transformer U-Net: the same as below, tested first
+        weight = _weight(layer)
+        return 0 if weight is None else numel(weight) * (layer.tokens or 1)
     heads, tq, tk = layer.heads or 1, layer.tokens or 0, layer.kv_tokens or 0
     if layer.type == "attention":  # heads x tq x tk x (d_qk + d_v)
         return tq * tk * (layer.in_channels + layer.out_channels)

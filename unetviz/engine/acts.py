@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..core.kinds import Kind
 from ..core.records import Size
@@ -21,7 +21,8 @@ class Act:
     """Set on a value just popped from the skip stack: its stack index."""
 
     def by(self, source: str) -> Act:
-        return replace(self, source=source, skip=None)
+        # built directly, not with dataclasses.replace: every layer of a trace returns through here
+        return Act(self.channels, self.size, source, self.tokens)
 
 
 @dataclass

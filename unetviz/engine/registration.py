@@ -28,27 +28,41 @@ class Registration:
 
     def note(self, full: str) -> None:
         """The walk reached module (or tensor) ``full``: remember when each of its ancestors' children first came."""
-        parts = full.split(".")
-        for i in range(len(parts)):
-            seen = self.seen.setdefault(".".join(parts[:i]), {})
-            seen.setdefault(parts[i], len(seen))
+        # deepest first: once a parent already knows the child, every ancestor above was noted with it
+        parent, _, child = full.rpartition(".")
+        while True:
+            seen = self.seen.setdefault(parent, {})
+            if child in seen:
+                return
+            seen[child] = len(seen)
+            if not parent:
+                return
+            parent, _, child = parent.rpartition(".")
 
     def rank(self, key: str) -> tuple[int, ...]:
         """Sort key of tensor ``key`` (``down_blocks.1.resnets.0.conv1.weight``)."""
-        parts = key.split(".")[:-1]
-        ranks: list[int] = []
-        for i, child in enumerate(parts):
-            parent = ".".join(parts[:i])
-            declared = self.declared.get(parent, ())
-            if child.isdigit():
-                ranks.append(int(child))
-            elif child in declared:
-                ranks.append(declared.index(child))
-            else:
-                ranks.append(len(declared) + self.seen.get(parent, {}).get(child, 0))
-        return tuple(ranks)
+        return self._module_rank(key.rpartition(".")[0], {})
+
+    def _module_rank(self, module: str, known: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+        """Rank of a module path, its parent's rank first; ``known`` memoises the modules already ranked
+        (a module's tensors and its siblings share every rank above them)."""
+        if not module:
+            return ()
+        if module in known:
+            return known[module]
+        parent, _, child = module.rpartition(".")
+        declared = self.declared.get(parent, ())
+        if child.isdigit():
+            own = int(child)
+        elif child in declared:
+            own = declared.index(child)
+        else:
+            own = len(declared) + self.seen.get(parent, {}).get(child, 0)
+        known[module] = result = (*self._module_rank(parent, known), own)
+        return result
 
     def order(self, entries: Iterable[tuple[str, Shape]]) -> tuple[tuple[str, Shape], ...]:
         """``entries`` in state_dict order; sorted() is stable, so a module's own tensors keep their
         weight-then-bias order."""
-        return tuple(sorted(entries, key=lambda e: self.rank(e[0])))
+        known: dict[str, tuple[int, ...]] = {}  # ranks are read once the walk is over: memoised for this sort
+        return tuple(sorted(entries, key=lambda e: self._module_rank(e[0].rpartition(".")[0], known)))

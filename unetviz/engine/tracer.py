@@ -10,7 +10,7 @@ module registration order, which the builder declares where it differs from exec
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,7 +45,8 @@ class Tracer:
     in_size: Size = ()
     size_source: str = ""
     _skips: SkipStack = field(default_factory=SkipStack)
-    _prefix: list[str] = field(default_factory=list)
+    _here: list[str] = field(default_factory=lambda: [""])
+    """The path of each scope entered and not yet left, the model itself first: the last is the current one."""
     _block: str = ""
     _unit: str = ""
     _order: Registration = field(default_factory=Registration)
@@ -95,21 +96,16 @@ class Tracer:
 
     # ---- paths and scopes -------------------------------------------------------------------
     def path(self, name: str = "") -> str:
-        return ".".join([*self._prefix, *([name] if name else [])])
+        here = self._here[-1]
+        return f"{here}.{name}" if here and name else here or name
 
-    @contextmanager
-    def scope(self, name: str, order: Sequence[str] = ()) -> Iterator[str]:
-        """Enter submodule ``name``. ``order``: its children in registration order, where that
-        differs from the order the forward pass reaches them (it decides ``state_dict`` order)."""
-        parts = [p for p in name.split(".") if p]
-        self._prefix.extend(parts)
-        full = self.path()
+    def scope(self, name: str, order: Sequence[str] = ()) -> AbstractContextManager[str]:
+        """Enter submodule ``name`` (``with t.scope(name) as full``). ``order``: its children in registration
+        order, where that differs from the order the forward pass reaches them (it decides ``state_dict`` order)."""
+        full = self.path(".".join(p for p in name.split(".") if p))
         if order:
             self._order.declare(full, order)
-        try:
-            yield full
-        finally:
-            del self._prefix[len(self._prefix) - len(parts) :]
+        return _Scope(self._here, full)
 
     def declare(self, order: Sequence[str]) -> None:
         """Registration order of the current scope's children (see ``scope``)."""
@@ -172,8 +168,8 @@ class Tracer:
             out = replace(out, size=None)
         if not self._unit:
             self._consume(full)
-        keyed = tuple((f"{full}.{t}", shape) for t, shape in tensors)
-        params = sum(numel(shape) for _, shape in keyed)
+        keyed = tuple([(f"{full}.{t}", shape) for t, shape in tensors])
+        params = sum([numel(shape) for _, shape in tensors])
         self._order.note(full)
         self.layers.append(Layer(batch=self.batch, path=full, type=type_, in_channels=in_c, out_channels=out.channels,
                                  in_size=x.size,
@@ -233,13 +229,14 @@ class Tracer:
             raise UnetvizError(f"{key}: got {groups}; it must divide the {channels} channels of"
                                f" {self.path(name)} (GroupNorm)")
         tensors: list[tuple[str, Shape]] = [("weight", (channels,)), ("bias", (channels,))] if affine else []
-        return self._add(name, "GroupNorm", x, channels, replace(x, source=""), tensors, f"{groups} groups")
+        return self._add(name, "GroupNorm", x, channels, Act(x.channels, x.size, "", x.tokens), tensors,
+                         f"{groups} groups")
 
     def layer_norm(self, name: str, x: Act, channels: int, affine: bool = True, bias: bool = True) -> Act:
         tensors: list[tuple[str, Shape]] = []
         if affine:
             tensors = [("weight", (channels,)), *([("bias", (channels,))] if bias else [])]
-        return self._add(name, "LayerNorm", x, channels, replace(x, source=""), tensors)
+        return self._add(name, "LayerNorm", x, channels, Act(x.channels, x.size, "", x.tokens), tensors)
 
     def embedding(self, name: str, num: int, dim: int) -> Act:
         x = Act(num, None, "input")
@@ -378,6 +375,22 @@ class Tracer:
                      size_source=self.size_source, blocks=tuple(self.blocks),
                      buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun),
                      context=self.context_used, macs=sum(layer_macs(x) for x in self.layers))
+
+
+class _Scope:
+    """``Tracer.scope``'s context: a plain class, as every module of a trace is entered through one."""
+
+    __slots__ = ("full", "here")
+
+    def __init__(self, here: list[str], full: str) -> None:
+        self.here, self.full = here, full
+
+    def __enter__(self) -> str:
+        self.here.append(self.full)
+        return self.full
+
+    def __exit__(self, *exc: object) -> None:
+        self.here.pop()
 
 
 MAX_LAYERS = 20_000

@@ -7,6 +7,7 @@ LoRA ``block_id``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..analysis.memory import memory_dict
@@ -19,15 +20,15 @@ def _list(size: Size | None) -> list[int] | None:
     return None if size is None else list(size)
 
 
-def layer_dict(x: Layer, names: dict[str, str] | None = None) -> dict[str, Any]:
+def layer_dict(x: Layer, names: dict[str, str] | None = None, values: dict[str, int] | None = None) -> dict[str, Any]:
+    """One layer's record; ``values``: its quantities by name, where the caller has computed them."""
     d: dict[str, Any] = {"path": x.path, "type": x.type, "in_channels": x.in_channels,
                          "out_channels": x.out_channels, "in_size": _list(x.in_size), "out_size": _list(x.out_size)}
     if x.kernel is not None:
         d["kernel"] = list(x.kernel)
         d["stride"] = _list(x.stride)
         d["padding"] = _list(x.padding)
-    for q in LAYER_QUANTITIES:
-        d[q.name] = q.of_layer(x)
+    d.update(values if values is not None else {q.name: q.of_layer(x) for q in LAYER_QUANTITIES})
     d["unit"] = x.unit
     if names and x.path in names:
         d["original"] = names[x.path]
@@ -61,13 +62,15 @@ def skip_dict(s: Skip) -> dict[str, Any]:
             "to": s.to, **({"taken": s.taken} if s.taken else {}), **({"empty": True} if s.empty else {})}
 
 
-def unit_dict(trace: Trace, u: Unit, names: dict[str, str] | None = None) -> dict[str, Any]:
+def unit_dict(trace: Trace, u: Unit, names: dict[str, str] | None = None,
+              per_layer: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """One unit's record; ``per_layer``: each quantity of every layer of ``trace``, where the caller has them."""
     d: dict[str, Any] = {"path": u.path, "kind": u.kind, "type": u.type, "block": u.block,
                          "in_channels": u.in_channels, "out_channels": u.out_channels,
                          "in_size": _list(u.in_size), "out_size": _list(u.out_size)}
-    span = trace.layers[u.first:u.last]
     for q in LAYER_QUANTITIES:
-        d[q.name] = sum(q.of_layer(x) for x in span)
+        d[q.name] = (sum(per_layer[q.name][u.first:u.last]) if per_layer is not None
+                     else sum(q.of_layer(x) for x in trace.layers[u.first:u.last]))
     d["layers"] = [u.first, u.last]
     if names and u.path in names:
         d["original"] = names[u.path]
@@ -90,20 +93,52 @@ def trace_dict(t: Trace) -> dict[str, Any]:
         "output": None if t.out_channels is None else {"channels": t.out_channels, "size": _list(t.out_size)},
         "params": t.params,
     }
+    # each quantity of each layer once: the layers, their units and the model show it
+    per_layer = {q.name: [q.of_layer(x) for x in t.layers] for q in LAYER_QUANTITIES}
     for q in LAYER_QUANTITIES:
         if q.name != "params":  # params is the manifest's total, complete even when the forward fails
-            d[q.name] = sum(q.of_layer(x) for x in t.layers)
+            d[q.name] = sum(per_layer[q.name])
     names = original_names(t)
     d.update({
-        "layers": [layer_dict(x, names) for x in t.layers],
+        "layers": [layer_dict(x, names, dict(zip(per_layer, values, strict=True)))
+                   for x, *values in zip(t.layers, *per_layer.values(), strict=True)],
         "concats": [concat_dict(c) for c in t.concats],
         "skips": [skip_dict(s) for s in t.skips],
-        "units": [unit_dict(t, u, names) for u in t.units],
+        "units": [unit_dict(t, u, names, per_layer) for u in t.units],
         "blocks": [{"path": path, "title": title} for path, title in t.blocks],
         "memory": memory_dict(t),  # activation figures at batch 1, fp16: see unetviz.analysis.memory, field by field
         "error": None if t.error is None else {"at": t.error.at, "message": t.error.message},
     })
     return d
+
+
+def trace_json(t: Trace) -> str:
+    """The JSON trace as text (see ``to_text``)."""
+    return to_text(trace_dict(t))
+
+
+def to_text(data: dict[str, Any]) -> str:
+    """``data`` as JSON text with one field of the top-level object per line and one record (a layer, a
+    unit, a concat...) per line: readable and diffable, and written by the C encoder, where a fully indented
+    document goes through the pure-Python one (``json.dumps`` with ``indent``) and is several times slower."""
+    return _layout(data, "")
+
+
+def _layout(value: Any, pad: str) -> str:
+    inner = pad + "  "
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return "[\n" + ",\n".join(inner + json.dumps(v) for v in value) + f"\n{pad}]"
+    if isinstance(value, dict) and value and (not pad or any(_holds_records(v) for v in value.values())):
+        fields = (f"{inner}{json.dumps(k)}: {_layout(v, inner)}" for k, v in value.items())
+        return "{\n" + ",\n".join(fields) + f"\n{pad}}}"
+    return json.dumps(value)
+
+
+def _holds_records(value: Any) -> bool:
+    """A list of records, or an object holding one (the memory's attention scores): spread over lines."""
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(v, dict) for v in value)
+    return isinstance(value, dict) and any(_holds_records(v) for v in value.values())
 
 
 def weights_dict(t: Trace) -> dict[str, Any]:
