@@ -56,6 +56,17 @@ def test_video_cost_keeps_frames_and_a_real_spatial_size(name: str) -> None:
     assert d["latent"] is True and d["space"] == "latent" and d["factor"] == 8
     # every request reads back, through the same grammar, as the size it was traced at
     assert [unetviz.cost(name, s["request"]).sizes[0].size for s in d["sizes"]] == sizes
+    # per level: the units of a video work per frame (HxW); each level has its own resolution and MACs
+    levels = [lv for lv in unetviz.cost(name).sizes[2].levels if lv.level is not None]
+    assert len(levels) >= 3 and [lv.level for lv in levels] == list(range(len(levels)))
+    assert all(lv.macs > 0 and lv.size is not None and len(lv.size) == 2 for lv in levels)
+
+
+def test_default_cost_sizes_are_sizes_the_model_runs_at() -> None:
+    # the 2015 U-Net's unpadded convs and 2x2 pools run only at 572 + 16k: no default row may fail
+    r = unetviz.cost("ronneberger2015")
+    assert all(s.error is None for s in r.sizes) and r.sizes[2].size == (572, 572)
+    assert [s.request for s in r.sizes] == ["284x284", "428x428", "572x572", "716x716", "860x860", "1148x1148"]
 
 
 def test_the_size_grammar() -> None:

@@ -151,14 +151,36 @@ def parse_sizes(text: str | None, t: Trace, spec: InputSpec) -> list[tuple[str, 
 def _default(t: Trace, spec: InputSpec, factor: float) -> tuple[str, Size, Size | None]:
     """The model's own size with its H and W (a 1-D model's length) scaled; a video's frames are kept."""
     keep = 1 if spec.rank == "video" else 0
-    size = (*t.in_size[:keep], *(max(8, round(d * factor / 8) * 8) if d >= 16 else d for d in t.in_size[keep:]))
+    if factor == 1.0:
+        return _labelled(t.in_size, spec)
+    return _labelled((*t.in_size[:keep], *(max(8, round(d * factor / 8) * 8) if d >= 16 else d
+                                             for d in t.in_size[keep:])), spec)
+
+
+def _labelled(size: Size, spec: InputSpec) -> tuple[str, Size, Size | None]:
+    """(a label the size grammar reads back, the size, its pixels): 512px, 768x512px, 14x576x576px."""
     pixels = spec.pixels(size)
-    if pixels is not None:
-        # a label the size grammar reads back: 512px, 768x512px, 14x576x576px (a video's frames first)
-        side = str(pixels[0]) if len(set(pixels)) == 1 and not keep else fmt_size(pixels)
-        frames = f"{size[0]}x" if keep else ""
-        return f"{frames}{side}px", size, pixels
-    return fmt_size(size), size, None
+    if pixels is None:
+        return fmt_size(size), size, None
+    video = spec.rank == "video"
+    side = str(pixels[0]) if len(set(pixels)) == 1 and not video else fmt_size(pixels)
+    return f"{size[0]}x{side}px" if video else f"{side}px", size, pixels
+
+
+NEIGHBOURS = tuple(d * s for d in range(4, 68, 4) for s in (-1, 1))
+"""Offsets tried around a default size the model fails at (-4, 4, -8, 8, ... 64): a default row should run."""
+
+
+def _runs_near(config: dict[str, Any], preset: str | None, name: str, size: Size, spec: InputSpec) -> Size:
+    """``size``, or the nearest size (same offset on every scaled axis) at which the model runs."""
+    keep = 1 if spec.rank == "video" else 0
+    if trace_config(config, size, preset, name).error is None:
+        return size
+    for step in NEIGHBOURS:
+        near = (*size[:keep], *(d + step for d in size[keep:]))
+        if min(near) >= 1 and trace_config(config, near, preset, name).error is None:
+            return near
+    return size  # nothing near runs: the row says why it fails
 
 
 def size_cost(t: Trace, request: str, pixels: Size | None, batch: int, dtype: str) -> SizeCost:
@@ -203,6 +225,8 @@ def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = 
     base = trace_config(config, None, preset, name)
     runs = []
     for request, size, _ in parse_sizes(sizes, base, spec):
+        if sizes is None and size != base.in_size:  # a default size: move to the nearest one the model runs at
+            request, size, _ = _labelled(_runs_near(config, preset, name, size, spec), spec)
         same = size == base.in_size  # the model's own size: already traced
         runs.append((request, base if same else trace_config(config, size, preset, name)))
     return cost_report(runs, batch, dtype)

@@ -46,7 +46,11 @@ def _share(part: int, whole: int) -> str:
 
 
 def _label(s: SizeCost) -> str:
-    return f"{fmt_size(s.pixels)} px" if s.pixels is not None else fmt_size(s.size)
+    """The image for a latent model (a video's frames first: ``14x576x1024 px``), else the input size."""
+    if s.pixels is None:
+        return fmt_size(s.size)
+    frames = s.size[:-len(s.pixels)]
+    return f"{fmt_size((*frames, *s.pixels))} px"
 
 
 Col = tuple[str, int, Callable[[SizeCost], str]]
