@@ -150,6 +150,8 @@ def large_image_note(req: SizeRequest | None, spec: InputSpec, size: tuple[int, 
     px = spec.pixels(size)
     if px is None or max(px) <= LARGE_IMAGE:
         return None
-    shown = "x".join(map(str, px))
-    return (f"--size {req.text} is the latent size, a {shown} px image; for a {'x'.join(map(str, size[-2:]))} px"
-            f" image give --size {req.text}px")
+    def side(dims: tuple[int, ...]) -> str:
+        return str(dims[0]) if len(set(dims)) == 1 else "x".join(map(str, dims))
+
+    # one line that fits 80 columns after "warning: " for the usual sizes
+    return f"--size {req.text} is a latent ({side(px)} px image); for {side(size[-2:])} px use --size {req.text}px"
