@@ -43,8 +43,13 @@ def __getattr__(name: str) -> Any:
             value = "0+unknown"
     elif name in _WHERE:
         value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
-    else:
-        raise AttributeError(f"module 'unetviz' has no attribute {name!r}")
+    else:  # a submodule (unetviz.api, unetviz.live...), as an eager package would have it after use
+        try:
+            value = import_module(f".{name}", __name__)
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise  # the submodule exists but needs something missing (torch for unetviz.live)
+            raise AttributeError(f"module 'unetviz' has no attribute {name!r}") from None
     globals()[name] = value  # once loaded, a plain attribute
     return value
 

@@ -212,7 +212,7 @@ def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOp
             _print(render_check(result, str(check)) + "\n")
         return 0 if result.ok else 1
     w = api.weights(src, None if naming is None else naming.value)
-    _print(w.to_json() + "\n" if format is WeightsFormat.json else render_weights(w))
+    _print(w.to_json() + "\n" if format is WeightsFormat.json else render_weights(w, width()))
     return 0
 
 
@@ -237,7 +237,7 @@ def keymap(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt
     elif format is KeymapFormat.csv:
         _print(keymap_csv(pairs))
     else:
-        _print("\n".join(keymap_lines(pairs)) + "\n")
+        _print("\n".join(keymap_lines(pairs, width())) + "\n")
     return 0
 
 

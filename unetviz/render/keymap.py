@@ -26,9 +26,23 @@ def keymap_csv(pairs: Pairs) -> str:
     return buf.getvalue()
 
 
-def keymap_lines(pairs: Pairs) -> list[str]:
-    """One line a tensor: ``diffusers key -> original key  shape`` (never cut: long keys wrap nowhere)."""
-    width = max((len(d) for d, _, _ in pairs), default=0)
-    lines = [f"{len(pairs)} tensors, one to one (diffusers -> original)"]
-    lines += [f"{d.ljust(width)}  {o}  {'x'.join(map(str, s))}" for d, o, s in pairs]
-    return lines
+def keymap_lines(pairs: Pairs, width: int = 120) -> list[str]:
+    """A header, then one tensor a row: ``diffusers key -> original key  shape``; where that would be wider than
+    ``width``, the original key and the shape go on the next line, under an arrow (no key is ever cut)."""
+    w_d = max((len(d) for d, _, _ in pairs), default=0)
+    w_o = max((len(o) for _, o, _ in pairs), default=0)
+    w_s = max((len("x".join(map(str, s))) for _, _, s in pairs), default=0)
+    one_line = w_d + w_o + w_s + 8 <= width
+    lines = [f"{len(pairs)} tensors, one to one: diffusers key -> original (CompVis/Stability) key"]
+    if one_line:
+        lines.append(f"{'diffusers':<{w_d}}    {'original':<{w_o}}  shape")
+    else:
+        lines.append("diffusers")
+        lines.append("  -> original  shape")
+    for d, o, s in pairs:
+        shape = "x".join(map(str, s))
+        if one_line:
+            lines.append(f"{d:<{w_d}} -> {o:<{w_o}}  {shape}")
+        else:
+            lines += [d, f"  -> {o}  {shape}"]
+    return [line.rstrip() for line in lines]

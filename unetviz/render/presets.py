@@ -22,14 +22,18 @@ def render_presets(presets: list[tuple[Preset, Trace]], width: int) -> Group:
              str(len(t.manifest))) for p, t in presets]
     head = ("name", "model", "input", "params", "tensors")
     widths = [max(len(r[k]) for r in (head, *rows)) for k in range(5)]
+    # one row a preset: where the model column does not fit, it moves under the row, before the description
+    keep = (0, 1, 2, 3, 4) if sum(widths) + 2 * 4 <= width else (0, 2, 3, 4)
     right = (False, False, False, True, True)
 
     def line(r: tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if ra else c.ljust(w) for c, w, ra in zip(r, widths, right, strict=True)).rstrip()
+        return "  ".join(r[k].rjust(widths[k]) if right[k] else r[k].ljust(widths[k]) for k in keep).rstrip()
 
     parts = [Text("unetviz presets (figures computed now)", style="bold"), Text(line(head), style="bold")]
     for (p, _), r in zip(presets, rows, strict=True):
         parts.append(Text(line(r)))
-        parts += [Text(w, style="dim") for w in textwrap.wrap(p.description, max(30, width), initial_indent="    ",
-                                                              subsequent_indent="    ", break_long_words=False)]
+        about = p.description if 1 in keep else f"{r[1]}: {p.description}"
+        parts += [Text(w, style="dim") for w in textwrap.wrap(about, max(30, width), initial_indent="    ",
+                                                              subsequent_indent="    ", break_long_words=False,
+                                                              break_on_hyphens=False)]
     return Group(*parts)

@@ -69,18 +69,28 @@ def check_weights(trace: Trace | Weights, shapes: dict[str, Shape], naming: str 
                         other=len(shapes) - len(inside), naming=naming)
 
 
-def render_weights(trace: Trace | Weights) -> Any:
-    from rich.table import Table
-
-    t = Table(title=f"{trace.name or trace.preset or 'config'}: {len(trace.manifest)} state_dict tensors,"
-                    f" {trace.params:,} params", title_justify="left", pad_edge=False)
-    t.add_column("#", justify="right", style="dim")
-    t.add_column("key", overflow="fold")
-    t.add_column("shape", justify="right", no_wrap=True)
-    t.add_column("numel", justify="right", no_wrap=True)
-    for i, (key, shape) in enumerate(trace.manifest):
-        t.add_row(str(i), key, "x".join(map(str, shape)) or "scalar", f"{numel(shape):,}")
-    return t
+def render_weights(trace: Trace | Weights, width: int = 120) -> str:
+    """Every key, its shape and numel, one tensor a row, fitted to ``width`` columns. A key is never cut or
+    split: where the row would not fit, the shape and numel go on a line of their own under the key."""
+    title = (f"{trace.name or trace.preset or 'config'}: {len(trace.manifest)} state_dict tensors,"
+             f" {trace.params:,} params")
+    rows = [(str(i), key, "x".join(map(str, shape)) or "scalar", f"{numel(shape):,}")
+            for i, (key, shape) in enumerate(trace.manifest)]
+    aliases = getattr(trace, "aliases", {})
+    w_i, w_s, w_n = (max([len(h), *(len(r[k]) for r in rows)]) for k, h in ((0, "#"), (2, "shape"), (3, "numel")))
+    w_k = max([3, *(len(r[1]) for r in rows)])
+    fits = w_i + w_k + w_s + w_n + 6 <= width  # the widest row on one line
+    if not fits:  # keys get what the numbers leave; longer ones put their numbers on the next line
+        w_k = max(3, width - (w_i + w_s + w_n + 6))
+    lines = [title, f"{'#':>{w_i}}  {'key':<{w_k}}  {'shape':>{w_s}}  {'numel':>{w_n}}".rstrip()]
+    for i, key, shape, n in rows:
+        note = f"  (= {aliases[key]})" if key in aliases else ""
+        if len(key) + len(note) <= w_k:
+            lines.append(f"{i:>{w_i}}  {(key + note):<{w_k}}  {shape:>{w_s}}  {n:>{w_n}}")
+        else:
+            lines.append(f"{i:>{w_i}}  {key}{note}")
+            lines.append(f"{'':>{w_i}}  {'':<{w_k}}  {shape:>{w_s}}  {n:>{w_n}}")
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def _listed(label: str, items: list[str]) -> list[str]:
