@@ -166,7 +166,7 @@ def _trace_cached(key: str, size: tuple[int, ...] | None, context: Context = Non
         # the forward stopped part-way, but the model has every module the constructor makes: the
         # constructor's pass gives the whole manifest, and rejects a config error found past the failure
         whole = _construct_walk(key)
-        result = replace(result, manifest=whole.manifest, buffers=whole.buffers)
+        result = replace(result, manifest=whole.manifest, buffers=whole.buffers, aliases=whole.aliases)
     return result
 
 

@@ -52,6 +52,8 @@ class Tracer:
     _order: Registration = field(default_factory=Registration)
     _buffers: list[tuple[str, Shape]] = field(default_factory=list)
     _unrun: set[str] = field(default_factory=set)
+    _aliases: list[tuple[str, str]] = field(default_factory=list)
+    """(module path, the module's first path): one module registered under two paths (``alias``)."""
     _pending: int | None = None
     """A concat whose consumer is whatever module runs next (``cat(into=None)``)."""
     batch: int = 1
@@ -256,6 +258,32 @@ class Tracer:
         self._order.note(full)
         self._buffers.append((full, shape))
 
+    def alias(self, name: str, of: str) -> None:
+        """Module ``name`` (here) is module ``of`` (a full path) registered again: nnU-Net's ``all_modules.0`` is
+        its block's ``conv``, and its decoder keeps the encoder. ``state_dict()`` lists the tensors under both paths
+        (the manifest does too, ``Trace.aliases`` maps them to the first key) and they count once. Called after
+        ``of``'s tensors are recorded; an alias of a module holding aliases maps to the first keys."""
+        full = self.path(name)
+        self._order.note(full)
+        self._aliases.append((full, of))
+        # the copy ranks its children as the module does (decoder.encoder's stem before its stages)
+        start, under, reg = len(of), of + ".", self._order
+        for parent in [p for p in reg.seen if p == of or p.startswith(under)]:
+            reg.seen.setdefault(full + parent[start:], dict(reg.seen[parent]))
+        for parent in [p for p in reg.declared if p == of or p.startswith(under)]:
+            reg.declared.setdefault(full + parent[start:], reg.declared[parent])
+
+    def _alias_keys(self, entries: Sequence[tuple[str, Shape]]) -> dict[str, tuple[Shape, str]]:
+        """Alias key -> (shape, first key) for every tensor under an aliased module, in the order of ``alias``."""
+        found: dict[str, tuple[Shape, str]] = {}
+        for full, of in self._aliases:
+            start, under = len(of), of + "."
+            here = [(k, s) for k, s in entries if k.startswith(under)]
+            here += [(k, s) for k, (s, _) in found.items() if k.startswith(under)]
+            for key, shape in here:
+                found[full + key[start:]] = (shape, found[key][1] if key in found else key)
+        return found
+
     def owner(self, name: str, type_: str, x: Act, out: Act, tensors: Sequence[tuple[str, Shape]],
               note: str = "") -> Act:
         """A module that owns parameters directly (an RMSNorm gain, a Fourier projection)."""
@@ -362,18 +390,27 @@ class Tracer:
         """All tensors in ``state_dict`` order: by registration rank, path component by path component."""
         # a module the forward calls twice (time_proj for the time and the class) has one set of tensors
         owned = {key: shape for layer in self.layers for key, shape in layer.tensors}
-        return self._order.order([*owned.items(), *self._buffers])
+        entries = [*owned.items(), *self._buffers]
+        if self._aliases:
+            entries += [(k, shape) for k, (shape, _) in self._alias_keys(entries).items()]
+        return self._order.order(entries)
 
     def build(self, out: Act | None, error: Failure | None = None, config: Mapping[str, Any] | None = None,
               manifest: tuple[tuple[str, Shape], ...] | None = None) -> Trace:
         """The trace; ``manifest``: the state_dict order already known for this config (it is sorted once)."""
+        buffers = {k for k, _ in self._buffers if k not in self._unrun}
+        aliases: dict[str, str] = {}
+        if self._aliases:
+            owned = [(key, shape) for layer in self.layers for key, shape in layer.tensors]
+            aliases = {k: first for k, (_, first) in self._alias_keys([*owned, *self._buffers]).items()}
+            buffers.update(k for k, first in aliases.items() if first in buffers)
         return Trace(family=self.family, model=self.model, preset=None, in_channels=self.in_channels,
                      in_size=self.in_size, out_channels=None if out is None else out.channels,
                      out_size=None if out is None else out.size, layers=tuple(self.layers),
                      concats=tuple(self.concats), skips=tuple(self._skips.skips), units=tuple(self.units),
                      manifest=self.manifest() if manifest is None else manifest, error=error, config=config or {},
                      size_source=self.size_source, blocks=tuple(self.blocks),
-                     buffers=frozenset(k for k, _ in self._buffers if k not in self._unrun),
+                     buffers=frozenset(buffers), aliases=aliases,
                      context=self.context_used, macs=sum(layer_macs(x) for x in self.layers))
 
 

@@ -97,6 +97,7 @@ SD_LATENT = InputSpec(rank="image", space="latent", factor=8, context=True,
 VIDEO_LATENT = InputSpec(rank="video", space="latent", factor=8, context=True,
                          channels="per frame, the autoencoder's latent (Stable Diffusion's VAE: 4)")
 UPSTREAM = "unetviz.live.upstream."
+NNUNET_VOLUME = InputSpec(rank="volume", space="volume", channels="the scan's channels (modalities)")
 FAMILIES: tuple[Family, ...] = (
     Family(key="UNet2DModel", family="diffusers", model="UNet2DModel", input=PIXELS,
            builder="diffusers.unet2d:unet2d", defaults_from="diffusers.unet2d:UNET2D_DEFAULTS",
@@ -146,6 +147,10 @@ FAMILIES: tuple[Family, ...] = (
            builder="diffusers.motion:unet_motion", defaults_from="diffusers.motion:MOTION_DEFAULTS",
            what="diffusers UNetMotionModel", adapter=UPSTREAM + "motion", pip=DIFFUSERS_PIP, live=("diffusers",),
            classes=("UNetMotionModel",)),
+    Family(key="nnunet", family="nnunet", model="PlainConvUNet", input=NNUNET_VOLUME,
+           input_from="nnunet.config:input_spec", builder="nnunet.unet:build", defaults_from="nnunet.config:DEFAULTS",
+           what="nnU-Net's get_network_from_plans", adapter=UPSTREAM + "nnunet",
+           pip="dynamic-network-architectures==0.4.4", live=("dynamic_network_architectures",)),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
 BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}
