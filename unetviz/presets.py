@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .core.errors import UnetvizError, did_you_mean
+from .core.errors import UnetvizError, did_you_mean, listed
 from .core.inputs import InputSpec
 
 
@@ -22,6 +22,8 @@ class Preset:
     """What the model is and where its config comes from; never a figure (those are computed)."""
     config: dict[str, Any] = field(default_factory=dict)
     """A config dict in the ``--config`` format (``_class_name`` or ``family`` plus kwargs)."""
+    aliases: tuple[str, ...] = ()
+    """Other names people type for it: the hub repositories its config comes from (any case)."""
     input: InputSpec | None = None
     """The input where this model uses its class otherwise than the family declares (a UNet2DConditionModel
     on pixels, a UNet2DModel on latents); None: the family's ``input``."""
@@ -32,9 +34,12 @@ def find_preset(name: str) -> Preset:
     if name in PRESETS:
         return PRESETS[name]
     folded = {n.lower(): p for n, p in PRESETS.items()}
-    if name.lower() in folded:
-        return folded[name.lower()]
-    raise UnetvizError(f"preset: unknown preset {name!r}{did_you_mean(name, PRESETS)} (allowed: {', '.join(PRESETS)})")
+    folded.update({a.lower(): p for p in PRESETS.values() for a in p.aliases})
+    typed = name.lower().removesuffix("/unet").strip("/")
+    if typed in folded:
+        return folded[typed]
+    hint = did_you_mean(typed, [*PRESETS, *(a for p in PRESETS.values() for a in p.aliases)])
+    raise UnetvizError(f"preset: unknown preset {name!r}{hint} (allowed: {listed(list(PRESETS), 'unetviz presets')})")
 
 
 # where a published model uses its class otherwise than its family's declaration says
@@ -61,15 +66,19 @@ PRESETS: dict[str, Preset] = {
     for p in [
         Preset(
             name="sd15",
+            aliases=("runwayml/stable-diffusion-v1-5", "stable-diffusion-v1-5/stable-diffusion-v1-5",
+                     "stable-diffusion-v1-5", "CompVis/stable-diffusion-v1-4"),
             description="Stable Diffusion 1.5 UNet (runwayml/stable-diffusion-v1-5 unet/config.json)",
             config=_SD15),
         Preset(
             name="sd21",
+            aliases=("stabilityai/stable-diffusion-2-1", "stable-diffusion-2-1"),
             description="Stable Diffusion 2.1 UNet (768-v): linear projections, 64-channel heads",
             config={**_SD15, "attention_head_dim": [5, 10, 20, 20], "cross_attention_dim": 1024,
                 "use_linear_projection": True, "upcast_attention": True, "sample_size": 96}),
         Preset(
             name="sdxl",
+            aliases=("stabilityai/stable-diffusion-xl-base-1.0", "stable-diffusion-xl-base-1.0", "sdxl-base"),
             description="Stable Diffusion XL base 1.0 UNet: 3 levels, 10-deep transformers, text_time embeds",
             config={"_class_name": "UNet2DConditionModel", "block_out_channels": [320, 640, 1280],
                 "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
@@ -80,6 +89,7 @@ PRESETS: dict[str, Preset] = {
                 "layers_per_block": 2, "in_channels": 4, "out_channels": 4, "sample_size": 128}),
         Preset(
             name="ddpm-cifar10",
+            aliases=("google/ddpm-cifar10-32",),
             description="DDPM CIFAR-10 (google/ddpm-cifar10-32), pixel space 32x32",
             config={"_class_name": "UNet2DModel", "block_out_channels": [128, 256, 256, 256],
                 "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"],
@@ -148,6 +158,7 @@ PRESETS: dict[str, Preset] = {
                     "spatial_transformer_attn_type": "softmax-xformers", "legacy": False}),
         Preset(
             name="controlnet-sd15",
+            aliases=("lllyasviel/sd-controlnet-canny",),
             description="ControlNet for Stable Diffusion 1.5, canny edges (lllyasviel/sd-controlnet-canny"
                         " config.json): SD 1.5's encoder and mid block copied, a 3-channel hint embedded 8x down;"
                         " pair it with sd15",
@@ -164,6 +175,7 @@ PRESETS: dict[str, Preset] = {
                     "upcast_attention": False, "use_linear_projection": False}),
         Preset(
             name="dance-diffusion",
+            aliases=("harmonai/maestro-150k",),
             description="Dance Diffusion, harmonai/maestro-150k unet/config.json (16 kHz piano audio, 65536 samples):"
                         " harmonai's DiffusionAttnUnet1D (depth 14, attention in the 7 inner levels and the mid"
                         " block) as diffusers' conversion lays it out; time_embedding_dim 16 added, the 8 Fourier"
@@ -178,6 +190,7 @@ PRESETS: dict[str, Preset] = {
                     "time_embedding_dim": 16}),
         Preset(
             name="modelscope-t2v",
+            aliases=("ali-vilab/text-to-video-ms-1.7b", "damo-vilab/text-to-video-ms-1.7b"),
             description="ModelScope text-to-video (ali-vilab/text-to-video-ms-1.7b unet/config.json, formerly"
                         " damo-vilab; Zeroscope v2 fine-tunes the same network): SD's 2-D blocks with a temporal conv"
                         " after every resnet and"
@@ -193,6 +206,7 @@ PRESETS: dict[str, Preset] = {
                                        "CrossAttnUpBlock3D"]}),
         Preset(
             name="svd",
+            aliases=("stabilityai/stable-video-diffusion-img2vid", "stabilityai/stable-video-diffusion-img2vid-xt"),
             input=_SVD,
             description="Stable Video Diffusion image-to-video (stabilityai/stable-video-diffusion-img2vid"
                         " unet/config.json; -xt differs only in num_frames 25): spatio-temporal resnets and"
@@ -210,6 +224,7 @@ PRESETS: dict[str, Preset] = {
                                        "CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"]}),
         Preset(
             name="animatediff",
+            aliases=("guoyww/animatediff-motion-adapter-v1-5-2",),
             description="AnimateDiff v2 (guoyww/animatediff-motion-adapter-v1-5-2 on Stable Diffusion 1.5): the"
                         " config AnimateDiffPipeline builds with UNetMotionModel.from_unet2d(unet, motion_adapter)"
                         " from runwayml/stable-diffusion-v1-5 unet/config.json and the adapter's motion settings"
@@ -231,6 +246,7 @@ PRESETS: dict[str, Preset] = {
                     "use_linear_projection": False, "use_motion_mid_block": True}),
         Preset(
             name="if-i-xl",
+            aliases=("DeepFloyd/IF-I-XL-v1.0",),
             input=_PIXELS_TEXT,
             description="DeepFloyd IF stage I, 4.3B (DeepFloyd/IF-I-XL-v1.0 unet/config.json, checked against a"
                         " verbatim re-save, lucostiguy11/dreambooth_if@c2434e5, and diffusers' scripts/convert_if.py:"
@@ -250,6 +266,7 @@ PRESETS: dict[str, Preset] = {
                                        "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"]}),
         Preset(
             name="kandinsky22-decoder",
+            aliases=("kandinsky-community/kandinsky-2-2-decoder",),
             input=_MOVQ,
             description="Kandinsky 2.2 decoder (kandinsky-community/kandinsky-2-2-decoder unet/config.json): the"
                         " Kandinsky 2.1 U-Net (diffusers' scripts/convert_kandinsky_to_diffusers.py UNET_CONFIG)"
@@ -269,6 +286,7 @@ PRESETS: dict[str, Preset] = {
                                        "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"]}),
         Preset(
             name="karlo-decoder",
+            aliases=("kakaobrain/karlo-v1-alpha",),
             input=_PIXELS_TEXT,
             description="Karlo / unCLIP decoder (kakaobrain/karlo-v1-alpha decoder/config.json, as diffusers'"
                         " scripts/convert_kakao_brain_unclip_to_diffusers.py DECODER_CONFIG writes it): 64x64 pixels"
@@ -285,6 +303,7 @@ PRESETS: dict[str, Preset] = {
                                        "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"]}),
         Preset(
             name="ncsnpp-celebahq-256",
+            aliases=("google/ncsnpp-celebahq-256",),
             description="Score-SDE NCSN++ (google/ncsnpp-celebahq-256 config.json, the model diffusers' NCSN++"
                         " tests load): seven levels of Skip blocks whose FIR-resampled image path runs beside the"
                         " features, Gaussian Fourier time embedding, min(C/4, 32) groups (norm_num_groups null);"
@@ -300,6 +319,7 @@ PRESETS: dict[str, Preset] = {
                                        "SkipUpBlock2D", "SkipUpBlock2D", "SkipUpBlock2D"]}),
         Preset(
             name="sd-x2-latent-upscaler",
+            aliases=("stabilityai/sd-x2-latent-upscaler",),
             input=_UPSCALER,
             description="Stable Diffusion x2 latent upscaler (stabilityai/sd-x2-latent-upscaler unet/config.json at"
                         " 12f0a89, written by diffusers' scripts/convert_k_upscaler_to_diffusers.py): Katherine"

@@ -30,6 +30,11 @@ def read_shapes(path: Path, key: str = "--check") -> dict[str, Shape]:
     data = _json(_read(path, key), path, key, "is not JSON; allowed: .safetensors or a .json manifest")
     if isinstance(data, dict) and isinstance(data.get("tensors"), dict):
         data = data["tensors"]
+    elif isinstance(data, dict) and ("_class_name" in data or "family" in data):
+        what = data.get("_class_name") or data.get("family")
+        raise UnetvizError(f"{key}: {path.name!r} is a model config ({what!r}), not a weights file; `unetviz table"
+                           f" --config {path.name}` reads configs, {key} reads .safetensors headers and .json"
+                           " manifests")
     if not isinstance(data, dict):
         raise UnetvizError(f"{key}: {path.name!r} must map keys to shapes ({{\"conv_in.weight\": [320, 4, 3, 3]}})")
     return _shapes(data, path, key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class UnetvizError(ValueError):
@@ -30,12 +30,35 @@ def bad_value(key: str, value: object, allowed: str | Iterable[object]) -> Unetv
     return UnetvizError(f"{key}: got {value!r}; allowed: {allowed}")
 
 
-def did_you_mean(value: object, allowed: Iterable[str], cutoff: float = 0.6) -> str:
+def did_you_mean(value: object, allowed: Iterable[str], cutoff: float = 0.75) -> str:
     """``; did you mean 'layers_per_block'?`` for the allowed name closest to ``value`` (any case), else ``""``:
-    the one suggestion every error and warning gives (presets, families, commands, config keys)."""
+    the one suggestion every error and warning gives (presets, families, commands, config keys). Only a close
+    name is suggested (``sd16`` -> ``sd15``; ``FluxTransformer2DModel`` -> nothing); between equally close names,
+    the one sharing the longer beginning wins."""
     folded = {a.lower(): a for a in allowed}
-    close = difflib.get_close_matches(str(value).lower(), list(folded), n=1, cutoff=cutoff)
-    return f"; did you mean {folded[close[0]]!r}?" if close else ""
+    typed = str(value).lower()
+    close = difflib.get_close_matches(typed, list(folded), n=5, cutoff=cutoff)
+    if not close:
+        return ""
+    best = max(close, key=lambda c: (round(difflib.SequenceMatcher(None, typed, c).ratio(), 6), _prefix(typed, c)))
+    return f"; did you mean {folded[best]!r}?"
+
+
+def _prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def listed(names: Sequence[str], more: str, shown: int = 8) -> str:
+    """``a, b, c`` or, for a long list, its first ``shown`` names and where to see the rest (``more``), so an
+    error stays one readable line."""
+    if len(names) <= shown + 2:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, ... ({len(names)} in all: {more})"
 
 
 class ModelFailure(Exception):
