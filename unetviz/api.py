@@ -148,7 +148,7 @@ def inspect(path: str | Path) -> tuple[Inspection, WeightsCheck]:
     return found, check_weights(weights(found.config), shapes)
 
 
-def cost(source: Source | Module, sizes: str | Sequence[SizeText] | None = None, batch: int = 1,
+def cost(source: Source | Module, sizes: str | Sequence[SizeText] | None = None, batch: int | None = None,
          dtype: str = "fp16") -> CostReport:
     """MACs and activation memory of ``source`` at several sizes (see ``unetviz cost --help``): ``sizes`` is
     ``"512px,768px"`` or a list of sizes in the size grammar; default: the model's own size x 0.5 to 2. A live
@@ -162,7 +162,7 @@ def cost(source: Source | Module, sizes: str | Sequence[SizeText] | None = None,
     if sizes is None:
         raise UnetvizError("sizes: a live module has no size of its own; give sizes=[(64, 64), ...] (any rank)")
     items: list[SizeText] = [p.strip() for p in sizes.split(",")] if isinstance(sizes, str) else list(sizes)
-    return cost_report([(_size_text(s), trace(source, size=_size_arg(s))) for s in items], batch, dtype)
+    return cost_report([(_size_text(s), trace(source, size=_size_arg(s))) for s in items], batch or 1, dtype)
 
 
 def _size_text(size: SizeText) -> str:

@@ -81,20 +81,34 @@ ContextOpt = Annotated[str | None, typer.Option("--context", help="The encoder_h
                                                 " TOKENSxWIDTH (77x1024) or none; default: what the model's"
                                                 " pipeline passes.", show_default=False)]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+ConfigurationOpt = Annotated[str | None, typer.Option("--configuration", help="nnU-Net plans: which configuration"
+                                                      " (2d, 3d_fullres...); default: 3d_fullres where there is"
+                                                      " one.", show_default=False)]
+DatasetOpt = Annotated[Path | None, typer.Option("--dataset", help="nnU-Net plans: the dataset.json giving the"
+                                                 " channels and classes; default: the one beside the plans.",
+                                                 show_default=False)]
 
 
-def _source(source: str | None, preset: str | None, config: Path | None) -> str | Path:
-    """--preset only names presets, --config only reads files; a bare SOURCE is a path if one exists."""
+def _source(source: str | None, preset: str | None, config: Path | None, configuration: str | None = None,
+            dataset: Path | None = None) -> str | Path | dict[str, Any]:
+    """--preset only names presets, --config only reads files; a bare SOURCE is a path if one exists. An nnU-Net
+    plans file (or trained-model folder) becomes the config of the configuration chosen."""
     given = [x for x in (source, preset, config) if x is not None]
     if len(given) != 1:
         raise UnetvizError("give exactly one of SOURCE, --preset NAME or --config FILE (e.g. `unetviz table sd15`)")
-    if config is not None:
-        return config
-    from .presets import find_preset
-
+    path = config
     if source is not None and (Path(source).exists() or Path(source).suffix.lower() in (".json", ".yaml", ".yml")):
-        return Path(source)
-    return find_preset(str(preset or source)).name  # an unknown name gets a did-you-mean, never a file lookup
+        path = Path(source)
+    if path is None:
+        from .presets import find_preset
+
+        if configuration is not None or dataset is not None:
+            raise UnetvizError("--configuration/--dataset: only an nnU-Net plans file has them, not a preset")
+        return find_preset(str(preset or source)).name  # an unknown name gets a did-you-mean, never a file lookup
+    from .tracing import resolve_named
+
+    resolved, _, _ = resolve_named(path, configuration, dataset)
+    return resolved if "_name" in resolved else path  # a plans configuration carries its own name
 
 
 def width() -> int:
@@ -140,7 +154,8 @@ def _model_fails(trace: Any, printed: bool) -> int:
 
 @app.command(epilog="Examples: [bold]unetviz table sd15[/bold] · [bold]unetviz table sdxl --depth blocks[/bold] ·"
                     " [bold]unetviz table -c unet/config.json -s 64x96 -f json[/bold]")
-def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None, size: SizeOpt = None,
+def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
+          configuration: ConfigurationOpt = None, dataset: DatasetOpt = None, size: SizeOpt = None,
           format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.rich,
           depth: Annotated[Depth, typer.Option("--depth", "-d", help="One row per resnet/attention/sampler,"
                                                " per layer, or per block.")] = Depth.units,
@@ -155,7 +170,7 @@ def table(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
 
     if pair is not None:
         return _pair(_source(source, preset, config), pair, size, format)
-    t = trace(_source(source, preset, config), size=size, context=context)
+    t = trace(_source(source, preset, config, configuration, dataset), size=size, context=context)
     _warn(t)
     if format is Format.rich:
         from .render.table import render_table
@@ -173,7 +188,7 @@ class Naming(str, Enum):
     original = "original"
 
 
-def _pair(controlnet: str | Path, unet: str, size: str | None, format: Format) -> int:
+def _pair(controlnet: str | Path | dict[str, Any], unet: str, size: str | None, format: Format) -> int:
     import json
 
     from .analysis.controlnet_pair import pair_sources
@@ -188,6 +203,7 @@ def _pair(controlnet: str | Path, unet: str, size: str | None, format: Format) -
                     " [bold]unetviz weights sd15 --naming original[/bold] ·"
                     " [bold]unetviz weights sd15 --check v1-5-pruned.safetensors[/bold]")
 def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
+            configuration: ConfigurationOpt = None, dataset: DatasetOpt = None,
             format: Annotated[WeightsFormat, typer.Option("--format", "-f",
                                                           help="Output format.")] = WeightsFormat.rich,
             naming: Annotated[Naming | None, typer.Option("--naming", help="Key names: diffusers' or the original"
@@ -203,7 +219,7 @@ def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOp
     from . import api
     from .render.weights import render_check, render_weights
 
-    src = _source(source, preset, config)
+    src = _source(source, preset, config, configuration, dataset)
     if check is not None:
         result = api.check(src, check)
         if format is WeightsFormat.json:
@@ -243,7 +259,8 @@ def keymap(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt
 
 @app.command(epilog="Examples: [bold]unetviz graph sd15 -o sd15.svg[/bold] ·"
                     " [bold]unetviz graph sd15 --detail layers -o sd15-layers.png[/bold]")
-def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None, size: SizeOpt = None,
+def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
+          configuration: ConfigurationOpt = None, dataset: DatasetOpt = None, size: SizeOpt = None,
           out: Annotated[Path, typer.Option("--out", "-o", help="FILE.svg | .png | .pdf | .dot",
                                             show_default=False)] = Path("unet.svg"),
           detail: Annotated[Detail, typer.Option("--detail", help="One node per block, per unit, or per layer"
@@ -264,13 +281,14 @@ def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
 
         u = trace(_source(pair, None, None), size=size)
         _warn(u)
-        c = trace(_source(source, preset, config), size=(u.in_size[0], u.in_size[-1]) if u.in_size else (64, 64))
+        src = _source(source, preset, config, configuration, dataset)
+        c = trace(src, size=(u.in_size[0], u.in_size[-1]) if u.in_size else (64, 64))
         p = pair_traces(c, u)
         print(write_graph_pair(p, u, c, out, detail.value))
         if not p.ok:
             print(f"error: {p.message}", file=sys.stderr)
         return 0 if p.ok else 1
-    t = trace(_source(source, preset, config), size=size, context=context)
+    t = trace(_source(source, preset, config, configuration, dataset), size=size, context=context)
     _warn(t)
     print(write_graph(t, out, detail.value, color))
     return _model_fails(t, printed=False)
@@ -278,13 +296,14 @@ def graph(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt 
 
 @app.command(epilog="Examples: [bold]unetviz verify sd15[/bold] · [bold]unetviz verify sdxl -s 60x60[/bold] ·"
                     " [bold]unetviz verify sd15 --context 77x1024[/bold]")
-def verify(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None, size: SizeOpt = None,
+def verify(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
+           configuration: ConfigurationOpt = None, dataset: DatasetOpt = None, size: SizeOpt = None,
            context: ContextOpt = None, debug: DebugOpt = False) -> int:
     """Check the trace against the real model built on torch's meta device (needs torch + the upstream package)."""
     from .api import verify as run
     from .render.report import render_report
 
-    report = run(_source(source, preset, config), size, context)
+    report = run(_source(source, preset, config, configuration, dataset), size, context)
     _print(render_report(report))
     # agreeing on where the model fails is agreement (0); `unetviz table` exits 1 for that failure
     return 0 if report.ok else 1
@@ -328,12 +347,15 @@ class Dtype(str, Enum):
                     " 512px,768px,1024px,1536px --plot sdxl.svg[/bold] · [bold]unetviz cost sd15 --sizes 64,96 -f json"
                     "[/bold] · [bold]unetviz cost svd --size 14x576x1024px[/bold]")
 def cost(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None,
+         configuration: ConfigurationOpt = None, dataset: DatasetOpt = None,
          sizes: Annotated[str | None, typer.Option("--sizes", "--size", help="Comma-separated sizes, each as"
                                                    " --size takes it: the model's own input (N, HxW, FxHxW; a latent"
                                                    " for latent models) or the image with px (1024px, 768x1344px);"
                                                    " default: the model's size x 0.5 to 2.",
                                                    show_default=False)] = None,
-         batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for memory.")] = 1,
+         batch: Annotated[int | None, typer.Option("--batch", "-b", min=1, help="Batch size for memory; default: the"
+                                                   " config's (an nnU-Net plans' batch_size), else 1.",
+                                                   show_default=False)] = None,
          dtype: Annotated[Dtype, typer.Option("--dtype", help="Activation dtype for memory.")] = Dtype.fp16,
          format: Annotated[CostFormat, typer.Option("--format", "-f", help="Output format.")] = CostFormat.rich,
          plot: Annotated[Path | None, typer.Option("--plot", help="Also draw how MACs and memory grow with"
@@ -343,7 +365,8 @@ def cost(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt =
     size and per level, from the config alone."""
     from .render.cost import run_cost
 
-    out, code = run_cost(_source(source, preset, config), sizes, batch, dtype.value, format.value, plot, width())
+    src = _source(source, preset, config, configuration, dataset)
+    out, code = run_cost(src, sizes, batch, dtype.value, format.value, plot, width())
     _print(out)
     return code
 

@@ -38,40 +38,70 @@ def resolve(source: Source) -> tuple[dict[str, Any], str | None]:
     return config, preset
 
 
-def resolve_named(source: Source) -> tuple[dict[str, Any], str | None, str]:
-    """(config dict, preset name, display name) of a preset name, a config path (a ``Path`` is always
-    a file or a model folder) or a dict."""
+def resolve_named(source: Source, configuration: str | None = None,
+                  dataset: str | Path | None = None) -> tuple[dict[str, Any], str | None, str]:
+    """(config dict, preset name, display name) of a preset name, a config path (a ``Path`` is always a file or
+    a model folder) or a dict (its ``_name``, if any, is its display name). ``configuration`` and ``dataset``
+    choose within an nnU-Net plans file (default: 3d_fullres, the dataset.json beside it)."""
     if isinstance(source, dict):
-        return source, None, ""
+        _no_selection(configuration, dataset, "a config dict")
+        return source, None, str(source.get("_name", ""))
     if isinstance(source, str) and source in PRESETS:
+        _no_selection(configuration, dataset, f"the preset {source!r}")
         return preset_config(source), source, source
     p = Path(source)
     if p.suffix.lower() == ".safetensors":  # a checkpoint: its config is inferred from the header's shapes
         from .checkpoints.header import read_shapes
         from .checkpoints.inspect import inspect_shapes
 
+        _no_selection(configuration, dataset, p.name)
         return inspect_shapes(read_shapes(p, "--config"), p.name).config, None, p.name
     if isinstance(source, Path) or p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
         p = _config_in(p)
         data = load_file(p)
+        if isinstance(data.get("configurations"), dict):  # an nnU-Net plans file
+            return _plans(data, p, configuration, dataset)
+        _no_selection(configuration, dataset, p.name)
         if "model" in data and "family" not in data and "_class_name" not in data:
             # an original inference YAML (v1-inference.yaml, sd_xl_base.yaml): its UNetModel's arguments
             from .families.openai.ldm import ldm_kwargs_from_yaml  # only an original YAML needs the ldm family
 
             data = {"family": "ldm", **ldm_kwargs_from_yaml(data)}
         return data, None, _display(p)
+    _no_selection(configuration, dataset, repr(source))
     name = find_preset(str(source)).name  # raises for an unknown name, with a did-you-mean
     return preset_config(name), name, name
+
+
+def _no_selection(configuration: str | None, dataset: str | Path | None, what: str) -> None:
+    if configuration is not None or dataset is not None:
+        key = "--configuration" if configuration is not None else "--dataset"
+        raise UnetvizError(f"{key}: only an nnU-Net plans file has configurations and a dataset.json, not {what}")
+
+
+def _plans(data: dict[str, Any], p: Path, configuration: str | None,
+           dataset: str | Path | None) -> tuple[dict[str, Any], None, str]:
+    """One configuration of a plans file, with the channels and classes of its dataset.json."""
+    from .families.nnunet.plans import config_from_plans
+
+    beside = p.parent / "dataset.json"
+    where = Path(dataset) if dataset is not None else beside if beside.is_file() else None
+    config = config_from_plans(data, None if where is None else load_file(where, "--dataset"), configuration,
+                               p.name)
+    name = f"{_display(p)} ({config['configuration']})"
+    return {**config, "_name": name}, None, name
 
 
 def _config_in(p: Path) -> Path:
     """A model folder stands for its ``config.json`` (a pipeline folder for ``unet/config.json``)."""
     if not p.is_dir():
         return p
-    for candidate in (p / "config.json", p / "unet" / "config.json"):
+    # a diffusers model or pipeline folder, or an nnU-Net trained-model folder (plans.json beside dataset.json)
+    for candidate in (p / "config.json", p / "unet" / "config.json", p / "plans.json"):
         if candidate.is_file():
             return candidate
-    raise UnetvizError(f"--config: {str(p)!r} is a folder with no config.json (nor unet/config.json) in it")
+    raise UnetvizError(f"--config: {str(p)!r} is a folder with no config.json (nor unet/config.json, nor an nnU-Net"
+                       " plans.json) in it")
 
 
 def _display(p: Path) -> str:

@@ -216,10 +216,14 @@ def levels(t: Trace) -> tuple[LevelCost, ...]:
                            largest_scores=acc[k][2]) for k in order)
 
 
-def cost(source: Source, sizes: str | None = None, batch: int = 1, dtype: str = "fp16") -> CostReport:
-    """The cost of ``source`` (preset, config path or dict) at each size of ``sizes`` (see the module)."""
-    _check(batch, dtype)
+def cost(source: Source, sizes: str | None = None, batch: int | None = None, dtype: str = "fp16") -> CostReport:
+    """The cost of ``source`` (preset, config path or dict) at each size of ``sizes`` (see the module); ``batch``
+    for memory, default: the config's own (an nnU-Net plans configuration's ``batch_size``), else 1."""
     config, preset, name = resolve_named(source)
+    if batch is None:
+        own = config.get("batch_size")
+        batch = own if isinstance(own, int) and not isinstance(own, bool) and own > 0 else 1
+    _check(batch, dtype)
     family, kwargs = lookup(config)
     spec = input_spec(family, preset, kwargs)
     base = trace_config(config, None, preset, name)

@@ -16,37 +16,37 @@ from typing import Any, Literal
 from .errors import UnetvizError, bad_value, did_you_mean
 
 
-def load_file(path: str | Path) -> dict[str, Any]:
+def load_file(path: str | Path, key: str = "--config") -> dict[str, Any]:
     """Read a config file: JSON, or YAML through ``yaml.safe_load`` when PyYAML is installed."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UnetvizError(f"--config: file {str(p)!r} does not exist") from None
+        raise UnetvizError(f"{key}: file {str(p)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise UnetvizError(f"--config: cannot read {str(p)!r}: {e}") from None
+        raise UnetvizError(f"{key}: cannot read {str(p)!r}: {e}") from None
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:
-            raise UnetvizError(f"--config: {str(p)!r} is YAML but PyYAML is not installed; use JSON or"
+            raise UnetvizError(f"{key}: {str(p)!r} is YAML but PyYAML is not installed; use JSON or"
                                " `pip install pyyaml`") from None
         try:
             data = yaml.safe_load(text)
         except RecursionError:
-            raise UnetvizError(f"--config: {str(p)!r} is nested too deeply to be a config") from None
+            raise UnetvizError(f"{key}: {str(p)!r} is nested too deeply to be a config") from None
         except yaml.YAMLError as e:
-            raise UnetvizError(f"--config: {str(p)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+            raise UnetvizError(f"{key}: {str(p)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
     else:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise UnetvizError(f"--config: {str(p)!r} is not valid JSON: {e.msg} at line {e.lineno}"
+            raise UnetvizError(f"{key}: {str(p)!r} is not valid JSON: {e.msg} at line {e.lineno}"
                                f" column {e.colno}") from None
         except RecursionError:
-            raise UnetvizError(f"--config: {str(p)!r} is nested too deeply to be a config") from None
+            raise UnetvizError(f"{key}: {str(p)!r} is nested too deeply to be a config") from None
     if not isinstance(data, dict):
-        raise UnetvizError(f"--config: {str(p)!r} must hold a JSON object, got {type(data).__name__}")
+        raise UnetvizError(f"{key}: {str(p)!r} must hold a JSON object, got {type(data).__name__}")
     check_finite(data, str(p))
     return data
 

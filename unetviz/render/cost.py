@@ -149,7 +149,7 @@ def cost_csv(report: CostReport) -> str:
     return buf.getvalue()
 
 
-def run_cost(source: Any, sizes: str | None = None, batch: int = 1, dtype: str = "fp16", format: str = "rich",
+def run_cost(source: Any, sizes: str | None = None, batch: int | None = None, dtype: str = "fp16", format: str = "rich",
              plot: str | Path | None = None, width: int = 100) -> tuple[RenderableType | str, int]:
     """``unetviz cost``: (what to print, exit code). Writes the plot first when ``plot`` is given. Exit code
     1 when the model fails at every size asked (each failing size is marked in the output), else 0."""

@@ -27,6 +27,8 @@ REQUIRED = "(required)"
 DEFAULTS: dict[str, Any] = {
     "network_class_name": REQUIRED, "arch_kwargs": REQUIRED, "arch_kwargs_req_import": None,
     "input_channels": REQUIRED, "num_classes": REQUIRED, "deep_supervision": None, "patch_size": None,
+    # what a plans file says besides the network: which configuration, and the batch the trainer uses
+    "configuration": None, "batch_size": None,
 }
 _COMMON: dict[str, Any] = {
     "n_stages": REQUIRED, "features_per_stage": REQUIRED, "conv_op": REQUIRED, "kernel_sizes": REQUIRED,
