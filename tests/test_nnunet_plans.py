@@ -1,5 +1,8 @@
 """nnU-Net's own files (issue 21): a plans file or trained-model folder with its dataset.json, read into the
-nnunet family's config and traced exactly as dynamic_network_architectures builds the network from it."""
+nnunet family's config and traced exactly as dynamic_network_architectures builds the network from it.
+
+``data/nnunet/Dataset004_Hippocampus`` is a plans file written for these tests in nnU-Net v2's format (the
+keys nnUNetPlanner writes, a 4-stage 3d_fullres and 2d network, 3 labels), not a copy of a published one."""
 
 from __future__ import annotations
 
