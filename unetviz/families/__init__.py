@@ -151,6 +151,9 @@ FAMILIES: tuple[Family, ...] = (
            input_from="nnunet.config:input_spec", builder="nnunet.unet:build", defaults_from="nnunet.config:DEFAULTS",
            what="nnU-Net's get_network_from_plans", adapter=UPSTREAM + "nnunet",
            pip="dynamic-network-architectures==0.4.4", live=("dynamic_network_architectures",)),
+    Family(key="monai", family="monai", model="UNet", input=NNUNET_VOLUME, input_from="monai.config:input_spec",
+           builder="monai.model:build", defaults_from="monai.config:DEFAULTS", what="a MONAI network_def",
+           adapter=UPSTREAM + "monai", pip="monai==1.6.1"),
 )
 BY_KEY: dict[str, Family] = {f.key: f for f in FAMILIES}
 BY_CLASS: dict[str, Family] = {c: f for f in FAMILIES for c in f.classes}
@@ -163,7 +166,9 @@ def lookup(config: Mapping[str, Any]) -> tuple[Family, dict[str, Any]]:
         raise UnetvizError(f"config: must be a dict, got {type(config).__name__}")
     cls = config.get("_class_name")
     fam = config.get("family")
-    kwargs = {k: v for k, v in config.items() if not k.startswith("_") and k != "family"}
+    # a MONAI network_def names its class by _target_: the monai family reads it (and only it) as an argument
+    kwargs = {k: v for k, v in config.items() if (not k.startswith("_") or (k == "_target_" and fam == "monai"))
+              and k != "family"}
     if cls is not None:
         if cls not in BY_CLASS:
             raise UnetvizError(f"_class_name: got {cls!r}{did_you_mean(cls, tuple(BY_CLASS))}; allowed:"
