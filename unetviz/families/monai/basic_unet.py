@@ -54,7 +54,7 @@ def basic_unet(t: Tracer, k: Args, x: Act, out_c: int) -> Act:
                                  (0,) * d, True, d)
             skip = t.pop()
             size = tuple(n + (e != n) for n, e in zip(x0.size or (), skip.size or (), strict=True))
-            x0 = Act(x0.channels, size, x0.source)
+            x0 = Act(x0.channels, size, t.path("upsample"))  # F.pad's new map: upsample finished last
             if skip.size != size:
                 t.fail(u.path, f"{u.path} (UpCat): torch.cat: the encoder's {fmt_size(skip.size)} and the padded"
                                f" upsampled {fmt_size(size)} differ")

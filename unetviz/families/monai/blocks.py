@@ -58,6 +58,8 @@ def adn(t: Tracer, x: Act, channels: int, o: Adn) -> Act:
             x = norm(t, "N", x, o.norm, channels, o.dims, o.norm_key)
         elif letter == "A" and o.act is not None:
             x = act(t, "A", x, o.act)
+        elif letter == "D" and o.dropout:  # no row, but the last module to return the map
+            x = Act(x.channels, x.size, t.path("D"), x.tokens)
     return x
 
 
@@ -68,7 +70,7 @@ def norm(t: Tracer, name: str, x: Act, n: ops.Norm, channels: int, dims: int, ke
     if n.kind == "GROUP" and channels % n.groups:
         raise UnetvizError(f"{key}: num_groups {n.groups} does not divide the {channels} channels of {full}"
                            " (nn.GroupNorm)")
-    y = x
+    y = Act(x.channels, x.size, full, x.tokens)  # the map's producer, a row or not
     if n.affine:
         y = t.owner(name, type_, x, Act(channels, x.size, ""), [("weight", (channels,)), ("bias", (channels,))],
                     f"{n.groups} groups" if n.groups else "")
@@ -89,9 +91,9 @@ def norm(t: Tracer, name: str, x: Act, n: ops.Norm, channels: int, dims: int, ke
 
 def act(t: Tracer, name: str, x: Act, a: ops.Act) -> Act:
     """An activation: a row only for PReLU, whose ``num_parameters`` must be 1 or the channels."""
-    if not a.prelu:
-        return x
     full = t.path(name)
+    if not a.prelu:  # no row, but the module that returns the map
+        return Act(x.channels, x.size, full, x.tokens)
     y = t.owner(name, "PReLU", x, Act(x.channels, x.size, ""), [("weight", (a.prelu,))])
     if a.prelu not in (1, x.channels):
         t.fail(full, f"{full} (PReLU) has {a.prelu} parameters for {x.channels} channels: Mismatch of parameter"
@@ -115,7 +117,8 @@ def residual_unit(t: Tracer, name: str, x: Act, in_c: int, out_c: int, kernel: S
                   subunits: int, last_conv_only: bool = False) -> Act:
     """``ResidualUnit``: ``residual(x)`` first (a conv where the stride or width changes: the kernel and same
     padding when strided, else 1x1), then ``conv`` (``unit0`` takes the stride), ``cx + res``."""
-    with t.unit(name, "resnet", "ResidualUnit", x) as u:
+    # a strided unit shrinks the map: a sampler whatever its class (the shared kind rule)
+    with t.unit(name, "downsample" if prod(stride) != 1 else "resnet", "ResidualUnit", x) as u:
         t.declare(("conv", "residual"))
         res = x
         if prod(stride) != 1 or in_c != out_c:

@@ -114,8 +114,8 @@ class _Walk:
         input where the width or size changes, ``out += residual``), act."""
         t, one = self.t, (1,) * self.d
         res = res_block and (in_c != c or any(s != 1 for s in stride))
-        with t.unit(name, "resnet" if res_block else "conv", "UnetResBlock" if res_block else "UnetBasicBlock",
-                    x) as u:
+        kind = "conv" if not res_block else "downsample" if any(s != 1 for s in stride) else "resnet"
+        with t.unit(name, kind, "UnetResBlock" if res_block else "UnetBasicBlock", x) as u:
             t.declare(("conv1", "conv2", "lrelu", "norm1", "norm2", "conv3", "norm3"))
             y = self.conv("conv1", x, in_c, c, kernel, stride)
             y = self.act(self.norm("norm1", y, c))

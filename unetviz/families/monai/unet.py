@@ -69,9 +69,9 @@ def unet(t: Tracer, k: Args, x: Act, out_c: int) -> Act:
     def up(name: str, x: Act, in_c: int, c: int, s: Size, top: bool) -> Act:
         if res == 0:
             return convolution(t, name, x, in_c, c, up_kernel, s, o, conv_only=top, transposed=True)
-        with t.scope(name):
+        with t.unit(name, "upsample", "Sequential", x) as u:  # one decoder step: the concat's consumer
             x = convolution(t, "0", x, in_c, c, up_kernel, s, o, transposed=True)
-            return residual_unit(t, "1", x, c, c, kernel, (1,) * d, o, 1, last_conv_only=top)
+            return u.done(residual_unit(t, "1", x, c, c, kernel, (1,) * d, o, 1, last_conv_only=top), new=False)
 
     def level(x: Act, in_c: int, c_out: int, chans: list[int], strides: list[Size], top: bool) -> Act:
         c, s = chans[0], strides[0]
@@ -120,7 +120,8 @@ def attention_unet(t: Tracer, k: Args, x: Act, out_c: int) -> Act:
             s = Act(f // 2, broadcast(t, u.path, "g1 + x1", g1, x1), "")
             psi = norm(t, "psi.1", convolution(t, "psi.0", s, f // 2, 1, one, one, bare, padding=(0,) * d),
                        batch, 1, d, "")
-            return u.done(Act(f, broadcast(t, u.path, "x * psi", skip, psi), ""))
+            # the gated skip: still the skip for the concat that merges it
+            return u.done(Act(f, broadcast(t, u.path, "x * psi", skip, psi), u.path, skip=skip.skip), new=False)
 
     def layer(name: str, x: Act, chans: list[int], strides: list[Size]) -> Act:
         c, below, s = chans[0], chans[1], strides[0]
@@ -131,10 +132,9 @@ def attention_unet(t: Tracer, k: Args, x: Act, out_c: int) -> Act:
                     y = layer("1", conv_block("0", x, c, below, s), chans[1:], strides[1:])
                 else:
                     y = conv_block("", x, c, below, s)
-            with t.scope("upconv"):
-                up = convolution(t, "up", y, below, c, up_kernel, s, block, transposed=True)
-            skip = t.pop_entry(t.path("attention")) or x
-            att = gate(up, skip, c)
+            with t.unit("upconv", "upsample", "UpConv", y) as u:
+                up = u.done(convolution(t, "up", y, below, c, up_kernel, s, block, transposed=True), new=False)
+            att = gate(up, t.pop(), c)
             if att.size != up.size:
                 t.fail(t.path(), f"{t.path()} (AttentionLayer): torch.cat: the gated skip's {fmt_size(att.size)}"
                                  f" and the upsampled {fmt_size(up.size)} differ")
