@@ -16,6 +16,7 @@ from typing import Any
 
 from ...core.config import Args
 from ...core.errors import UnetvizError
+from ...core.kinds import Kind
 from ...core.records import Size, fmt_size
 from ...engine.tracer import Act, Tracer
 from . import ops
@@ -114,7 +115,7 @@ class _Walk:
         input where the width or size changes, ``out += residual``), act."""
         t, one = self.t, (1,) * self.d
         res = res_block and (in_c != c or any(s != 1 for s in stride))
-        kind = "conv" if not res_block else "downsample" if any(s != 1 for s in stride) else "resnet"
+        kind: Kind = "conv" if not res_block else "downsample" if any(s != 1 for s in stride) else "resnet"
         with t.unit(name, kind, "UnetResBlock" if res_block else "UnetBasicBlock", x) as u:
             t.declare(("conv1", "conv2", "lrelu", "norm1", "norm2", "conv3", "norm3"))
             y = self.conv("conv1", x, in_c, c, kernel, stride)
