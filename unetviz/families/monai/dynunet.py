@@ -126,7 +126,7 @@ class _Walk:
                 if any(b not in (a, 1) for a, b in zip(y.size or (), r.size or (), strict=True)):
                     t.fail(u.path, f"{u.path} (UnetResBlock): out += residual: the residual's {fmt_size(r.size)}"
                                    f" does not broadcast to the convs' {fmt_size(y.size)}")
-            return u.done(self.act(y), new=res)
+            return u.done(self.act(y), new=False)  # lrelu returns the sum: the map's producer
 
     def norm(self, name: str, x: Act, c: int) -> Act:
         return x if self.o.norm is None else norm(self.t, name, x, self.o.norm, c, self.d, "norm_name")
