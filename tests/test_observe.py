@@ -120,8 +120,11 @@ def test_json_of_an_observed_trace_says_what_was_seen() -> None:
     assert d["concats"][1]["inputs"][1] == {"from": "downs.0", "channels": 8, "size": [16, 20], "skip": 0}
     assert "skip" not in d["concats"][2]["inputs"][1]  # the clone of the stem is no stack pop
     assert d["skips"] == [
-        {"index": 0, "from": "downs.0", "unit": "downs.0", "channels": 8, "size": [16, 20], "to": "dec.1"},
-        {"index": 1, "from": "attn", "unit": "attn", "channels": 16, "size": [8, 10], "to": "dec.0"}]
+        {"index": 0, "from": "downs.0", "unit": "downs.0", "channels": 8, "size": [16, 20], "to": "dec.1",
+         "merge": "concat"},
+        {"index": 1, "from": "attn", "unit": "attn", "channels": 16, "size": [8, 10], "to": "dec.0",
+         "merge": "concat"}]
+    assert (d["adds"], d["lifo"]) == ([], True)  # attn(x) + x is a residual, not a merge of the U
     assert [(u["path"], u["kind"], u["in_size"], u["out_size"]) for u in d["units"]][:3] == [
         ("stem", "conv", [16, 20], [16, 20]), ("downs.0", "layer", [16, 20], [16, 20]),
         ("downs.1", "layer", [8, 10], [8, 10])]

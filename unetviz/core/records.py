@@ -116,7 +116,7 @@ class Operand:
 
 @dataclass(frozen=True, kw_only=True)
 class Concat:
-    """A ``torch.cat`` along the channel dimension."""
+    """A ``torch.cat`` along the channel dimension (in ``Trace.adds``: an addition that merges a skip)."""
 
     consumer: str
     """Path of the module that receives the concatenated tensor."""
@@ -154,6 +154,13 @@ class Skip:
     empty: bool = False
     """The entry holds ``None``, no tensor (a KCrossAttnDownBlock2D without a downsampler hands the decoder
     ``None``): it has no channels and no size, and nothing can concatenate it."""
+    merge: str = "concat"
+    """How the decoder merges it: ``concat`` (a ``torch.cat`` along the channels, listed in ``Trace.concats``) or
+    ``add`` (summed with the decoder state, as smp's Linknet does; listed in ``Trace.adds``)."""
+    consumers: tuple[str, ...] = ()
+    """Every module that receives a merge reading it, in forward order (``to`` is the first). One for a skip
+    stack used last-in first-out; UNet++'s dense skips are read by several (``Trace.lifo`` is then false).
+    Empty where only ``to`` is known (the symbolic builders)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,6 +266,13 @@ class Trace:
     macs: int = 0
     """Multiply-accumulates of one forward pass at batch 1 (FlopCounterMode's FLOPs / 2): the sum of
     ``quantities.layer_macs`` over ``layers``, parameter-free matmul rows included, up to a failure."""
+    adds: tuple[Concat, ...] = ()
+    """The additions that merge a skip into the decoder state (smp's Linknet, residual U-Nets), shaped like
+    ``concats`` (``channels``: of each operand and of the sum); an addition that reads no skip (a resnet's
+    residual) is not listed."""
+    lifo: bool = True
+    """The skips are used last-in first-out, as a stack: each read by one merge, the last made first. False for
+    dense designs (UNet++), where a skip is read by several merges (``Skip.consumers``)."""
 
     @property
     def params(self) -> int:

@@ -1,124 +1,75 @@
 """One hooked forward pass on the meta device: the raw events an observed trace is made from.
 
-``capture(model, args, kwargs)`` runs the model once and returns a ``Capture``: the layers (every
-module that owns parameters directly, in forward-entry order), the channel concatenations with
-where each operand came from, the units (block-level modules), the output and any failure.
+``capture(model, args, kwargs)`` runs the model once and returns a ``Capture``: the layers (every module that
+owns parameters directly, in forward-entry order, and the attention matmuls), every merge (channel concat or
+addition of two maps) with where each operand came from, one event per call of every module that holds
+parameters (units are chosen from them afterwards, by data flow), the tensors' records (``flow.py``), the
+output and any failure.
 
 How it sees things (torchinfo style: everything is removed again in ``finally``):
 
-* forward pre-hooks and forward hooks on every module (``with_kwargs=True``, so tensors passed
-  by keyword count as inputs) keep a module stack and fill the layer rows;
-* a ``TorchFunctionMode`` sees every torch call: it tags each new tensor with a creation number
-  and the module that most recently finished (the ``from`` of a tensor no module returned, like
-  ``attn(x) + x`` computed in a parent's forward), and it intercepts ``torch.cat`` /
-  ``torch.concat`` / ``torch.concatenate`` along dim 1 of tensors of the sample's rank (skip concats;
-  a timestep's sin/cos or SDXL's added embeds are other dims or ranks and are ignored). A mode, rather than
-  patching ``torch.cat`` on the module, also catches ``from torch import cat`` aliases.
+* forward pre-hooks and forward hooks on every module (``with_kwargs=True``, so tensors passed by keyword count
+  as inputs) keep a module stack, fill the layer rows and tell ``Flow`` who returned and who took each tensor;
+* a ``TorchFunctionMode`` sees every torch call: each new tensor is recorded (``Flow.new``, ``Flow.derive``),
+  merges are recorded (``merges.py``) and the attention matmuls counted (``attention_rows.py``).
 
-A module that runs more than once gets one layer row per call (each call is a step of the
-forward pass); calls after the first say ``call N`` in ``note``.
+A module that runs more than once gets one layer row per call (each call is a step of the forward pass);
+calls after the first say ``call N`` in ``note``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils.flop_counter import FlopCounterMode
 
-from ..core.records import Layer, Size
-from .layer_rows import finish_layer, layer_row
+from ..core.records import Layer
+from . import merges
+from .attention_rows import AttentionRows, is_attention
+from .flow import Flow, tensors_in
+from .layer_rows import CHANNEL_LAST, finish_layer, layer_row
 
-CAT_FUNCS = {torch.cat, torch.concat, torch.concatenate}
-
-
-def tensors_in(obj: Any, depth: int = 0) -> Iterator[torch.Tensor]:
-    """Every tensor inside an output or argument structure (tuples, lists, dicts, diffusers' outputs)."""
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif depth < 4 and isinstance(obj, (list, tuple)):
-        for item in obj:
-            yield from tensors_in(item, depth + 1)
-    elif depth < 4 and isinstance(obj, Mapping):
-        for item in obj.values():
-            yield from tensors_in(item, depth + 1)
+__all__ = ["Capture", "ModuleEvent", "ObserverError", "capture", "tensors_in"]
 
 
 @dataclass
-class CatEvent:
-    """A channel concatenation as it happened."""
+class ModuleEvent:
+    """One call of a module that holds parameters (its own or its children's)."""
 
-    operands: list[tuple[str, int, Size, int, bool]]
-    """Per operand: (from, channels, size, identity key, did an already finished module take it as an input
-    or hand it on as an output it did not make: the marks of an encoder feature kept for later)."""
-    channels: int
-    size: Size
-    at: int
-    """``len(layers)`` when the concat ran."""
-    result: int
-    """Identity key of the result tensor."""
-    kept: dict[int, tuple[str, int, Size]] = field(default_factory=dict)
-    """For an operand that is a view (a crop) of a kept feature: identity key -> that feature's
-    (from, channels, size), which is what was pushed."""
-    consumer: str | None = None
-    next_module: str | None = None
-    """The next module entered after the concat: the consumer if no module receives the result."""
-
-
-@dataclass
-class UnitEvent:
     path: str
     type: str
     in_shape: tuple[int, ...] | None
     out_shape: tuple[int, ...] | None
     first: int
+    """Index of the first layer row made during the call."""
     last: int
+    """One past the last."""
     params: int
+    enter: int = 0
+    """The creation clock at entry: tensors made during the call are newer, up to ``leave``."""
+    leave: int = 0
+    out_sizes: tuple[tuple[int, ...], ...] = ()
+    """Spatial sizes of every map it returned (a list-returning encoder returns several)."""
+
+
+UnitEvent = ModuleEvent  # a unit is a module event chosen as one (``observe/units.py``)
 
 
 @dataclass
 class Capture:
     """Everything one hooked forward pass saw."""
 
+    flow: Flow
     layers: list[Layer] = field(default_factory=list)
-    cats: list[CatEvent] = field(default_factory=list)
-    units: list[UnitEvent] = field(default_factory=list)
-    creation: dict[int, int] = field(default_factory=dict)
-    """Identity key of a tensor -> its creation number (model inputs are 0)."""
+    merges: list[merges.MergeEvent] = field(default_factory=list)
+    modules: list[ModuleEvent] = field(default_factory=list)
     output: Any = None
     error_at: str | None = None
     error: str | None = None
-
-
-class _Recorder(TorchFunctionMode):
-    """Tags new tensors and records channel concats (see the module docstring)."""
-
-    def __init__(self, state: _State) -> None:
-        super().__init__()
-        self.state = state
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        if func in CAT_FUNCS:
-            _ours(self.state.before_cat, args, kwargs)
-        result = func(*args, **kwargs)  # the model's own op: its exceptions are the model's failures
-        _ours(self._tag, func, args, kwargs, result)
-        return result
-
-    def _tag(self, func: Any, args: Any, kwargs: Any, result: Any) -> None:
-        st = self.state
-        if isinstance(result, torch.Tensor):  # the common case, kept cheap: this runs for every op
-            if id(result) not in st.keep:
-                st.new_tensor(result)
-        elif isinstance(result, (tuple, list)):
-            for t in tensors_in(result):
-                if id(t) not in st.keep:
-                    st.new_tensor(t)
-        if func in CAT_FUNCS:
-            st.after_cat(args, kwargs, result)
 
 
 class ObserverError(Exception):
@@ -132,143 +83,154 @@ def _ours(fn: Any, *args: Any) -> Any:
         raise ObserverError(f"unetviz's observer failed in {getattr(fn, '__name__', fn)}: {e!r}") from e
 
 
+class _Recorder(TorchFunctionMode):
+    """Records new tensors, merges and attention matmuls (see the module docstring)."""
+
+    def __init__(self, state: _State) -> None:
+        super().__init__()
+        self.state = state
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        st = self.state
+        kind = merges.merge_kind(func)
+        if kind is not None:
+            _ours(merges.before, st.flow, kind, args, kwargs)
+        if is_attention(func, args):
+            counter = FlopCounterMode(display=False)
+            with counter:  # torch's own count of this product, whatever its shapes
+                result = func(*args, **kwargs)
+            _ours(st.attention, func, args, result, counter.get_total_flops() // 2)
+        else:
+            result = func(*args, **kwargs)  # the model's own op: its exceptions are the model's failures
+        if kind is not None:
+            _ours(st.merge, kind, args, kwargs, result)
+        _ours(st.tag, func, args, kwargs, result)
+        return result
+
+
 class _State:
     """The bookkeeping shared by the hooks and the torch-function mode."""
 
-    def __init__(self, model: nn.Module, units: set[str]) -> None:
+    def __init__(self, model: nn.Module, rank: int, batch: int) -> None:
         self.paths = {id(m): p for p, m in model.named_modules()}
-        self.units = units
-        self.cap = Capture()
-        self.keep: dict[int, torch.Tensor] = {}  # strong refs: ids never get reused (meta tensors are free)
-        self.claim: dict[int, str] = {}  # tensor -> innermost module that returned it
-        self.tag: dict[int, str] = {}  # tensor -> module that most recently finished before it was made
-        self.fed: dict[int, list[str]] = {}  # tensor -> modules it was an input of, or passed on
+        self.holds = {id(m) for m in model.modules() if any(True for _ in m.parameters())}
+        self.flow = Flow(rank)
+        self.cap = Capture(self.flow)
+        self.attn = AttentionRows(batch)
+        self.batch = batch
         self.stack: list[str] = []
+        self.entries = 0
+        self.entry: list[tuple[int, int]] = []  # per open module: (entry number, op clock at entry)
         self.finished: set[str] = set()
-        self.last_exited = "input"
-        self.counter = 0
         self.calls: dict[str, int] = {}
         self.open_layers: dict[int, list[int]] = {}  # module id -> layer row indices awaiting output
-        self.open_units: dict[int, list[UnitEvent]] = {}
-        self.pending: list[CatEvent] = []
-        self.pending_cat: list[torch.Tensor] = []
-        self.rank = 4
-        """Dimensions of the tensors the model's blocks pass: channel concats are those of tensors of this rank,
-        and a 3-d tensor is a token sequence (B, N, C) unless it is 3 (``layer_rows``)."""
+        self.open_events: dict[int, list[ModuleEvent]] = {}
+        self.pending: list[merges.MergeEvent] = []
 
-    # ---- tensors ---------------------------------------------------------------------------
-    def new_tensor(self, t: torch.Tensor, source: str | None = None) -> None:
-        self.counter += 1
-        self.keep[id(t)] = t
-        self.cap.creation[id(t)] = self.counter if source is None else 0
-        self.tag[id(t)] = self.last_exited if source is None else source
+    # ---- the torch-function mode ---------------------------------------------------------------
+    def tag(self, func: Any, args: Any, kwargs: Any, result: Any) -> None:
+        flow = self.flow
+        flow.ops += 1
+        if isinstance(result, torch.Tensor):  # the common case, kept cheap: this runs for every op
+            if id(result) not in flow.keep:
+                flow.new(result)
+                flow.derive(result, args, kwargs, getattr(func, "__name__", ""))
+            else:
+                flow.changed(result)
+        elif isinstance(result, (tuple, list)):
+            for t in tensors_in(result):
+                if id(t) not in flow.keep:
+                    flow.new(t)
 
-    def source(self, t: torch.Tensor) -> str:
-        """The ``from`` rule: the innermost module that returned ``t``, else its creation tag."""
-        return self.claim.get(id(t)) or self.tag.get(id(t), "input")
+    def merge(self, kind: str, args: Any, kwargs: Any, result: Any) -> None:
+        ev = merges.record(self.flow, self.finished, kind, args, kwargs, result, len(self.cap.layers),
+                           self.stack[-1] if self.stack else "")
+        if ev is not None:
+            self.cap.merges.append(ev)
+            self.pending.append(ev)
 
-    # ---- concats -----------------------------------------------------------------------------
-    @staticmethod
-    def _cat_args(args: Any, kwargs: Any) -> tuple[list[torch.Tensor], int]:
-        seq = args[0] if args else kwargs.get("tensors", ())
-        dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis", 0))
-        return [t for t in seq if isinstance(t, torch.Tensor)], int(dim)
-
-    def before_cat(self, args: Any, kwargs: Any) -> None:
-        # operands made outside the mode's view (a module input) still need a tag
-        for t in self._cat_args(args, kwargs)[0]:
-            if id(t) not in self.keep:
-                self.new_tensor(t)
-
-    def after_cat(self, args: Any, kwargs: Any, result: Any) -> None:
-        ops, dim = self._cat_args(args, kwargs)
-        if not ops or not isinstance(result, torch.Tensor) or result.dim() != self.rank or dim % self.rank != 1:
-            return
-        operands = []
-        kept: dict[int, tuple[str, int, Size]] = {}
-        for t in ops:
-            key, fed = id(t), self._was_kept(t)
-            base = t._base
-            if not fed and base is not None and self._was_kept(base):
-                # a crop (Ronneberger) is a view made just before the concat: its base was pushed
-                key, fed = id(base), True
-                kept[key] = (self.source(base), int(base.shape[1]), tuple(int(d) for d in base.shape[2:]))
-            operands.append((self.source(t), int(t.shape[1]), tuple(int(d) for d in t.shape[2:]), key, fed))
-        ev = CatEvent(operands, int(result.shape[1]), tuple(int(d) for d in result.shape[2:]),
-                      len(self.cap.layers), id(result), kept)
-        self.cap.cats.append(ev)
-        self.pending.append(ev)
-
-    def _was_kept(self, t: torch.Tensor) -> bool:
-        return any(m in self.finished for m in self.fed.get(id(t), ()))
+    def attention(self, func: Any, args: Any, result: Any, macs: int) -> None:
+        self.attn.row(self.cap.layers, self.stack[-1] if self.stack else "", func, args, result, macs)
+        self.flow.layer_count = len(self.cap.layers)
 
     # ---- hooks -------------------------------------------------------------------------------
     def pre(self, module: nn.Module, args: Any, kwargs: Any) -> None:
-        path = self.paths.get(id(module), type(module).__name__)
+        flow, path = self.flow, self.paths.get(id(module), type(module).__name__)
         inputs = [*tensors_in(args), *tensors_in(kwargs)]
+        tokens = isinstance(module, CHANNEL_LAST)
         for t in inputs:
-            if id(t) not in self.keep:
-                self.new_tensor(t)
-            self.fed.setdefault(id(t), []).append(path)
+            if id(t) not in flow.keep:
+                flow.new(t)
+            flow.fed.setdefault(id(t), []).append(path)
+            if tokens and t.dim() == flow.rank:
+                flow.channel_last.add(id(t))
         if self.pending:
-            ids = {id(t) for t in inputs}
-            for ev in self.pending:
-                if ev.next_module is None:
-                    ev.next_module = path
-                if ev.result in ids:
-                    ev.consumer = path
-            self.pending = [ev for ev in self.pending if ev.consumer is None]
+            self._consume(path, {id(t) for t in inputs})
         self.stack.append(path)
+        self.entries += 1
+        self.entry.append((self.entries, flow.ops))
         first_in = inputs[0] if inputs else None
-        if path in self.units:
-            u = UnitEvent(path, type(module).__name__, None if first_in is None else tuple(first_in.shape), None,
-                          len(self.cap.layers), len(self.cap.layers), sum(p.numel() for p in module.parameters()))
-            self.open_units.setdefault(id(module), []).append(u)
-            self.cap.units.append(u)
+        if id(module) in self.holds:
+            ev = ModuleEvent(path, type(module).__name__, None if first_in is None else tuple(first_in.shape), None,
+                             len(self.cap.layers), len(self.cap.layers), sum(p.numel() for p in module.parameters()),
+                             enter=flow.counter)
+            self.open_events.setdefault(id(module), []).append(ev)
+            self.cap.modules.append(ev)
         if module._parameters and any(p is not None for p in module._parameters.values()):
             n = self.calls[path] = self.calls.get(path, 0) + 1
-            row = layer_row(module, path, first_in, n, rank=self.rank)
+            row = layer_row(module, path, first_in, n, rank=flow.rank, batch=self.batch)
             self.open_layers.setdefault(id(module), []).append(len(self.cap.layers))
             self.cap.layers.append(row)
+            flow.layer_count = len(self.cap.layers)
+
+    def _consume(self, path: str, ids: set[int]) -> None:
+        for ev in self.pending:
+            if ev.next_module is None:
+                ev.next_module = path
+            if ev.result in ids:
+                ev.consumer = path
+        self.pending = [ev for ev in self.pending if ev.consumer is None]
 
     def post(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
-        path = self.paths.get(id(module), type(module).__name__)
+        flow, path = self.flow, self.paths.get(id(module), type(module).__name__)
         outs = list(tensors_in(output))
+        entry, since = self.entry.pop() if self.entry else (0, 0)
+        tokens = isinstance(module, CHANNEL_LAST)
         for t in outs:
-            if id(t) not in self.keep:
-                self.new_tensor(t)
-            if self.claim.setdefault(id(t), path) != path:  # hooks fire innermost first: the first claim wins
-                self.fed.setdefault(id(t), []).append(path)  # an outer module hands it on (res_samples)
+            if id(t) not in flow.keep:
+                flow.new(t)
+            flow.returned(t, path, entry, since)
+            if tokens and t.dim() == flow.rank:  # a Linear's output is tokens too (a 1-D model's attention)
+                flow.channel_last.add(id(t))
         if self.stack:
             self.stack.pop()
         self.finished.add(path)
-        self.last_exited = path
+        flow.last_exited = path
         out = outs[0] if outs else None
         rows = self.open_layers.get(id(module))
         if rows:
             i = rows.pop()
-            self.cap.layers[i] = finish_layer(module, self.cap.layers[i], out, rank=self.rank)
-        units = self.open_units.get(id(module))
-        if units:
-            u = units.pop()
-            u.out_shape = None if out is None else tuple(out.shape)
-            u.last = len(self.cap.layers)
+            self.cap.layers[i] = finish_layer(module, self.cap.layers[i], out, rank=flow.rank)
+        events = self.open_events.get(id(module))
+        if events:
+            ev = events.pop()
+            ev.out_shape = None if out is None else tuple(out.shape)
+            ev.last, ev.leave = len(self.cap.layers), flow.counter
+            ev.out_sizes = tuple(tuple(int(d) for d in t.shape[2:]) for t in outs if t.dim() == flow.rank)
 
 
-def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], units: set[str],
-            rank: int | None = None) -> Capture:
+def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], rank: int | None = None) -> Capture:
     """Run ``model(*args, **kwargs)`` once with hooks; never raises for a failing forward.
 
-    ``rank``: dimensions of the tensors whose dim-1 concats are skip concats (default: the first
-    argument's; a video model passes 4: its blocks fold the frames into the batch)."""
-    st = _State(model, units)
+    ``rank``: dimensions of the maps the model's blocks pass, whose dim-1 concats are channel concats
+    (default: the first argument's; a video model passes 4: its blocks fold the frames into the batch)."""
     first = next(tensors_in(args), None)
-    if rank is not None:
-        st.rank = rank
-    elif first is not None and first.dim() >= 3:
-        st.rank = first.dim()
+    if rank is None:
+        rank = first.dim() if first is not None and first.dim() >= 3 else 4
+    st = _State(model, rank, int(first.shape[0]) if first is not None and first.dim() > 0 else 1)
     for t in [*tensors_in(args), *tensors_in(kwargs)]:
-        st.new_tensor(t, source="input")
+        st.flow.new(t, source="input")
     handles = []
     try:
         def pre(module: nn.Module, a: Any, kw: Any) -> None:
@@ -285,16 +247,20 @@ def capture(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], uni
     except ObserverError:
         raise
     except Exception as e:  # the model's own failure is a result, not a crash of unetviz
-        last = st.cap.layers[-1].path if st.cap.layers else None
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        st.cap.error_at = st.stack[-1] if st.stack else None
-        where = ("before the first layer" if last is None else f"in layer {last}" if st.stack and st.stack[-1] == last
-                 else f"after layer {last}")
-        st.cap.error = f"failed {where}: {type(e).__name__}: {msg}"
+        _failed(st, e)
     finally:
         for h in handles:
             h.remove()
-    for ev in st.cap.cats:
+    for ev in st.cap.merges:
         if ev.consumer is None:
             ev.consumer = ev.next_module
     return st.cap
+
+
+def _failed(st: _State, e: Exception) -> None:
+    last = st.cap.layers[-1].path if st.cap.layers else None
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    st.cap.error_at = st.stack[-1] if st.stack else None
+    where = ("before the first layer" if last is None else f"in layer {last}" if st.stack and st.stack[-1] == last
+             else f"after layer {last}")
+    st.cap.error = f"failed {where}: {type(e).__name__}: {msg}"

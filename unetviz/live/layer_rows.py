@@ -94,9 +94,12 @@ def _channel_first(module: nn.Module, t: torch.Tensor | None, rank: int) -> bool
     return t.dim() >= 3  # a BatchNorm1d or a module of no known type also takes (B, C) vectors: no size
 
 
-def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, rank: int = 4) -> Layer:
+def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, rank: int = 4,
+              batch: int = 1) -> Layer:
     """The row as known at entry; ``finish_layer`` adds what the output tells. ``rank``: dims of the tensors
-    the model's blocks pass (4 for an image or a video's folded frames, 5 for a volume, 3 for a 1-D signal)."""
+    the model's blocks pass (4 for an image or a video's folded frames, 5 for a volume, 3 for a 1-D signal);
+    ``batch``: the sample's, so that a row's ``batch`` is the rows it runs on per sample (a video's frames
+    folded into the batch, Swin's windows: a Linear's MACs count every leading dim)."""
     in_c = int(x.shape[1]) if x is not None and x.dim() > 1 else 0
     out_c = 0
     kernel = stride = padding = None
@@ -114,7 +117,14 @@ def layer_row(module: nn.Module, path: str, x: torch.Tensor | None, call: int, r
     return Layer(path=path, type=type(module).__name__, in_channels=in_c, out_channels=out_c, in_size=in_size,
                  out_size=None, kernel=kernel, stride=stride, padding=padding, params=params,
                  tensors=_own_tensors(module, path), note=f"call {call}" if call > 1 else "",
-                 tokens=_tokens(x) if seq else None)
+                 tokens=_tokens(x) if seq else None, batch=_rows(x, batch))
+
+
+def _rows(x: torch.Tensor | None, batch: int) -> int:
+    """Rows per sample of the input's leading dim (1 for a scalar or vector input)."""
+    if x is None or x.dim() < 2:
+        return 1
+    return max(1, int(x.shape[0]) // max(1, batch))
 
 
 def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None, rank: int = 4) -> Layer:

@@ -25,6 +25,7 @@ from ..analysis.compare import (
     outputs,
 )
 from ..core.errors import UnetvizError
+from ..core.quantities import is_free
 from ..core.records import Trace
 from ..families import Family, lookup
 from ..tracing import resolve, trace_config
@@ -55,12 +56,17 @@ def verify(source: Any, size: Any = None, context: Any = None) -> Report:
     del model
     return Report(
         ok=not diffs, family=ours.family, model=ours.model, preset=ours.preset, size=ours.in_size,
-        counts={"layers": min(len(ours.layers), len(real.layers)), "units": min(len(ours.units), len(real.units)),
+        counts={"layers": min(_modules(ours), _modules(real)), "units": min(len(ours.units), len(real.units)),
                 "blocks": len(block_rows(ours)), "concats": min(len(ours.concats), len(real.concats)),
                 "skips": min(len(ours.skips), len(real.skips)), "tensors": min(len(ours.manifest), len(real.manifest))},
         disagreements=tuple(diffs[:MAX_DISAGREEMENTS]), params_ours=ours.params, params_real=real.params,
         params_torchinfo=info, output_ours=outputs(ours), output_real=outputs(real), error_ours=failure(ours),
         error_real=failure(real), timings=clock, notes=tuple(notes))
+
+
+def _modules(t: Trace) -> int:
+    """Layer rows of modules, the rows compared: both traces also have parameter-free matmul rows."""
+    return sum(1 for x in t.layers if not is_free(x))
 
 
 def observe_real(family: Family, kwargs: dict[str, Any], ours: Trace, clock: dict[str, float],

@@ -57,9 +57,12 @@ def concat_dict(c: Concat) -> dict[str, Any]:
     return d
 
 
-def skip_dict(s: Skip) -> dict[str, Any]:
+def skip_dict(s: Skip, lifo: bool = True) -> dict[str, Any]:
+    """One skip; ``lifo``: the trace's skips are a stack (else ``to`` lists every consumer, as UNet++ reads them)."""
+    to: Any = s.to if lifo else list(s.consumers or ([s.to] if s.to is not None else []))
     return {"index": s.index, "from": s.source, "unit": s.unit, "channels": s.channels, "size": _list(s.size),
-            "to": s.to, **({"taken": s.taken} if s.taken else {}), **({"empty": True} if s.empty else {})}
+            "to": to, "merge": s.merge, **({"taken": s.taken} if s.taken else {}),
+            **({"empty": True} if s.empty else {})}
 
 
 def unit_dict(trace: Trace, u: Unit, names: dict[str, str] | None = None,
@@ -103,7 +106,9 @@ def trace_dict(t: Trace) -> dict[str, Any]:
         "layers": [layer_dict(x, names, dict(zip(per_layer, values, strict=True)))
                    for x, *values in zip(t.layers, *per_layer.values(), strict=True)],
         "concats": [concat_dict(c) for c in t.concats],
-        "skips": [skip_dict(s) for s in t.skips],
+        "adds": [concat_dict(c) for c in t.adds],  # additions that merge a skip (smp's Linknet)
+        "skips": [skip_dict(s, t.lifo) for s in t.skips],
+        "lifo": t.lifo,
         "units": [unit_dict(t, u, names, per_layer) for u in t.units],
         "blocks": [{"path": path, "title": title} for path, title in t.blocks],
         "memory": memory_dict(t),  # activation figures at batch 1, fp16: see unetviz.analysis.memory, field by field

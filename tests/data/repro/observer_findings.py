@@ -32,7 +32,10 @@ def r1_shared_params():
 def r2_3d_size():
     m = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1))
     for size in [(32, 48, 64), "32x48x64", (48, 64)]:
-        print("R2 size", size, "-> traced", unetviz.trace(m, size=size).in_size)
+        try:
+            print("R2 size", size, "-> traced", unetviz.trace(m, size=size).in_size)
+        except unetviz.UnetvizError as e:  # a 2-number size for a Conv3d is refused, not made cubic
+            print("R2 size", size, "-> refused:", e)
     print("R2 input=(1,1,32,48,64) -> traced", unetviz.trace(m, input=(1, 1, 32, 48, 64)).in_size)
 
 
@@ -140,7 +143,7 @@ def r6_list_encoder():
                 y = self.conv[i](torch.cat([self.up[i](y), f[-2 - i]], 1))
             return y
 
-    from unetviz.cost import size_cost
+    from unetviz.analysis.cost import size_cost
     t = unetviz.trace(Net(), input=(1, 1, 32, 32))
     u = t.units[0]
     print(f"R6 encoder unit: {u.path} {u.in_channels}->{u.out_channels} {u.in_size}->{u.out_size} (real: 1->32, 32x32->8x8);",
@@ -164,7 +167,7 @@ def r7_r8_tokens():
     m = Tok()
     t = unetviz.trace(m, input=(1, 1, 16, 16, 16))
     lin = next(x for x in t.layers if x.type == "Linear")
-    from unetviz.quantities import layer_macs
+    from unetviz.core.quantities import layer_macs
     print("R7 unit channels of the token block:", [(u.path, u.in_channels, u.out_channels) for u in t.units],
           "| R8 Linear MACs: unetviz", layer_macs(lin), "real", 8 * 8 * 64 * 64)
 
@@ -184,7 +187,7 @@ def r12_paramfree_skip_source():
             return self.out(torch.cat([self.up(self.down(s)), s], 1))
 
     t = unetviz.trace(Net(), input=(1, 3, 16, 16))
-    from unetviz.render.graph import to_graphviz
+    from unetviz.render.graph.draw import to_graphviz
     src = to_graphviz(t, "units").source
     print("R12 skips:", [(s.source, s.unit) for s in t.skips], "| skip edges drawn:", src.count("#0 "))
 

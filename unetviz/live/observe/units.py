@@ -3,7 +3,13 @@
 Units are block-level steps (``docs/design.md``, rules shared by trace and observer): below the root and
 its containers sit the top-level steps; a step with a ModuleList child (diffusers' ``down_blocks.i``,
 ``mid_block``) is a heading whose own contained steps are the units; any other step that holds
-parameters is a unit.
+parameters is a unit. That reading of the module tree is then checked against the data flow
+(``data_units``): a step that holds a U (MONAI's nested ``SkipConnection`` in a ``Sequential``, DynUNet's
+``skip_layers``: a skip made and merged inside one call) or that returns maps of several resolutions (the list
+of stage outputs of an nnU-Net or smp encoder, SwinUNETR's ``swinViT``) is a wrapper, not a step: its own
+steps are the units, so each resolution stage is one. A module registered under two paths counts under the
+first (``named_modules()``); a step never called under its path (nnU-Net's ``stages``, iterated) stands for
+its steps.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from torch import nn
 
 from ...core.kinds import kind_of
 from ...core.records import Layer, Size, Unit, enclosing
-from ..capture import UnitEvent
+from ..capture import Capture, ModuleEvent, UnitEvent
 
 CONTAINERS = (nn.ModuleList, nn.ModuleDict)
 
@@ -35,9 +41,13 @@ def unit_paths(model: nn.Module) -> tuple[dict[str, str], list[str]]:
     units: dict[str, str] = {}
     blocks: list[str] = []
 
+    canonical = {id(m): p for p, m in model.named_modules()}
+
     def walk(m: nn.Module, path: str, level: int) -> None:
         for name, child in m.named_children():
             p = f"{path}.{name}" if path else name
+            if canonical.get(id(child)) != p:
+                continue  # registered earlier under another path (nnU-Net's decoder keeps the encoder)
             listed = path and isinstance(m, CONTAINERS) and (_transparent(child) or type(child) is nn.Sequential)
             if level == 0 and (listed or (isinstance(child, nn.Sequential) and _transparent(child))):
                 # an entry of a top-level list that holds steps (guided's input_blocks.3, lucidrains'
@@ -54,6 +64,81 @@ def unit_paths(model: nn.Module) -> tuple[dict[str, str], list[str]]:
 
     walk(model, "", 0)
     return units, blocks
+
+
+def _steps(model: nn.Module, path: str, canonical: dict[int, str]) -> list[str]:
+    """The steps directly inside module ``path``: its children that hold parameters, through containers."""
+    out: list[str] = []
+
+    def walk(m: nn.Module, prefix: str) -> None:
+        for name, child in m.named_children():
+            p = f"{prefix}.{name}" if prefix else name
+            if canonical.get(id(child)) != p or not _has_params(child):
+                continue
+            if isinstance(child, CONTAINERS):
+                walk(child, p)
+            else:
+                out.append(p)
+
+    walk(model.get_submodule(path), path)
+    return out
+
+
+def _wrapper(events: list[ModuleEvent], cap: Capture) -> bool:
+    """A call of the module holds a U (a skip made and merged inside it) or returns maps of several sizes."""
+    flow = cap.flow
+    for ev in events:
+        if len(set(ev.out_sizes)) > 1 or _down_and_up(ev, cap):
+            return True
+        for m in cap.merges:
+            # a merge inside the call makes its result before the call ends: its clock is below ``leave``
+            if ev.enter <= m.time < ev.leave and any(
+                    ev.enter < flow.creation.get(flow.carrier.get(m.operands[i].key, m.operands[i].key), 0)
+                    <= ev.leave for i in m.skips):
+                return True
+    return False
+
+
+def _down_and_up(ev: ModuleEvent, cap: Capture) -> bool:
+    """The call went below both its input's and its output's resolution: it holds a U (MONAI's innermost
+    ``SkipConnection`` around a strided conv and its transposed conv)."""
+    rank = cap.flow.rank
+    if ev.in_shape is None or ev.out_shape is None or len(ev.in_shape) != rank or len(ev.out_shape) != rank:
+        return False
+    least = min(_numel(ev.in_shape[2:]), _numel(ev.out_shape[2:]))
+    return cap.flow.below(ev.enter, ev.leave, least)
+
+
+def _numel(size: tuple[int, ...]) -> int:
+    n = 1
+    for d in size:
+        n *= d
+    return n
+
+
+def data_units(model: nn.Module, cap: Capture, static: list[str]) -> list[ModuleEvent]:
+    """The unit calls, in forward order: ``static`` (``unit_paths``) with wrappers replaced by their steps
+    (module docstring)."""
+    canonical = {id(m): p for p, m in model.named_modules()}
+    events: dict[str, list[ModuleEvent]] = {}
+    for ev in cap.modules:
+        events.setdefault(ev.path, []).append(ev)
+    chosen: set[str] = set()
+
+    def expand(path: str) -> None:
+        calls = events.get(path)
+        if calls is None or _wrapper(calls, cap):
+            inner = _steps(model, path, canonical)
+            if inner:
+                for p in inner:
+                    expand(p)
+                return
+        if calls is not None:
+            chosen.add(path)
+
+    for p in static:
+        expand(p)
+    return [ev for ev in cap.modules if ev.path in chosen]
 
 
 def unit_of(path: str, units: list[str]) -> str:
