@@ -18,7 +18,8 @@ Styles (how the same abstract U is written):
 Stages (``wrap``): ``sequential`` (one ``nn.Sequential`` of conv/norm/act), ``custom`` (a wrapper module with a
 ``body``), ``cna`` (``nn.Sequential`` of conv-norm-act modules), ``functional`` (activation by ``F.*`` inside the
 stage's forward: the stage itself returns the tensor), ``alias`` (nnU-Net's ``ConvDropoutNormReLU``: the conv
-registered twice), ``bare`` (the stage is one conv module).
+registered twice), ``bare`` (the stage is one conv module), ``residual`` (``body(x) + shortcut(x)``: an addition
+that merges no skip).
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from torch import nn
 Size = tuple[int, ...]
 
 STYLES = ("flat", "block", "list", "nested")
-WRAPS = ("sequential", "custom", "cna", "functional", "alias", "bare")
+WRAPS = ("sequential", "custom", "cna", "functional", "alias", "bare", "residual")
 NORMS = ("none", "batch", "instance", "group")
 ACTS = ("none", "relu", "leaky", "silu")
 DOWNS = ("pool", "conv3", "conv2")
 """``pool``: MaxPool (floor); ``conv3``: a k3 p1 strided conv (ceil); ``conv2``: a conv with kernel = stride (floor)."""
-UPS = ("transpose", "upsample")
-"""``transpose``: ConvTranspose with kernel = stride; ``upsample``: nearest Upsample then a k3 p1 conv."""
+UPS = ("transpose", "upsample", "interp")
+"""``transpose``: ConvTranspose with kernel = stride; ``upsample``: nearest Upsample then a k3 p1 conv; ``interp``: a
+1x1 conv then ``F.interpolate`` in the same module's forward (that module returns the map)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class Level:
     """An attention gate on the skip: ``gate(g=upsampled, x=skip) = x * sigmoid(psi(g))`` (AttentionUnet)."""
     aniso: bool = False
     """3-D only: stride (1, 2, 2), depth kept."""
+    pad: bool = False
+    """Pad (or crop) the upsampled state to the skip's size with ``F.pad`` before the merge (milesial's
+    Pytorch-UNet): odd sizes then work at this level."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,8 @@ class Config:
     """1x1 heads on the decoder outputs below full resolution; the model returns ``[final, *heads]``."""
     list_input: bool = False
     """``list`` style: the encoder's list starts with the input itself (smp)."""
+    list_sequential: bool = False
+    """``list`` style: the encoder's stages sit in an ``nn.Sequential`` it iterates (nnU-Net), not a ModuleList."""
     size: Size = (8, 8)
 
     @property
@@ -135,7 +142,7 @@ def failing_level(cfg: Config) -> int | None:
     sizes = level_sizes(cfg)
     for lv in reversed(range(cfg.depth)):
         up = tuple(s * st for s, st in zip(sizes[lv + 1], cfg.stride(lv), strict=True))
-        if up != sizes[lv]:
+        if up != sizes[lv] and not cfg.levels[lv].pad:
             return lv
     return None
 
@@ -224,6 +231,40 @@ class FunctionalStage(nn.Module):
         return x
 
 
+class Residual(nn.Module):
+    """``body(x) + shortcut(x)`` (a 1x1 conv shortcut where the channels change, else the identity)."""
+
+    def __init__(self, body: nn.Module, short: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+        self.short = short
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.body(x) + self.short(x)
+        return y
+
+
+class InterpConv(nn.Module):
+    """A 1x1 conv, then ``F.interpolate`` by the stride in this forward (smp's decoders resample by function)."""
+
+    def __init__(self, conv: nn.Module, stride: Size) -> None:
+        super().__init__()
+        self.conv = conv
+        self.scale = tuple(float(s) for s in stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(self.conv(x), scale_factor=self.scale, mode="nearest")
+
+
+def pad_to(y: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``y`` padded (negative: cropped) to ``ref``'s spatial size, half on each side (milesial's ``Up``)."""
+    pads: list[int] = []
+    for d in reversed(range(2, y.dim())):
+        diff = int(ref.shape[d]) - int(y.shape[d])
+        pads += [diff // 2, diff - diff // 2]
+    return F.pad(y, pads)
+
+
 class Gate(nn.Module):
     """An additive-attention-style gate on a skip: ``x * sigmoid(psi(g))``."""
 
@@ -265,6 +306,9 @@ def stage(cfg: Config, cin: int, cout: int, n: int) -> Built:
         return Built(nn.Sequential(*blocks), last.act or last.norm or last.conv)
     flat: list[nn.Module] = [m for trio in zip(convs, norms, acts, strict=True) for m in trio if m is not None]
     body = nn.Sequential(*flat)
+    if cfg.wrap == "residual":
+        r = Residual(body, conv(cin, cout, 1) if cin != cout else nn.Identity())
+        return Built(r, r)
     return Built(Stage(body) if cfg.wrap == "custom" else body, flat[-1])
 
 
@@ -287,6 +331,9 @@ def upsampler(cfg: Config, lv: int, cin: int, cout: int) -> Built:
         transpose: Callable[..., nn.Module] = nn.ConvTranspose3d if cfg.dims == 3 else nn.ConvTranspose2d
         t = transpose(cin, cout, stride, stride=stride)
         return Built(t, t)
+    if cfg.levels[lv].up == "interp":
+        m = InterpConv(conv_cls(cfg.dims)(cin, cout, 1), stride)
+        return Built(m, m)
     c = conv_cls(cfg.dims)(cin, cout, 3, padding=1)
     return Built(nn.Sequential(nn.Upsample(scale_factor=tuple(float(s) for s in stride), mode="nearest"), c), c)
 
@@ -352,6 +399,8 @@ class FlatUNet(nn.Module):
             level = self.cfg.levels[lv]
             y = self.ups[lv](x)
             s = skips.pop()
+            if level.pad:
+                y = pad_to(y, s)
             if level.gate:
                 s = self.gates[str(lv)](g=y, x=s)
             x = self.decs[lv](merge(level.merge, level.skip_first, y, s))
@@ -386,6 +435,8 @@ class UpBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         y = self.up(x)
+        if self.level.pad:
+            y = pad_to(y, skip)
         if self.gate is not None:
             skip = self.gate(g=y, x=skip)
         out: torch.Tensor = self.conv(merge(self.level.merge, self.level.skip_first, y, skip))
@@ -423,9 +474,9 @@ class BlockUNet(nn.Module):
 class ListEncoder(nn.Module):
     """Returns the list of its stage outputs (nnU-Net, smp); with ``with_input`` the input comes first."""
 
-    def __init__(self, stages: list[nn.Module], with_input: bool) -> None:
+    def __init__(self, stages: list[nn.Module], with_input: bool, sequential: bool) -> None:
         super().__init__()
-        self.stages = nn.ModuleList(stages)
+        self.stages: nn.Sequential | nn.ModuleList = nn.Sequential(*stages) if sequential else nn.ModuleList(stages)
         self.with_input = with_input
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -456,6 +507,8 @@ class ListDecoder(nn.Module):
             level = self.cfg.levels[lv]
             y = self.ups[lv](x)
             s = feats[lv]
+            if level.pad:
+                y = pad_to(y, s)
             if level.gate:
                 s = self.gates[str(lv)](g=y, x=s)
             x = self.stages[lv](merge(level.merge, level.skip_first, y, s))
@@ -470,7 +523,7 @@ class ListUNet(nn.Module):
         super().__init__()
         stages = [p.enc[0].module] + [nn.Sequential(p.downs[lv].module, p.enc[lv + 1].module)
                                       for lv in range(cfg.depth)]
-        self.encoder = ListEncoder(stages, cfg.list_input)
+        self.encoder = ListEncoder(stages, cfg.list_input, cfg.list_sequential)
         self.decoder = ListDecoder(cfg, p)
 
     def forward(self, x: torch.Tensor) -> Any:
@@ -488,6 +541,8 @@ class SkipConnection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.submodule(x)
+        if self.level.pad:
+            y = pad_to(y, x)
         s = x if self.gate is None else self.gate(g=y, x=x)
         return merge(self.level.merge, self.level.skip_first, y, s)
 
@@ -602,6 +657,17 @@ def _merge_site(cfg: Config, model: nn.Module, lv: int, path: dict[int, str]) ->
     return path[id(sk)]
 
 
+def _up_source(cfg: Config, model: nn.Module, p: Parts, lv: int, path: dict[int, str]) -> str:
+    """The producer of the upsampled operand: the innermost module that returned it; padded by ``F.pad`` in a
+    forward, no module returned it, so the module that finished last before the pad: the whole upsampler (its
+    outermost module), or in the nested style the SkipConnection's ``submodule``, which returns it."""
+    if not cfg.levels[lv].pad:
+        return path[id(p.ups[lv].producer)]
+    if cfg.style == "nested":
+        return f"{_merge_site(cfg, model, lv, path)}.submodule"
+    return path[id(p.ups[lv].module)]
+
+
 def expect(cfg: Config, model: nn.Module, p: Parts) -> Expected:
     path = _paths(model)
     sizes = level_sizes(cfg)
@@ -623,7 +689,7 @@ def expect(cfg: Config, model: nn.Module, p: Parts) -> Expected:
             pending = skip
             break
         skips.append(skip)
-        up = Operand(path[id(p.ups[lv].producer)], w[lv], sizes[lv], None)
+        up = Operand(_up_source(cfg, model, p, lv, path), w[lv], sizes[lv], None)
         sk = Operand(gate_path or path[id(p.enc[lv].producer)], w[lv], sizes[lv], lv)
         ops = (sk, up) if level.skip_first else (up, sk)
         ch = 2 * w[lv] if level.merge == "concat" else w[lv]
@@ -713,7 +779,8 @@ def configs(draw: st.DrawFn, fail: bool | None = None) -> Config:
     convs = tuple(draw(st.lists(st.integers(1, 2), min_size=depth + 1, max_size=depth + 1)))
     levels = tuple(Level(down=draw(st.sampled_from(DOWNS)), up=draw(st.sampled_from(UPS)),
                          merge=draw(st.sampled_from(("concat", "add"))), skip_first=draw(st.booleans()),
-                         gate=draw(st.booleans()), aniso=dims == 3 and draw(st.booleans()))
+                         gate=draw(st.booleans()), aniso=dims == 3 and draw(st.booleans()),
+                         pad=draw(st.integers(0, 3)) == 0)
                    for _ in range(depth))
     style = draw(st.sampled_from(STYLES))
     wrap = draw(st.sampled_from(WRAPS))
@@ -721,7 +788,8 @@ def configs(draw: st.DrawFn, fail: bool | None = None) -> Config:
                  widths=widths, convs=convs, levels=levels, norm=draw(st.sampled_from(NORMS)),
                  act=draw(st.sampled_from(ACTS)), inplace=draw(st.booleans()), wrap=wrap, style=style,
                  deep_supervision=style != "nested" and depth >= 2 and draw(st.booleans()),
-                 list_input=style == "list" and draw(st.booleans()))
+                 list_input=style == "list" and draw(st.booleans()),
+                 list_sequential=style == "list" and draw(st.booleans()))
     strided = [sum(1 for lv in range(depth) if cfg.stride(lv)[a] == 2) for a in range(dims)]
     odd = draw(st.integers(0, 3)) == 0 if fail is None else fail  # a quarter of the free draws fail
     axes = [a for a in range(dims) if strided[a]]
