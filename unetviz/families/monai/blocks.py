@@ -51,6 +51,10 @@ def convolution(t: Tracer, name: str, x: Act, in_c: int, out_c: int, kernel: Siz
 
 def adn(t: Tracer, x: Act, channels: int, o: Adn) -> Act:
     """``ADN``: its modules in ``ordering`` (a letter named twice is one module, registered once)."""
+    n = o.norm
+    if n is not None and n.kind == "GROUP" and channels % n.groups:  # made (and checked) even when not ordered
+        raise UnetvizError(f"{o.norm_key}: num_groups {n.groups} does not divide the {channels} channels of"
+                           f" {t.path()} (nn.GroupNorm)")
     for letter in dict.fromkeys(o.ordering.upper()):
         if letter not in "NDA":
             raise UnetvizError(f"adn_ordering: got {o.ordering!r}; allowed: letters N, D and A (norm, dropout, act)")

@@ -121,8 +121,8 @@ class _Walk:
             y = self.conv("conv1", x, in_c, c, kernel, stride)
             y = self.act(self.norm("norm1", y, c))
             y = self.norm("norm2", self.conv("conv2", y, c, c, kernel, one), c)
-            if res:
-                r = self.norm("norm3", self.conv("conv3", x, in_c, c, one, stride), c)
+            if res_block:  # out += residual: the input itself where no conv3 is made
+                r = self.norm("norm3", self.conv("conv3", x, in_c, c, one, stride), c) if res else x
                 if any(b not in (a, 1) for a, b in zip(y.size or (), r.size or (), strict=True)):
                     t.fail(u.path, f"{u.path} (UnetResBlock): out += residual: the residual's {fmt_size(r.size)}"
                                    f" does not broadcast to the convs' {fmt_size(y.size)}")
