@@ -272,16 +272,17 @@ def network_defs(draw: st.DrawFn) -> tuple[dict[str, Any], Size]:
         n = draw(st.integers(3, 5))
         strides = draw(st.lists(st.one_of(st.integers(1, 2), st.lists(st.integers(1, 2), min_size=d, max_size=d)),
                                 min_size=n, max_size=n))
-        cfg.update(kernel_size=draw(st.lists(st.one_of(st.integers(1, 3), st.lists(st.integers(1, 3), min_size=d,
-                                                                                     max_size=d)),
+        side_k = st.sampled_from([3, 3, 3, 1, 2])  # an even kernel grows the map by one: rarely
+        cfg.update(kernel_size=draw(st.lists(st.one_of(side_k, st.lists(side_k, min_size=d, max_size=d)),
                                              min_size=n - short, max_size=n - short)),
-                   strides=strides, upsample_kernel_size=strides[1:] if draw(st.booleans()) else
+                   strides=strides, upsample_kernel_size=strides[1:] if draw(st.integers(0, 3)) else
                    draw(st.lists(st.integers(1, 2), min_size=n - 1, max_size=n)),
                    filters=draw(st.none() | st.lists(widths, min_size=n, max_size=n + 1)), dropout=dropout,
                    norm_name=draw(st.sampled_from(NORMS[1:])), act_name=draw(st.sampled_from(ACTS[1:])),
                    res_block=draw(st.booleans()), trans_bias=draw(st.booleans()),
-                   deep_supervision=draw(st.booleans()), deep_supr_num=draw(st.integers(1, 3)))
-    size = tuple(draw(st.lists(st.integers(1, 40 if d == 2 else 24), min_size=d, max_size=d)))
+                   deep_supervision=draw(st.booleans()), deep_supr_num=draw(st.integers(1, max(1, n - 2 + short))))
+    side = st.one_of(st.integers(1, 40 if d == 2 else 24), st.sampled_from([16, 32]))  # odd, tiny and even sizes
+    size = tuple(draw(st.lists(side, min_size=d, max_size=d)))
     return cfg, size
 
 
