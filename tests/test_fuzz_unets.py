@@ -311,6 +311,29 @@ def test_random_unets_long(prop: str, cfg: Config) -> None:
     check(prop, cfg)
 
 
+REPRODUCERS = [
+    # the smallest model of each disagreement class seen (issue 20), now regression tests
+    Config(levels=(Level(),), wrap="alias", size=(4, 4)),  # aliased modules (all_modules) counted twice
+    Config(levels=(Level(merge="add"),), size=(4, 4)),  # an add-merged skip was invisible
+    Config(levels=(Level(gate=True),), size=(4, 4)),  # a gated skip reversed: the upsampled state read as the skip
+    Config(widths=(4, 4, 4), convs=(1, 1, 1), levels=(Level(gate=True), Level()), size=(8, 8)),  # skips mis-paired
+    Config(levels=(Level(),), act="relu", inplace=True, size=(4, 4)),  # an in-place ReLU's map credited to the conv
+    Config(levels=(Level(),), style="nested", size=(4, 4)),  # MONAI-style nesting: one unit holds the whole U
+    Config(widths=(4, 4, 4), convs=(1, 1, 1), levels=(Level(), Level()), style="list", list_sequential=True,
+           size=(8, 8)),  # an encoder returning its stages' list: one unit
+    Config(levels=(Level(),), style="block", size=(4, 5)),  # failing in an up block: its layers in no unit
+    Config(levels=(Level(gate=True),), size=(4, 5)),  # failing in a gate after its psi ran: psi in no unit
+    Config(widths=(4, 4, 4), convs=(1, 1, 1), levels=(Level(), Level()), style="nested", size=(8, 9)),  # failing
+    # in a SkipConnection: the U is one unit with no layers
+]
+
+
+@pytest.mark.parametrize("prop", PROPS)
+@pytest.mark.parametrize("cfg", REPRODUCERS, ids=lambda c: c.expr())
+def test_reproducers(prop: str, cfg: Config) -> None:
+    check(prop, cfg)
+
+
 # ---- the generator itself ---------------------------------------------------------------------------------
 
 @settings(max_examples=EXAMPLES, **QUICK)
