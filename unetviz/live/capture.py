@@ -264,3 +264,6 @@ def _failed(st: _State, e: Exception) -> None:
     where = ("before the first layer" if last is None else f"in layer {last}" if st.stack and st.stack[-1] == last
              else f"after layer {last}")
     st.cap.error = f"failed {where}: {type(e).__name__}: {msg}"
+    for events in st.open_events.values():  # the calls the failure cut short hold every layer they ran
+        for ev in events:
+            ev.last, ev.leave = len(st.cap.layers), st.flow.counter
