@@ -325,6 +325,9 @@ REPRODUCERS = [
     Config(levels=(Level(gate=True),), size=(4, 5)),  # failing in a gate after its psi ran: psi in no unit
     Config(widths=(4, 4, 4), convs=(1, 1, 1), levels=(Level(), Level()), style="nested", size=(8, 9)),  # failing
     # in a SkipConnection: the U is one unit with no layers
+    # failing in the innermost SkipConnection, before any merge ran: one unit holds the whole U
+    Config(levels=(Level(),), style="nested", size=(4, 5)),
+    Config(widths=(4, 4, 4), convs=(1, 1, 1), levels=(Level(), Level()), style="nested", size=(8, 10)),
 ]
 
 
