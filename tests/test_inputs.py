@@ -15,7 +15,7 @@ import pytest
 
 import unetviz
 from unetviz.core.inputs import InputSpec, read_size
-from unetviz.families import BY_CLASS, FAMILIES
+from unetviz.families import lookup
 from unetviz.presets import PRESETS
 from unetviz.tracing import input_spec, resolve_named
 
@@ -28,7 +28,8 @@ SPACE = {
     "sd15-ldm": "latent", "sd21-ldm": "latent", "sdxl-sgm": "latent", "controlnet-sd15": "latent",
     "dance-diffusion": "audio", "modelscope-t2v": "latent", "svd": "latent", "animatediff": "latent",
     "if-i-xl": "pixel", "kandinsky22-decoder": "latent", "karlo-decoder": "pixel", "ncsnpp-celebahq-256": "pixel",
-    "sd-x2-latent-upscaler": "latent",
+    "sd-x2-latent-upscaler": "latent", "nnunet-lung-3d-fullres": "volume", "nnunet-lung-2d": "pixel",
+    "monai-spleen-ct": "volume",
 }
 VIDEO = ("modelscope-t2v", "svd", "animatediff")
 
@@ -37,13 +38,13 @@ def test_every_preset_declares_the_space_it_runs_in() -> None:
     assert sorted(SPACE) == sorted(PRESETS)
     for name in PRESETS:
         config, preset, _ = resolve_named(name)
-        family = BY_CLASS.get(config.get("_class_name", "")) or next(f for f in FAMILIES
-                                                                      if f.key == config.get("family"))
-        spec = input_spec(family, preset)
+        family, kwargs = lookup(config)
+        spec = input_spec(family, preset, kwargs)
         t = unetviz.trace(name)
         assert (spec.space, t.space) == (SPACE[name], SPACE[name]), name
         assert (t.pixels is not None) == (SPACE[name] == "latent"), name
-        assert spec.rank == ("video" if name in VIDEO else "length" if SPACE[name] == "audio" else "image"), name
+        rank = {"audio": "length", "volume": "volume"}.get(SPACE[name], "video" if name in VIDEO else "image")
+        assert spec.rank == rank, name
         assert len(t.in_size) == spec.spatial or (spec.rank == "video" and len(t.in_size) == 3), name
 
 

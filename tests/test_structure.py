@@ -35,13 +35,23 @@ def test_units_and_blocks_partition_the_layers_and_sum_to_the_model(preset: str)
     t = unetviz.trace(preset)
     covered = [i for u in t.units for i in range(u.first, u.last)]
     assert covered == list(range(len(t.layers)))  # every layer in exactly one unit, in order
-    assert sum(u.params for u in t.units) == sum(x.params for x in t.layers) == t.params
+    # tensors of modules the constructor makes and the forward never runs (nnU-Net's deep-supervision heads at
+    # inference) have no layer row; every other parameter is a layer's; an alias key repeats another tensor
+    owned = {k for x in t.layers for k, _ in x.tensors}
+    unrun = {k: s for k, s in t.manifest if k not in owned and k not in t.buffers and k not in t.aliases}
+    assert sum(u.params for u in t.units) == sum(x.params for x in t.layers) + sum(map(numel, unrun.values())) \
+        == t.params
     rows = block_rows(t)
-    assert sum(sum(x.params for x in r.layers) for r in rows) == t.params
+
+    def inside(path: str) -> int:
+        return sum(numel(s) for k, s in unrun.items() if within(k.rsplit(".", 1)[0], path))
+
+    assert sum(sum(x.params for x in r.layers) + inside(r.path) for r in rows) == t.params
     # a block's params are exactly the state_dict tensors under its path (head and tail are blocks of their own)
     for r in rows:
-        under = sum(numel(s) for k, s in t.manifest if within(k.rsplit(".", 1)[0], r.path) and k not in t.buffers)
-        assert sum(x.params for x in r.layers) == under, r.path
+        under = sum(numel(s) for k, s in t.manifest
+                    if within(k.rsplit(".", 1)[0], r.path) and k not in t.buffers and k not in t.aliases)
+        assert sum(x.params for x in r.layers) + inside(r.path) == under, r.path
 
 
 @pytest.mark.parametrize("preset", PRESETS)

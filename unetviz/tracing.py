@@ -62,6 +62,10 @@ def resolve_named(source: Source, configuration: str | None = None,
         if isinstance(data.get("configurations"), dict):  # an nnU-Net plans file
             return _plans(data, p, configuration, dataset)
         _no_selection(configuration, dataset, p.name)
+        if isinstance(data.get("network_def"), dict):  # a MONAI bundle's inference config
+            from .families.monai.bundle import config_from_bundle
+
+            return config_from_bundle(data, p.name), None, _display(p)
         if "model" in data and "family" not in data and "_class_name" not in data:
             # an original inference YAML (v1-inference.yaml, sd_xl_base.yaml): its UNetModel's arguments
             from .families.openai.ldm import ldm_kwargs_from_yaml  # only an original YAML needs the ldm family
@@ -97,15 +101,18 @@ def _config_in(p: Path) -> Path:
     if not p.is_dir():
         return p
     # a diffusers model or pipeline folder, or an nnU-Net trained-model folder (plans.json beside dataset.json)
-    for candidate in (p / "config.json", p / "unet" / "config.json", p / "plans.json"):
+    for candidate in (p / "config.json", p / "unet" / "config.json", p / "plans.json",
+                      p / "configs" / "inference.json", p / "configs" / "inference.yaml"):
         if candidate.is_file():
             return candidate
-    raise UnetvizError(f"--config: {str(p)!r} is a folder with no config.json (nor unet/config.json, nor an nnU-Net"
-                       " plans.json) in it")
+    raise UnetvizError(f"--config: {str(p)!r} is a folder with no config.json (nor unet/config.json, an nnU-Net"
+                       " plans.json or a MONAI bundle's configs/inference.json) in it")
 
 
 def _display(p: Path) -> str:
-    # a model folder's unet/config.json is best named by the folder it sits in
+    # a model folder's unet/config.json (a bundle's configs/inference.json) is best named by the folder it sits in
+    if p.name in ("inference.json", "inference.yaml") and p.parent.name == "configs" and p.parent.parent.name:
+        return p.parent.parent.name
     if p.name == "config.json" and p.parent.name:
         return f"{p.parent.parent.name}/{p.parent.name}" if p.parent.parent.name else p.parent.name
     return p.name

@@ -113,8 +113,11 @@ def _decoder(t: Tracer, x: Act, a: Arch) -> Act:
                 x = stacked_convs(t, "", x, a.decoder[s], 2 * width, width, kernel, one, a, a.nonlin_first)
             if a.deep_supervision or s == n - 2:
                 out = t.conv(f"seg_layers.{s}", x, width, a.classes, one, one, 0, bias=True, dims=a.dims)
-            else:
-                t.unrun(f"seg_layers.{s}", [("weight", (a.classes, width, *one)), ("bias", (a.classes,))])
+            else:  # built (trained weights load into it), never run: a unit of no layer, so blocks sum to the model
+                with t.unit(f"seg_layers.{s}", "conv", f"Conv{a.dims}d", x,
+                            note="built, not run: deep supervision is off") as head:
+                    t.unrun("", [("weight", (a.classes, width, *one)), ("bias", (a.classes,))])
+                    head.done(Act(a.classes, x.size, head.path))
         return out
 
 

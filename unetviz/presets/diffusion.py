@@ -1,48 +1,14 @@
-"""Published U-Net configurations, as the config files their repositories ship.
-
-A preset holds constructor arguments only; every figure unetviz shows for it is computed.
-"""
+"""Diffusion U-Nets' published configs: Stable Diffusion 1.5/2.1/XL (diffusers and original naming), DDPM,
+improved/guided diffusion, lucidrains, the 2015 U-Net, ControlNet, audio, video, DeepFloyd IF, Kandinsky, Karlo,
+NCSN++ and the x2 latent upscaler."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from .core.errors import UnetvizError, did_you_mean, listed
-from .core.inputs import InputSpec
+from ..core.inputs import InputSpec
+from .record import Preset
 
-
-@dataclass(frozen=True, kw_only=True)
-class Preset:
-    """A published configuration under a short name."""
-
-    name: str
-    """The name ``--preset`` takes (matched case-insensitively)."""
-    description: str
-    """What the model is and where its config comes from; never a figure (those are computed)."""
-    config: dict[str, Any] = field(default_factory=dict)
-    """A config dict in the ``--config`` format (``_class_name`` or ``family`` plus kwargs)."""
-    aliases: tuple[str, ...] = ()
-    """Other names people type for it: the hub repositories its config comes from (any case)."""
-    input: InputSpec | None = None
-    """The input where this model uses its class otherwise than the family declares (a UNet2DConditionModel
-    on pixels, a UNet2DModel on latents); None: the family's ``input``."""
-
-
-def find_preset(name: str) -> Preset:
-    """The preset called ``name`` (any case); an unknown name gets a did-you-mean."""
-    if name in PRESETS:
-        return PRESETS[name]
-    folded = {n.lower(): p for n, p in PRESETS.items()}
-    folded.update({a.lower(): p for p in PRESETS.values() for a in p.aliases})
-    typed = name.lower().removesuffix("/unet").strip("/")
-    if typed in folded:
-        return folded[typed]
-    hint = did_you_mean(typed, [*PRESETS, *(a for p in PRESETS.values() for a in p.aliases)])
-    raise UnetvizError(f"preset: unknown preset {name!r}{hint} (allowed: {listed(list(PRESETS), 'unetviz presets')})")
-
-
-# where a published model uses its class otherwise than its family's declaration says
 _PIXELS_TEXT = InputSpec(rank="image", space="pixel", context=True, channels="the image's channels (RGB: 3)")
 _LATENT_UNCOND = InputSpec(rank="image", space="latent", factor=8,
                            channels="the autoencoder's latent (Stable Diffusion's VAE: 4)")
@@ -61,9 +27,8 @@ _SD15: dict[str, Any] = {
     "cross_attention_dim": 768, "in_channels": 4, "out_channels": 4, "sample_size": 64,
 }
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in [
+
+DIFFUSION: tuple[Preset, ...] = (
         Preset(
             name="sd15",
             aliases=("runwayml/stable-diffusion-v1-5", "stable-diffusion-v1-5/stable-diffusion-v1-5",
@@ -341,5 +306,4 @@ PRESETS: dict[str, Preset] = {
                     "up_block_types": ["KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D",
                                        "KUpBlock2D"],
                     "upcast_attention": False, "use_linear_projection": False}),
-    ]
-}
+)
