@@ -106,9 +106,7 @@ def _layer_row(i: int, x: Layer, parent: str, pushes: tuple[int, ...], ids: dict
     bits = []
     if x.kernel is not None:
         bits.append(f"k{fmt_size(x.kernel)}" + (f" s{fmt_size(x.stride)}" if x.stride and max(x.stride) > 1 else ""))
-    if x.tokens is not None:
-        bits.append(f"{x.tokens} tokens")
-    if x.note:
+    if x.note:  # the token count is the size column's ("4096 tok"), not repeated here
         bits.append(x.note)
     return Row(kind="layer", path=x.path, parent=parent, index=i, type=x.type, in_channels=x.in_channels,
                out_channels=x.out_channels, in_size=x.in_size, out_size=x.out_size, tokens=x.tokens, layers=(x,),

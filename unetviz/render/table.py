@@ -54,10 +54,19 @@ def _levels(rows: list[Row]) -> list[int]:
     return out
 
 
-def fit_columns(rows: list[Row], cells: list[list[str]], width: int) -> list[int]:
-    """Indices of the columns to show: drop the highest priority number until the row fits."""
+PATH_MIN = 24
+"""The path column shrinks to this (longer paths then take a line of their own) before params are dropped."""
+SHRINK_FOR = 2
+"""Columns of this priority or lower (params) are kept by shrinking the path column first."""
+
+
+def fit_columns(rows: list[Row], cells: list[list[str]], width: int) -> tuple[list[int], list[int]]:
+    """(indices of the columns to show, their widths): drop the highest priority number until the row fits;
+    before a column of priority ``SHRINK_FOR`` or lower goes, the path column narrows (never below
+    ``PATH_MIN``), and a path longer than it is printed on a line of its own above its row."""
     widths = [max([len(c.title)] + [len(cells[i][k]) for i, r in enumerate(rows) if r.kind != "heading"])
               for k, c in enumerate(COLUMNS)]
+    path_k = next(k for k, c in enumerate(COLUMNS) if c.name == "path")
     # a column empty in every row (no skips in a trace without a skip stack) is not shown at all
     keep = [k for k, c in enumerate(COLUMNS)
             if c.priority == 0 or any(cells[i][k] for i, r in enumerate(rows) if r.kind != "heading")]
@@ -69,8 +78,12 @@ def fit_columns(rows: list[Row], cells: list[list[str]], width: int) -> list[int
         droppable = [k for k in keep if COLUMNS[k].priority > 0]
         if not droppable:
             break
-        keep.remove(max(droppable, key=lambda k: (COLUMNS[k].priority, k)))
-    return keep
+        worst = max(droppable, key=lambda k: (COLUMNS[k].priority, k))
+        if COLUMNS[worst].priority <= SHRINK_FOR and widths[path_k] > PATH_MIN:
+            widths[path_k] = max(PATH_MIN, widths[path_k] - (total(keep) - width))
+            continue
+        keep.remove(worst)
+    return keep, [widths[k] for k in keep]
 
 
 def _line(cells: Sequence[str], widths: Sequence[int], cols: Sequence[Column]) -> str:
@@ -91,20 +104,23 @@ def table_lines(trace: Trace, depth: str, width: int) -> list[tuple[str, str]]:
     path_k = next(k for k, c in enumerate(COLUMNS) if c.name == "path")
     for i, lv in enumerate(levels):
         cells[i][path_k] = "  " * lv + cells[i][path_k]
-    keep = fit_columns(rows, cells, width)
+    keep, widths = fit_columns(rows, cells, width)
     cols = [COLUMNS[k] for k in keep]
-    widths = [max([len(COLUMNS[k].title)] + [len(cells[i][k]) for i, r in enumerate(rows) if r.kind != "heading"])
-              for k in keep]
+    path_w = widths[keep.index(path_k)]
     folded = [k for k, c in enumerate(COLUMNS) if c.foldable and k not in keep]
     out = [(_line([c.title for c in cols], widths, cols), "bold"),
            ("-" * min(width, sum(widths) + GAP * (len(cols) - 1)), "dim")]
     for i, r in enumerate(rows):
         indent = "  " * levels[i]
         if r.kind == "heading":
-            text = f"{indent}{relative(r.path, r.parent)}  {r.type}" + (f"  ({r.note})" if r.note else "")
+            text = f"{relative(r.path, r.parent)}  {r.type}" + (f"  ({r.note})" if r.note else "")
             out += [(line, STYLE["heading"]) for line in _wrap(text, width, indent)]
             continue
-        out.append((_line([cells[i][k] for k in keep], widths, cols), STYLE[r.kind]))
+        row = [cells[i][k] for k in keep]
+        if len(cells[i][path_k]) > path_w:  # a long path on a line of its own, never cut; its numbers below
+            out.append((cells[i][path_k], STYLE[r.kind]))
+            row[keep.index(path_k)] = ""
+        out.append((_line(row, widths, cols), STYLE[r.kind]))
         extra = " · ".join(cells[i][k] for k in folded if cells[i][k])
         if extra:
             out += [(line, "dim") for line in _wrap(extra, width, indent + "    ")]
