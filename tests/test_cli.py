@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def test_table_json_follows_the_interface_schema() -> None:
     assert c0["inputs"] == [{"from": "mid_block.resnets.1", "channels": 1280, "size": [8, 8]},
                             {"from": "down_blocks.3.resnets.1", "channels": 1280, "size": [8, 8], "skip": 11}]
     assert d["skips"][0] == {"index": 0, "from": "conv_in", "unit": "conv_in", "channels": 320,
-                             "size": [64, 64], "to": "up_blocks.3.resnets.2"}
+                             "size": [64, 64], "to": "up_blocks.3.resnets.2", "merge": "concat"}
 
 
 def test_table_csv_and_markdown() -> None:
@@ -208,3 +209,15 @@ def test_context_option() -> None:
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--context" in r.stderr and "TOKENSxWIDTH" in r.stderr
     r = cli("table", "sd15")
     assert r.returncode == 0 and "context 77 tokens x 768" in r.stdout.splitlines()[0]
+
+
+def test_the_readme_excerpt_is_real_output() -> None:
+    """Every line of the README's table excerpt is a line `unetviz table sd15` prints at 100 columns."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```text\n$ unetviz table sd15")
+    block = readme[start:readme.index("```", start + 7)].splitlines()[2:]
+    r = subprocess.run([sys.executable, "-m", "unetviz", "table", "sd15"], capture_output=True, text=True,
+                       env={**os.environ, "COLUMNS": "100"}, timeout=300)
+    printed = set(r.stdout.splitlines())
+    shown = [line for line in block if line != "..."]
+    assert len(shown) > 20 and [line for line in shown if line not in printed] == []
