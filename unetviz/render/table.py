@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..core.quantities import is_free
 from ..core.records import Trace, fmt_size
 from .columns import COLUMNS, Column
 from .explain import explain, input_text
@@ -35,7 +36,11 @@ def summary_lines(trace: Trace) -> list[str]:
     pops = sum(1 for s in trace.skips if s.to is not None)
     out = (f"output {trace.out_channels}x{fmt_size(trace.out_size)}" if trace.out_channels is not None
            else "no output: the model fails at this input")
-    lines = [f"{trace.params:,} params in {len(trace.manifest)} tensors; {len(trace.layers)} layers,"
+    # one vocabulary with verify and the graph: layers are the modules that own parameters; the attention
+    # matmuls and fixed-kernel convs are parameter-free rows, counted apart
+    free = sum(1 for x in trace.layers if is_free(x))
+    rows = f" (+{free} parameter-free rows: attention matmuls, fixed-kernel convs)" if free else ""
+    lines = [f"{trace.params:,} params in {len(trace.manifest)} tensors; {len(trace.layers) - free} layers{rows},"
              f" {len(trace.concats)} concats; skip stack: {len(trace.skips)} pushes, {pops} pops; {out}"]
     if trace.error is not None:
         lines.append(f"FAILS at {trace.error.at or 'the input'}: {trace.error.message}")
