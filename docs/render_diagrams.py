@@ -1,5 +1,5 @@
-"""Render every preset at unit detail (one node per unit, the U) into docs/diagrams/<preset>.svg
-(`make diagrams`).
+"""Render every preset at unit detail (one node per unit, the U) into docs/diagrams/<preset>.svg, and the
+headline models at block detail into docs/diagrams/<preset>.blocks.svg (`make diagrams`).
 
 Needs Graphviz's `dot`. Prints one line per preset (the renderer's own message) and exits 1 if any
 preset fails to render, so a broken diagram does not go unnoticed.
@@ -14,6 +14,8 @@ import unetviz
 from unetviz.render.graph.draw import write_graph
 
 OUT = Path(__file__).resolve().parent / "diagrams"
+BLOCKS = ("sd15", "sdxl")
+"""The models whose block diagram is shown on its own (one node per block: the shape of the U at a glance)."""
 
 
 def main() -> int:
@@ -22,6 +24,8 @@ def main() -> int:
     for name in unetviz.PRESETS:
         try:
             print(write_graph(unetviz.trace(name), OUT / f"{name}.svg", detail="units"))
+            if name in BLOCKS:
+                print(write_graph(unetviz.trace(name), OUT / f"{name}.blocks.svg", detail="blocks"))
         except unetviz.UnetvizError as e:
             print(f"error: {name}: {e}", file=sys.stderr)
             failed += 1

@@ -43,7 +43,8 @@ ALIASES: dict[str, Any] = {
 def preset_input(name: str) -> InputSpec:
     """The input a preset declares (its own, or its family's)."""
     config, preset, _ = resolve_named(name)
-    return input_spec(lookup(config)[0], preset)
+    family, kwargs = lookup(config)
+    return input_spec(family, preset, kwargs)
 
 
 VAE_FACTOR = unetviz.trace("sd15").factor

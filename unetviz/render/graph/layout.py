@@ -154,10 +154,21 @@ def _merge_blocks(trace: Trace, tops: list[Item]) -> list[Item]:
             params[it.kind] += it.params or 1
         counts = Counter(KINDS[k].label if k in KINDS else k for k in (it.kind for it in g))
         note = ", ".join(f"{n} {label}" for label, n in counts.items())
-        out.append(Item("", a.block, params.most_common(1)[0][0], titles.get(a.block, a.type), a.in_channels,
+        out.append(Item("", a.block, _block_kind(g, params), titles.get(a.block, a.type), a.in_channels,
                         z.out_channels, a.in_size, z.out_size, a.first, z.last, a.block, note,
                         params=sum(it.params for it in g)))
     return out
+
+
+ATTENDING = ("attention", "transformer")
+
+
+def _block_kind(group: list[Item], params: Counter[str]) -> str:
+    """A block is coloured by what it contains: any attention or transformer makes it an attention block
+    (a CrossAttnUpBlock2D's resnets outweigh its transformers, yet it attends as its down twin does); else
+    the kind holding most parameters (a resnet block with its sampler is a resnet block)."""
+    attending = next((it.kind for it in group if it.kind in ATTENDING), None)
+    return attending or params.most_common(1)[0][0]
 
 
 class _Locator:

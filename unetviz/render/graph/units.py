@@ -18,6 +18,7 @@ from ...core.quantities import layer_macs
 from ...core.records import Trace
 from ...core.records import fmt_size as fmt
 from .layout import Item, Layout, build_layout
+from .rows import Link
 from .style import FAIL_COLOR, FAIL_FILL, FONT, NOTE_MAX, SKIP_COLOR, esc, kind_color, legend
 
 
@@ -149,8 +150,20 @@ def _add_flow(g: Any, trace: Trace, layout: Layout, has_output: bool) -> None:
         g.edge(upper[0], lower[0], style="invis", weight="20")
 
 
+def _merged_label(links: list[Link]) -> str:
+    """One label for the skips one edge carries: ``#1, #2 320ch 64x64`` when they agree in channels and
+    size, else a line each."""
+    heads, rests = zip(*(lk.label.split(" ", 1) for lk in links), strict=True)
+    if len(set(rests)) == 1:
+        return f"{', '.join(heads)} {rests[0]}"
+    return "\n".join(lk.label for lk in links)
+
+
 def _add_skips(g: Any, layout: Layout) -> None:
     pairs = set(layout.pairs)
+    # skips between the same two nodes (a block pushes three, two go to one decoder block) are one edge
+    # with one label: twin edges would strike through each other's labels
+    edges: dict[tuple[str, str], list[Link]] = {}
     for link in layout.links:
         if link.head is None:
             continue  # said in the source node's label: dangling edges only add noise
@@ -158,9 +171,48 @@ def _add_skips(g: Any, layout: Layout) -> None:
             g.edge(link.tail, link.head, xlabel=link.label, color=SKIP_COLOR, fontcolor=SKIP_COLOR,
                    style="dotted", constraint="false")
             continue
-        # a paired skip is a flat edge: tail-to-head puts the encoder on the left, and a real label gets
-        # its own space; an unpaired one must not pull ranks (constraint=false) and floats its label
-        paired = (link.tail, link.head) in pairs
-        label = {"label" if paired else "xlabel": link.label}
-        g.edge(link.tail, link.head, id=f"skip{link.index}", color=SKIP_COLOR, fontcolor=SKIP_COLOR,
-               penwidth="1.4", style="dashed", constraint="true" if paired else "false", **label)
+        edges.setdefault((link.tail, link.head), []).append(link)
+    depth = _depths(layout)
+    for (tail, head), links in edges.items():
+        # every label is a real label: dot gives it a place of its own between two ranks, so no edge runs
+        # through it. A paired skip is a flat edge (tail-to-head puts the encoder on the left); one that
+        # climbs to a decoder row above is written downwards with dir=back, so it agrees with the ranks the
+        # rows already set (weight 0: it must not pull the nodes sideways); one whose rows are unknown must
+        # not pull ranks at all
+        attrs = {"id": f"skip{links[0].index}", "color": SKIP_COLOR, "fontcolor": SKIP_COLOR, "penwidth": "1.4",
+                 "style": "dashed", "label": _merged_label(links)}
+        dt, dh = depth.get(tail), depth.get(head)
+        if (tail, head) in pairs or (dt is not None and dh is not None and dh == dt):
+            g.edge(tail, head, constraint="true", **attrs)
+            continue
+        # a slanted edge crosses its label's row at the left end of the label's box and runs on, up (or
+        # down) to the right: the text sits in the box's other half, a blank cell before it, so the line
+        # never touches a character
+        rising = dt is not None and dh is not None and dh < dt
+        attrs["label"] = _offset_label(attrs["label"], below=rising)
+        if dt is not None and dh is not None:
+            tail, head = (head, tail) if rising else (tail, head)
+            g.edge(tail, head, dir="back" if rising else "forward", constraint="true", weight="0", **attrs)
+        else:
+            g.edge(tail, head, constraint="false", **attrs)
+
+
+def _offset_label(label: str, below: bool) -> str:
+    """An HTML label whose text is in the lower (``below``) or upper right quarter of its box."""
+    lines = label.split("\n")
+    text = '<BR ALIGN="LEFT"/>'.join(esc(x) for x in lines)
+    blank = f'<TR><TD></TD><TD HEIGHT="{11 * len(lines)}"></TD></TR>'
+    row = f'<TR><TD WIDTH="8"></TD><TD>{text}</TD></TR>'
+    body = blank + row if below else row + blank
+    return f'<<TABLE BORDER="0" CELLPADDING="0" CELLSPACING="0">{body}</TABLE>>'
+
+
+def _depths(layout: Layout) -> dict[str, int]:
+    """Each node's rank among the encoder rows (top 0), for the nodes on a row the encoder shares."""
+    at = {n: k for k, row in enumerate(layout.enc_rows) for n in row}
+    out: dict[str, int] = {}
+    for row in layout.rows:
+        k = next((at[n] for n in row if n in at), None)
+        if k is not None:
+            out.update((n, k) for n in row)
+    return out
