@@ -33,6 +33,19 @@ CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
                 "filters": None, "dropout": None, "norm_name": ["INSTANCE", {"affine": True}],
                 "act_name": ["leakyrelu", {"inplace": True, "negative_slope": 0.01}], "deep_supervision": False,
                 "deep_supr_num": 1, "res_block": False, "trans_bias": False},
+    "UNETR": {"in_channels": REQUIRED, "out_channels": REQUIRED, "img_size": REQUIRED, "feature_size": 16,
+              "hidden_size": 768, "mlp_dim": 3072, "num_heads": 12, "proj_type": "conv", "norm_name": "instance",
+              "conv_block": True, "res_block": True, "dropout_rate": 0.0, "spatial_dims": 3, "qkv_bias": False,
+              "save_attn": False},
+    "SwinUNETR": {"in_channels": REQUIRED, "out_channels": REQUIRED, "patch_size": 2, "depths": [2, 2, 2, 2],
+                  "num_heads": [3, 6, 12, 24], "window_size": 7, "qkv_bias": True, "mlp_ratio": 4.0,
+                  "feature_size": 24, "norm_name": "instance", "drop_rate": 0.0, "attn_drop_rate": 0.0,
+                  "dropout_path_rate": 0.0, "normalize": True, "patch_norm": False, "use_checkpoint": False,
+                  "spatial_dims": 3, "downsample": "merging", "use_v2": False, "use_hyena": False,
+                  "hyena_stages": None, "hyena_kernel_size": 3, "hyena_kernel_mlp_dim": 32, "hyena_kernel_layers": 3,
+                  "hyena_mask_max_attenuation": 0.95, "hyena_fft_padding": "circular", "hyena_grid_type": "single",
+                  "hyena_use_chunked_fft": False, "hyena_use_fft_short_conv": False, "hyena_omega_0": 10.0,
+                  "hyena_l_cache": 32, "hyena_short_conv_fft_chunks": 0, "use_flash_attention": False},
 }
 """Each class's keyword arguments and defaults (MONAI 1.6.1)."""
 OWN = {"_target_": REQUIRED, "roi_size": None}

@@ -81,6 +81,12 @@ def dynunet(t: Tracer, k: Args, x: Act, out_c: int) -> Act:
     return y
 
 
+def unet_blocks(t: Tracer, d: int, o: Adn, out_c: int = 0) -> _Walk:
+    """The stage builders (``UnetBasicBlock``, ``UnetResBlock``, ``UnetOutBlock``) for networks built of them
+    (UNETR, SwinUNETR) without a DynUNet's stage lists."""
+    return _Walk(t, d, o, [], [], [], [], False, False, 0, out_c)
+
+
 class _Walk:
     """The forward of one DynUNet: its stages and settings, walked down the ``skip_layers`` recursion."""
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from ...core.errors import UnetvizError
 
-_MODULES = {"UNet": "unet", "BasicUNet": "basic_unet", "AttentionUnet": "attentionunet", "DynUNet": "dynunet"}
+_MODULES = {"UNet": "unet", "BasicUNet": "basic_unet", "AttentionUnet": "attentionunet", "DynUNet": "dynunet",
+            "UNETR": "unetr", "SwinUNETR": "swin_unetr"}
 _ALIASES = {"UNet": ("Unet",), "BasicUNet": ("BasicUnet", "Basicunet", "basicunet"),
-            "AttentionUnet": (), "DynUNet": ("DynUnet", "Dynunet")}
+            "AttentionUnet": (), "DynUNet": ("DynUnet", "Dynunet"), "UNETR": (), "SwinUNETR": ()}
 """The other names MONAI's modules bind to each class (``Unet = UNet``)."""
 NETWORKS: dict[str, str] = {
     name: cls for cls, module in _MODULES.items() for alias in (cls, *_ALIASES[cls])

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 from monai.networks import nets
+from torch.overrides import TorchFunctionMode
 
 from ...core.records import Trace
 from ...families.monai import ops
@@ -34,9 +35,20 @@ def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
     """The network of a ``{"_target_": ..., **kwargs}`` config, on the meta device, in eval mode."""
     network = getattr(nets, ops.target(kwargs.get("_target_")))
     args = {k: (_named(k, v) if k in NAMED else v) for k, v in kwargs.items() if k not in ("_target_", "roi_size")}
-    with torch.device("meta"):
+    with torch.device("meta"), _HostLinspace():
         model: torch.nn.Module = network(**args)
     return model.eval()
+
+
+class _HostLinspace(TorchFunctionMode):
+    """``torch.linspace`` on the CPU: SwinTransformer reads its drop-path rates with ``.item()``, which a meta
+    tensor cannot give; every other tensor stays on the meta device."""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func is torch.linspace:
+            kwargs = {**kwargs, "device": torch.device("cpu")}
+        return func(*args, **kwargs)
 
 
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:
