@@ -3,7 +3,9 @@
 Every figure comes from the symbolic trace at each size: MACs as ``torch.utils.flop_counter.FlopCounterMode``
 counts them (its FLOPs / 2, attention matmuls included), the figure thop / fvcore / calflops report (the same
 without the attention matmuls), torchinfo's "mult-adds" (a conv's weight and bias x output positions, any
-other layer its parameters once: it misses every matmul over tokens), and ``unetviz.analysis.memory``'s figures.
+other layer its parameters once: it misses every matmul over tokens), ``unetviz.analysis.memory``'s activation
+figures, ``unetviz.analysis.training``'s weights, inference and training memory (its docstring states the
+conventions), and for an nnU-Net network its planner's own feature-map estimate (``analysis.nnunet_estimate``).
 
 Sizes: ``"512px,768px,1024px"`` or ``"64,96x64"``, comma-separated, each in the one size grammar
 (``unetviz.core.inputs``): a bare size is the model's own input (a latent for a latent model), ``px`` the
@@ -25,6 +27,8 @@ from ..core.records import Layer, Size, Trace, fmt_size, numel
 from ..families import lookup
 from ..tracing import Source, input_spec, resolve_named, trace_config
 from .memory import DTYPE_BYTES, Memory, attentions, level_of, memory_of
+from .nnunet_estimate import feature_map_size
+from .training import Footprint, footprint, footprint_dict
 
 DEFAULT_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 """Default sizes: the model's own size times these (rounded to a multiple of 8)."""
@@ -69,6 +73,15 @@ class SizeCost:
     """Per level, in level order (the embeddings last)."""
     memory: Memory | None
     """Activation memory at the report's batch and dtype."""
+    footprint: Footprint | None = None
+    """Weights, inference (weights + peak activations) and training memory at the report's batch and dtype."""
+    nnunet_estimate: int | None = None
+    """nnU-Net's ``compute_conv_feature_map_size`` of the network at this size (elements per sample); None but
+    for an nnU-Net network."""
+    peak_level: int | None = None
+    """The level of the layer where the activation peak (scores materialised) is (``memory.peak_at``)."""
+    peak_efficient_level: int | None = None
+    """The level of the layer where the fused-attention peak is (``memory.peak_efficient_at``)."""
 
     @property
     def no_attention_macs(self) -> int:
@@ -88,6 +101,8 @@ class CostReport:
     """The upstream class."""
     batch: int
     """Batch of the memory figures (MACs are at batch 1)."""
+    params: int
+    """The model's parameters (what the weights memory counts)."""
     dtype: str
     """dtype of the memory figures."""
     latent: bool
@@ -98,13 +113,15 @@ class CostReport:
     """Image pixels per input position (the latent's autoencoder factor; 1 for other inputs)."""
     sizes: tuple[SizeCost, ...]
     """One per size asked."""
+    own: Size | None = None
+    """The model's own size (its config's, or the family's default) when the report knows it."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``--format json``."""
         from .memory import memory_dict  # noqa: F401  (the per-trace JSON uses the same fields)
 
         return {"schema": "unetviz.cost/1", "name": self.name, "family": self.family, "model": self.model,
-                "batch": self.batch, "dtype": self.dtype, "latent": self.latent,
+                "batch": self.batch, "dtype": self.dtype, "params": self.params, "latent": self.latent,
                 "space": self.space, "factor": self.factor,
                 "sizes": [_size_dict(s) for s in self.sizes]}
 
@@ -121,7 +138,9 @@ def _size_dict(s: SizeCost) -> dict[str, Any]:
                 "skip_stack_bytes": m.skip_bytes, "largest_attention_bytes": m.largest_bytes,
                 "largest_attention": None if m.largest is None else m.largest.path,
                 "peak_materialised_bytes": m.peak_materialised, "peak_memory_efficient_bytes": m.peak_efficient,
-                "peak_at": m.peak_at}}
+                "peak_at": m.peak_at, "peak_memory_efficient_at": m.peak_efficient_at,
+                **(footprint_dict(s.footprint) if s.footprint else {})},
+            "nnunet_estimate_elements": s.nnunet_estimate}
 
 
 def torchinfo_macs(x: Layer) -> int:
@@ -169,6 +188,9 @@ def _labelled(size: Size, spec: InputSpec) -> tuple[str, Size, Size | None]:
 
 NEIGHBOURS = tuple(d * s for d in range(4, 68, 4) for s in (-1, 1))
 """Offsets tried around a default size the model fails at (-4, 4, -8, 8, ... 64): a default row should run."""
+MULTIPLES = (16, 32, 64)
+"""Then each axis rounded to a multiple of these: a U-Net whose axes are halved a different number of times
+(nnU-Net's anisotropic strides) runs where every axis divides by its own product of strides."""
 
 
 def _runs_near(config: dict[str, Any], preset: str | None, name: str, size: Size, spec: InputSpec) -> Size:
@@ -179,6 +201,10 @@ def _runs_near(config: dict[str, Any], preset: str | None, name: str, size: Size
     for step in NEIGHBOURS:
         near = (*size[:keep], *(d + step for d in size[keep:]))
         if min(near) >= 1 and trace_config(config, near, preset, name).error is None:
+            return near
+    for m in MULTIPLES:
+        near = (*size[:keep], *(max(m, round(d / m) * m) for d in size[keep:]))
+        if trace_config(config, near, preset, name).error is None:
             return near
     return size  # nothing near runs: the row says why it fails
 
@@ -191,9 +217,19 @@ def size_cost(t: Trace, request: str, pixels: Size | None, batch: int, dtype: st
                         attention_macs=0, torchinfo_macs=0, levels=(), memory=None)
     macs = sum(layer_macs(x) for x in t.layers)
     att = sum(layer_macs(x) for x in t.layers if x.type in ATTENTION_TYPES)
+    memory = memory_of(t, batch, dtype)
     return SizeCost(request=request, size=t.in_size, pixels=pixels, error=None, macs=macs, attention_macs=att,
                     torchinfo_macs=sum(torchinfo_macs(x) for x in t.layers), levels=levels(t),
-                    memory=memory_of(t, batch, dtype))
+                    memory=memory, footprint=footprint(t, memory), nnunet_estimate=feature_map_size(t),
+                    peak_level=layer_level(t, memory.peak_at),
+                    peak_efficient_level=layer_level(t, memory.peak_efficient_at))
+
+
+def layer_level(t: Trace, path: str) -> int | None:
+    """The level (``memory.level_of``) of the unit holding the layer at ``path``; None if no unit holds it."""
+    index = next((i for i, x in enumerate(t.layers) if x.path == path), None)
+    unit = next((u for u in t.units if index is not None and u.first <= index < u.last), None)
+    return None if unit is None else level_of(t, unit)
 
 
 def levels(t: Trace) -> tuple[LevelCost, ...]:
@@ -233,18 +269,21 @@ def cost(source: Source, sizes: str | None = None, batch: int | None = None, dty
             request, size, _ = _labelled(_runs_near(config, preset, name, size, spec), spec)
         same = size == base.in_size  # the model's own size: already traced
         runs.append((request, base if same else trace_config(config, size, preset, name)))
-    return cost_report(runs, batch, dtype)
+    return cost_report(runs, batch, dtype, own=base.in_size)
 
 
-def cost_report(runs: Sequence[tuple[str, Trace]], batch: int = 1, dtype: str = "fp16") -> CostReport:
-    """The report of traces of one model at several sizes, each with the size as asked (symbolic or observed)."""
+def cost_report(runs: Sequence[tuple[str, Trace]], batch: int = 1, dtype: str = "fp16",
+                own: Size | None = None) -> CostReport:
+    """The report of traces of one model at several sizes, each with the size as asked (symbolic or observed);
+    ``own``: the model's own size, the one the report's sentences quote when it is among them."""
     _check(batch, dtype)
     if not runs:
         raise bad_value("--sizes", "", "at least one size")
     base = runs[0][1]
     return CostReport(name=base.name or base.model, family=base.family, model=base.model, batch=batch, dtype=dtype,
+                      params=base.params,
                       latent=base.space == "latent", space=base.space, factor=base.factor,
-                      sizes=tuple(size_cost(t, request, t.pixels, batch, dtype) for request, t in runs))
+                      sizes=tuple(size_cost(t, request, t.pixels, batch, dtype) for request, t in runs), own=own)
 
 
 def _check(batch: int, dtype: str) -> None:

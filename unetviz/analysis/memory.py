@@ -12,8 +12,9 @@ The figures (``memory_of``), what the JSON trace's ``"memory"`` holds, each at a
   kernel (flash / xformers) that never holds the scores.
 - The peak model: at each layer, the skips pushed and not yet popped, plus the input its unit keeps for the
   residual, plus the layer's input and output (an attention: q, k, v and the score copies). Weights and the
-  model's inputs are not counted. Checked against a live-tensor tracker on the real model on meta
-  (``tests/test_cost.py``), materialised only: the meta device has no fused kernel.
+  model's inputs are not counted here (``analysis.training`` adds the weights and makes the training
+  estimate). Checked against a live-tensor tracker on the real model on meta (``tests/test_cost.py``),
+  materialised only: the meta device has no fused kernel.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class Memory:
     """Peak live activation bytes with a fused (memory-efficient) attention."""
     peak_at: str
     """The layer where the materialised peak occurs."""
+    peak_efficient_at: str = ""
+    """The layer where the memory-efficient peak occurs (elsewhere when the scores made the other one)."""
 
 
 def attentions(t: Trace) -> list[Attention]:
@@ -140,15 +143,17 @@ def peak_elements(t: Trace, copies: int | None) -> tuple[int, str]:
     return best, at
 
 
-def _peaks(t: Trace) -> tuple[int, str, int]:
-    """(materialised peak, the layer where it is, memory-efficient peak) in one walk: both ``peak_elements``."""
-    mat, at, eff = 0, "", 0
+def _peaks(t: Trace) -> tuple[int, str, int, str]:
+    """(materialised peak, its layer, memory-efficient peak, its layer) in one walk: both ``peak_elements``."""
+    mat, at, eff, eff_at = 0, "", 0, ""
     for x, held in _held(t):
         live = held + _work(x, SCORE_COPIES)
         if live > mat:
             mat, at = live, x.path
-        eff = max(eff, held + _work(x, None) if x.type in ATTENTION_TYPES else live)  # the same but for scores
-    return mat, at, eff
+        fused = held + _work(x, None) if x.type in ATTENTION_TYPES else live  # the same but for scores
+        if fused > eff:
+            eff, eff_at = fused, x.path
+    return mat, at, eff, eff_at
 
 
 def memory_of(t: Trace, batch: int = 1, dtype: str = "fp16") -> Memory:
@@ -160,10 +165,10 @@ def _memory(t: Trace, atts: list[Attention], batch: int, dtype: str) -> Memory:
     size = DTYPE_BYTES[dtype] * batch
     skips = sum(n for _, _, n in _skip_ranges(t))
     largest = max(atts, key=lambda a: a.scores, default=None)
-    mat, at, eff = _peaks(t)
+    mat, at, eff, eff_at = _peaks(t)
     return Memory(batch=batch, dtype=dtype, skip_elements=skips, skip_bytes=skips * size, largest=largest,
                   largest_bytes=(largest.scores if largest else 0) * size, peak_materialised=mat * size,
-                  peak_efficient=eff * size, peak_at=at)
+                  peak_efficient=eff * size, peak_at=at, peak_efficient_at=eff_at)
 
 
 def memory_dict(t: Trace, batch: int = 1, dtype: str = "fp16") -> dict[str, Any]:
