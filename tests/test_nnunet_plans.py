@@ -135,3 +135,13 @@ def test_what_is_missing_is_named(tmp_path: Path) -> None:
     assert r.returncode == 2 and "did you mean '3d_fullres'?" in r.stderr
     r = _cli("table", "sd15", "--configuration", "2d")
     assert r.returncode == 2 and "only an nnU-Net plans file" in r.stderr
+
+
+def test_a_live_nnunet_module_is_read_with_its_own_channels_and_rank() -> None:
+    # no in_channels attribute and no config on the module: its first conv says 1 channel and 3-D
+    entry = _plans()["configurations"]["3d_fullres"]
+    real = _real(entry["architecture"], 1, 3)
+    t = unetviz.trace(real, size=tuple(entry["patch_size"]))
+    assert t.error is None and t.source == "observed" and t.space == "volume"
+    assert (t.in_channels, t.out_channels, t.out_size) == (1, 3, tuple(entry["patch_size"]))
+    assert t.params == sum(p.numel() for p in real.parameters()) and len(t.skips) == 3

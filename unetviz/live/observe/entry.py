@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 from ...core.errors import UnetvizError
+from ...core.inputs import InputSpec
 from ...core.records import Trace
 from ...families import Family
 from .assemble import observe
-from .inputs import ModuleSize, module_inputs, on_meta, symbolic_shell
+from .inputs import ModuleSize, first_conv, module_inputs, on_meta, symbolic_shell
 from .recognise import config_of, family_of
 
 
@@ -72,10 +73,22 @@ def _observe_upstream(model: nn.Module, family: Family, size: ModuleSize, shape:
     from ..upstream import family_module
 
     adapter = family_module(family)
-    hint = symbolic_shell(model, size, family.input)
+    hint = symbolic_shell(model, size, _declared(model, family))
     if shape is not None:
         hint = replace(hint, in_channels=shape[1], in_size=tuple(shape[2:]), size_source="input")
     args, kw = adapter.inputs(model, hint)
     seen = observe(model, args, {**kw, **kwargs}, family=family.family, size_source=hint.size_source,
                    **getattr(adapter, "OBSERVE", {}))
-    return replace(seen, space=family.input.space, factor=family.input.factor)  # the family's declaration
+    spec = _declared(model, family)
+    return replace(seen, space=spec.space, factor=spec.factor)  # the family's declaration
+
+
+def _declared(model: nn.Module, family: Family) -> InputSpec:
+    """The family's input; for a class whose config declares its rank (nnU-Net's conv_op, MONAI's spatial_dims),
+    the live module shows that declaration by its first convolution (there is no config to read)."""
+    conv = first_conv(model) if family.input_from is not None else None
+    if conv is None:
+        return family.input
+    volume = len(conv[1].kernel_size) == 3
+    return InputSpec(rank="volume" if volume else "image", space="volume" if volume else "pixel",
+                     channels=family.input.channels)

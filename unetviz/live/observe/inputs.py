@@ -113,7 +113,9 @@ def symbolic_shell(model: nn.Module, size: Any, spec: InputSpec) -> Trace:
     """A minimal trace carrying the input channels and size, for an upstream adapter's ``inputs``; ``size`` in
     the size grammar of the family's declared input (``spec``)."""
     cfg = getattr(model, "config", None)
-    in_c = int(getattr(cfg, "in_channels", 0) or getattr(model, "in_channels", 0) or getattr(model, "channels", 3))
+    conv = first_conv(model)  # no in_channels attribute (nnU-Net's input_channels): the first conv's input
+    own = getattr(cfg, "in_channels", 0) or getattr(model, "in_channels", 0) or getattr(model, "input_channels", 0)
+    in_c = int(own or (conv[1].in_channels if conv is not None else 0) or getattr(model, "channels", 3))
     req = read_size(size, spec)
     source = "--size"
     if req is None:
