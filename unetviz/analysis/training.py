@@ -16,8 +16,10 @@ Conventions (the report's notes say the same in one line each):
   counted: the figure is what must fit, not what ``nvidia-smi`` shows.
 - **Activations kept for backward** (an approximation from the records alone): every layer row's output (a
   conv or linear saves its input, which is the previous row's output; a norm saves its input; an in-place
-  LeakyReLU, as nnU-Net's, saves the result that the next conv also saves), every concat's result (the
-  decoder conv after it saves that new tensor), the model's input, and with scores materialised one
+  LeakyReLU, as nnU-Net's, saves the result that the next conv also saves; the model's outputs, which the
+  loss keeps) but a row whose output only feeds a concat (nnU-Net's transposed convs: cat saves nothing),
+  every concat's result (the decoder conv after it saves that new tensor), the model's input, and with
+  scores materialised one
   score-sized tensor per attention (the softmax output that attn·v and the softmax backward keep; a fused
   kernel keeps only a per-row log-sum-exp, not counted). Out-of-place nonlinearities (SiLU, GELU in the
   diffusion U-Nets), residual sums and dropout masks are no rows: there the figure is a lower bound.
@@ -94,7 +96,11 @@ def deep_supervision_elements(t: Trace) -> int:
 def saved_elements(t: Trace, materialised: bool) -> int:
     """Elements at batch 1 that autograd keeps for backward (the module docstring's approximation)."""
     out = t.in_channels * numel(t.in_size)
+    # a tensor made only to be concatenated (nnU-Net's transposed conv output) is not saved: cat keeps nothing
+    into_cat = {o.source for c in t.concats for o in c.inputs if o.skip is None}
     for x in t.layers:
+        if x.path in into_cat:
+            continue
         size = numel(x.out_size) if x.out_size is not None else (x.tokens or 1)
         out += x.out_channels * size * x.batch
         if materialised and x.type in ATTENTION_TYPES and x.type != "linear_attention":
