@@ -123,7 +123,7 @@ def test_nnunet_estimate_equals_the_real_function(source: str) -> None:
     from unetviz.tracing import resolve
 
     config, _ = resolve(source)
-    model = ref.build(None, {k: v for k, v in config.items() if k != "family"})
+    model: Any = ref.build(None, {k: v for k, v in config.items() if k != "family"})  # compute_... is no Module's
     base = unetviz.trace(source)
     for size in (base.in_size, tuple(d + 3 for d in base.in_size)):  # odd sizes: its floor division, not ours
         t = unetviz.trace(source, size=size)
@@ -163,8 +163,8 @@ def test_levels_labelled_and_peak_located() -> None:
     assert re.search(r"^L5 +2x3x2 .* 5x6x5 ", lung, re.M)  # each size's own resolution at that level
     assert "activation peak, every size: decoder.stages.4.convs.0.norm (L0)" in lung
     assert "nnU-Net's estimate" in lung and "528,211,200 elements per sample" in lung
-    assert "nnU-Net est" in lung.splitlines()[[i for i, x in enumerate(lung.splitlines()) if
-                                               x.startswith("Memory at batch 2")][0] + 1]
+    lines = lung.splitlines()
+    assert "nnU-Net est" in lines[next(i for i, x in enumerate(lines) if x.startswith("Memory at batch 2")) + 1]
 
 
 @pytest.mark.parametrize("width", WIDTHS)
