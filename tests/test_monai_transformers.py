@@ -118,7 +118,9 @@ def test_swin_attention_is_batched_over_windows() -> None:
     table = dict(t.manifest)["swinViT.layers1.0.blocks.0.attn.relative_position_bias_table"]
     assert table == (13 ** 3, 1)
     assert [s.source for s in t.skips][-1] == "swinViT.layers3.0"  # hidden state 3 is decoder5's skip as it is
-    assert [c.inputs[0].source for c in t.concats][0] == "decoder5.transp_conv.conv"  # cat((up, skip))
+    first = t.concats[0]  # cat((up, skip)): the upsampled map first
+    assert [(o.source, o.channels) for o in first.inputs] == [("decoder5.transp_conv.conv", 96),
+                                                              ("swinViT.layers3.0", 96)]
 
 
 # ---- sizes where the forward fails ------------------------------------------------------------------------
