@@ -117,10 +117,12 @@ def test_swin_attention_is_batched_over_windows() -> None:
     assert "swinViT.layers1.0.blocks.0.attn.relative_position_index" in t.buffers
     table = dict(t.manifest)["swinViT.layers1.0.blocks.0.attn.relative_position_bias_table"]
     assert table == (13 ** 3, 1)
-    assert [s.source for s in t.skips][-1] == "swinViT.layers3.0"  # hidden state 3 is decoder5's skip as it is
+    # hidden state 3 is decoder5's skip as it is; normalised by F.layer_norm, it is what swinViT returns
+    assert [s.source for s in t.skips][-1] == "swinViT"
+    assert unetviz.trace({**SWIN_3D, "normalize": False}, size=64).skips[-1].source == "swinViT.layers3.0"
     first = t.concats[0]  # cat((up, skip)): the upsampled map first
     assert [(o.source, o.channels) for o in first.inputs] == [("decoder5.transp_conv.conv", 96),
-                                                              ("swinViT.layers3.0", 96)]
+                                                              ("swinViT", 96)]
 
 
 # ---- sizes where the forward fails ------------------------------------------------------------------------

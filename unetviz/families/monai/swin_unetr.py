@@ -63,8 +63,8 @@ def swin_unetr(t: Tracer, k: Args, x: Act, out_c: int) -> Act:
     depths, heads = _stages(k, f)
     merging = MERGING[k.choice("downsample", tuple(MERGING))]
     mlp_ratio, qkv_bias, v2 = k.float("mlp_ratio"), k.flag("qkv_bias"), k.flag("use_v2")
-    for key in ("normalize", "patch_norm", "use_checkpoint", "use_flash_attention"):
-        k.flag(key)  # normalize: F.layer_norm, no parameter; checkpointing and flash attention: the same MACs
+    for key in ("use_checkpoint", "use_flash_attention"):
+        k.flag(key)  # the same modules and MACs
     size = x.size or ()
     if any(s % patch ** 5 for s in size):
         t.fail(None, f"SwinUNETR: spatial dimensions of the {fmt_size(size)} input must be divisible by"
@@ -75,6 +75,8 @@ def swin_unetr(t: Tracer, k: Args, x: Act, out_c: int) -> Act:
                                    *(f"layers{i}c" for i in range(1, 5)))):
         states, unit3 = _encoder(t, w_v2 if v2 else None, x, f, (patch,) * d, window, depths, heads, mlp_ratio,
                                  qkv_bias, merging, k.flag("patch_norm"))
+        if k.flag("normalize"):  # proj_out's F.layer_norm makes them: only swinViT returns them (in its list)
+            states = [Act(s.channels, s.size, t.path()) for s in states]
     for i, (name, c) in enumerate((("encoder1", 0), ("encoder2", f), ("encoder3", 2 * f), ("encoder4", 4 * f))):
         h = x if i == 0 else states[i - 1]
         t.push(basic_block(w, name, h, c or x.channels, c or f, True))
