@@ -6,6 +6,7 @@ the hand-typed-number check reads the page sources themselves.
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -108,6 +109,139 @@ def test_reference_pages(site: tuple[Path, Path]) -> None:
                  "unetviz.core.inputs.read_size"):
         assert f'id="{name}"' in api, name
     assert "unetviz.api.trace" not in api and "in_channels" in api and "unetviz.analysis.diff.diff" in api
+
+
+def test_cli_page_pastes_as_typed(site: tuple[Path, Path]) -> None:
+    """Options keep their two hyphens (no smart en-dash), defaults are the values one types (``rich``, not
+    ``Format.rich``), and each command's examples are commands, one a line."""
+    _, out = site
+    page = (out / "reference" / "cli.html").read_text(encoding="utf-8")
+    text = html.unescape(_text(page))
+    assert not re.findall(r"[\u2013\u2014][a-z]", text), re.findall(r".{20}[\u2013\u2014][a-z].{10}", text)[:3]
+    assert "--sizes 512px" in text and "--depth blocks" in text
+    assert not re.search(r"\b[A-Z]\w*(Format|Detail|Depth|Dtype)\.\w+|\bFormat\.\w+", text)
+    assert re.search(r"<code[^>]*><span class=\"pre\">rich</span></code>", page)
+    import typer
+
+    from unetviz.cli import app
+
+    for cmd in getattr(typer.main.get_command(app), "commands", {}).values():
+        for p in cmd.params:
+            for opt in p.opts:
+                if opt.startswith("--"):
+                    assert opt in text, opt
+
+
+def test_the_site_has_its_pages_and_marks_the_chinese_one(site: tuple[Path, Path]) -> None:
+    _, out = site
+    changelog = (out / "changelog.html").read_text(encoding="utf-8")
+    versions = re.findall(r"^## (.+)$", (ROOT / "CHANGELOG.md").read_text(encoding="utf-8"), re.M)
+    assert versions and all(html.escape(v, quote=False) in changelog for v in versions), versions
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="changelog.html"' in index and 'href="install.html"' in index
+    # the sidebar's section headings (toctree captions)
+    assert all(f">{c}<" in index for c in ("Get started", "Tutorials", "Reference", "Project"))
+    zh = (out / "tutorials" / "sd15-skips.zh.html").read_text(encoding="utf-8")
+    assert re.search(r"<html[^>]*\blang=\"zh\"", zh) and re.search(r"<html[^>]*\blang=\"en\"", index)
+    # its computed sections are Chinese too: the explanation, the arithmetic, the tables (the diagram's labels
+    # are module names and figures, as in the code)
+    body = _text(re.sub(r"<svg.*?</svg>", " ", zh.split("<article", 1)[1], flags=re.S))
+    for english in ("pops", "previous", "skip #", "The encoder", "pushed by", "open the SVG", "heads x", "shortcut",
+                    "expects a"):
+        assert english not in body, english
+    assert "弹出" in body and "跨层特征" in body and "入栈者" in body
+    assert "copybutton" in index  # a copy button on every code block
+    install = (out / "install.html").read_text(encoding="utf-8")
+    svgs = re.findall(r"src=['\"]_static/terminal/([^'\"]+\.svg)", install)
+    assert len(svgs) >= 3 and all((out / "_static" / "terminal" / s).is_file() for s in svgs)
+    assert "<svg" in (out / "_static" / "terminal" / svgs[0]).read_text(encoding="utf-8")
+
+
+SKIPPED = ("verify",)
+"""Commands the site shows that its test does not run: ``verify`` builds the real model (torch, diffusers,
+seconds to minutes per model); test_verify.py runs it."""
+
+
+def site_commands(out: Path) -> dict[str, tuple[int, str]]:
+    """Every ``unetviz ...`` command on the built site (code blocks' lines and inline code), with the exit status
+    its page states (1 where the text around it says the model fails, else 0) and a page it is on."""
+    found: dict[str, tuple[int, str]] = {}
+    for page in sorted(out.rglob("*.html")):
+        rel = page.relative_to(out).as_posix()
+        if rel.startswith(("_static", "_sources", "genindex", "search", "changelog")):
+            continue  # the changelog is history: the commands as they were, and syntax (`presets [--names]`)
+        doc = re.sub(r"<h[1-6].*?</h[1-6]>", " ", page.read_text(encoding="utf-8"), flags=re.S)
+        for block in re.split(r"</(?:p|pre|li|td)>", doc):
+            said = html.unescape(_text(block))
+            expect = 1 if re.search(r"(exit|exits with) status\s*1\b|exit status 1", said) else 0
+            spans = re.findall(r"<code[^>]*>(.*?)</code>", block, re.S)
+            codes = [html.unescape(re.sub(r"<[^>]+>", "", c)) for c in spans]
+            pre = re.findall(r"<pre[^>]*>(.*)", block, re.S)
+            # highlighted code is spans inside the text: dropped, not made spaces (`unetviz.trace` stays one word)
+            lines = [x for p in pre for x in html.unescape(re.sub(r"<[^>]+>", "", p)).splitlines()]
+            for raw in [*codes, *lines]:
+                cmd = " ".join(re.sub(r"\s#\s.*$", "", raw).strip().removeprefix("$ ").split())
+                placeholder = any(re.fullmatch(r"\[?[A-Z][A-Z_]*\]?", a) for a in cmd.split()[1:])  # FILE, A B
+                if not cmd.startswith("unetviz ") or placeholder:
+                    continue
+                if len(cmd.split()) < 3 and cmd != "unetviz presets":
+                    continue  # `unetviz diff` in a sentence names a command; it is not one to run
+                found.setdefault(cmd, (expect, rel))
+    return found
+
+
+def _fixtures(folder: Path) -> None:
+    """The files the site's examples name: a diffusers config folder and two checkpoints (headers only: unetviz
+    reads names and shapes, never the data)."""
+    import json
+    import math
+    import struct
+
+    import unetviz
+
+    (folder / "unet").mkdir()
+    (folder / "unet" / "config.json").write_text(json.dumps(PRESETS["sd15"].config), encoding="utf-8")
+
+    def header_only(path: Path, tensors: dict[str, tuple[int, ...]]) -> None:
+        head, at = {}, 0
+        for k, shape in tensors.items():
+            n = 2 * math.prod(shape)
+            head[k] = {"dtype": "F16", "shape": list(shape), "data_offsets": [at, at + n]}
+            at += n
+        raw = json.dumps(head).encode()
+        path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+
+    header_only(folder / "unet.safetensors", dict(unetviz.weights("sd15").tensors))
+    original = unetviz.weights("sd15", naming="original").tensors
+    header_only(folder / "v1-5-pruned.safetensors", {f"model.diffusion_model.{k}": s for k, s in original.items()})
+
+
+def test_every_command_on_the_site_runs(site: tuple[Path, Path], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import io
+    import shlex
+
+    from unetviz.cli import main
+
+    _, out = site
+    commands = site_commands(out)
+    assert len(commands) > 40 and "unetviz table sdxl --depth blocks" in commands
+    assert any(e == 1 for e, _ in commands.values())  # sizes.md: a size at which the model fails
+    _fixtures(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "100")
+    bad = []
+    for cmd, (expect, page) in commands.items():
+        argv = shlex.split(cmd.split(" > ")[0])[1:]  # a redirection is the shell's, not the command's
+        if argv[0] in SKIPPED:
+            continue
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said), pytest.raises(SystemExit) as e:
+            main(argv)  # the console entry point, in this process: the traces are cached across commands
+        if e.value.code != expect:
+            bad.append(f"{page}: {cmd}: exit {e.value.code}, expected {expect}: {said.getvalue()[-300:]!r}")
+    assert not bad, "\n".join(bad)
 
 
 ALLOWED = {"2015", "1.5", "2.1"}

@@ -18,7 +18,9 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 import jinja2  # noqa: E402
+import shows  # noqa: E402
 import uvdocs  # noqa: E402
+import zh  # noqa: E402
 from pages import cli_reference, preset_index  # noqa: E402
 
 TEMPLATES = "_templates"
@@ -31,6 +33,8 @@ def environment() -> jinja2.Environment:
                              keep_trailing_newline=True, comment_start_string="{##", comment_end_string="##}",
                              autoescape=False)
     env.globals.update(uvdocs.CONTEXT)
+    env.globals.update(shows.CONTEXT)
+    env.globals.update(zh.CONTEXT)
     return env
 
 
@@ -86,6 +90,10 @@ def build(out: Path) -> list[str]:
     shutil.copytree(HERE / "_static", out / "_static")
     uvdocs.OUT["static"] = out / "_static" / "diagrams"
     uvdocs.OUT["static"].mkdir(parents=True, exist_ok=True)
+    shows.OUT["static"] = out / "_static"
+    shows.PAGE = uvdocs.PAGE  # one notion of the page being rendered
+    # the changelog is the project's own file, as it is (its headings are consecutive, it links nowhere)
+    (out / "changelog.md").write_text((ROOT / "CHANGELOG.md").read_text(encoding="utf-8"), encoding="utf-8")
     return pages(out) + notebooks(out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from typing import Any
 
@@ -15,6 +16,13 @@ _MARKUP = re.compile(r"\[/?[a-z ]+\]")
 def plain(text: str | None) -> str:
     """Help text without rich markup (``[bold]...[/bold]``)."""
     return _MARKUP.sub("", text or "").strip()
+
+
+def examples(epilog: str) -> list[str]:
+    """A command's ``Examples: a · b`` epilog as a code block, a command a line (copied and pasted as they are:
+    prose would get its ``--`` typeset)."""
+    head, _, body = plain(epilog).partition(": ")
+    return [f"{head}:", "", "```text", *(f"$ {c.strip()}" for c in body.split(" · ")), "```"]
 
 
 def preset_index() -> str:
@@ -36,7 +44,8 @@ def _param_row(p: Any) -> str:
         names = f"`{p.human_readable_name}`"
     kind = getattr(p.type, "choices", None)
     what = " \\| ".join(str(c) for c in kind) if kind else p.type.name
-    default = "" if p.default is None or p.param_type_name == "argument" else f"`{p.default}`"
+    value = p.default.value if isinstance(p.default, enum.Enum) else p.default  # `rich`, not `Format.rich`
+    default = "" if value is None or p.param_type_name == "argument" else f"`{value}`"
     if isinstance(p.default, bool) or getattr(p, "is_flag", False):
         what, default = "flag", ""
     return f"| {names} | {what} | {default} | {plain(getattr(p, 'help', '') or '').replace('|', '/')} |"
@@ -65,6 +74,6 @@ def cli_reference() -> str:
                 "```", "", "| option | value | default | meaning |", "|---|---|---|---|"]
         out += [_param_row(p) for p in cmd.params if p.name not in ("help",)]
         if cmd.epilog:
-            out += ["", plain(cmd.epilog).replace(" · ", "; ")]
+            out += ["", *examples(cmd.epilog)]
         out.append("")
     return "\n".join(out)

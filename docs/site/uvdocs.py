@@ -273,10 +273,11 @@ def _svg(t: Trace, detail: str, fit: bool) -> str:
 
 
 def diagram(name: str, detail: str = "units", anchors: bool = False, size: int | None = None, page: str = "",
-            fit: bool | None = None) -> str:
+            fit: bool | None = None, wide: bool = False) -> str:
     """The diagram as inline SVG: tooltips on every node; with ``anchors`` each node links to its table
     row (on ``page``, default this one); skip edges get ``uv-skip`` so hovering one highlights its producer
-    and consumer. ``fit`` (default: for block diagrams) scales it to the page's width; else it scrolls."""
+    and consumer. ``fit`` (default: for block diagrams) scales it to the page's width; else it scrolls.
+    ``wide``: on a wide screen it also takes the room of the page's table of contents (a page that hides it)."""
     t = trace(name, size)
     svg = _svg(t, detail, detail == "blocks" if fit is None else fit)
     key = re.sub(r"\W", "", f"{name}{detail}{size or ''}")
@@ -291,7 +292,8 @@ def diagram(name: str, detail: str = "units", anchors: bool = False, size: int |
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
     href = f"{PAGE['root']}_static/diagrams/{key}.svg"
     link = f"<p class='uv-full'><a href='{href}'>open the SVG at full size</a></p>" if "static" in OUT else ""
-    return raw(f"<div class='uv-diagram' data-trace='{html.escape(name)}'>{svg}</div>{link}")
+    cls = "uv-diagram uv-wide" if wide else "uv-diagram"
+    return raw(f"<div class='{cls}' data-trace='{html.escape(name)}'>{svg}</div>{link}")
 
 
 def weights_table(name: str, prefix: str = "", limit: int | None = None, details: str = "") -> str:

@@ -38,6 +38,8 @@ def _title(trace: Trace, nodes: int, detail: str) -> str:
     what = {"blocks": "blocks", "units": "units", "layers": "layers"}[detail]
     parts = [f"{name} ({trace.family}, {trace.source})", f"input {input_text(trace)}",
              f"{nodes} {what}", f"{len(trace.skips)} skips", f"{trace.params:,} params"]
+    if detail == "blocks":  # the narrow U of blocks: a title on two lines, so the title is not the widest thing
+        return parts[0] + "\n" + " · ".join(parts[1:])
     return " · ".join(parts)
 
 

@@ -266,5 +266,8 @@ def build_layout(trace: Trace, detail: str) -> Layout:
         hit = locate(trace.error.at)
         if hit is not None:
             hit.failed = True
-    rows, enc_rows, dec_rows = rows_of(enc, dec, mid, pairs, ROW_WIDTH, MID_WIDTH)
+    # a block node is wide (its type, channels, sizes and concat sums): one a row keeps the U narrow enough to
+    # read at a page's width, the head and tail steps stacked above the decoder's top
+    width = 1 if detail == "blocks" else ROW_WIDTH
+    rows, enc_rows, dec_rows = rows_of(enc, dec, mid, pairs, width, MID_WIDTH)
     return Layout(enc, mid, dec, cond, links, pairs, cond_lines, trace.error, rows, enc_rows, dec_rows)

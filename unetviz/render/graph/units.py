@@ -168,8 +168,9 @@ def _add_skips(g: Any, layout: Layout) -> None:
         if link.head is None:
             continue  # said in the source node's label: dangling edges only add noise
         if link.index < 0:  # a concat operand kept outside the skip stack
-            g.edge(link.tail, link.head, xlabel=link.label, color=SKIP_COLOR, fontcolor=SKIP_COLOR,
-                   style="dotted", constraint="false")
+            # it runs from an early encoder node down to a late decoder one: its text above the line
+            g.edge(link.tail, link.head, label=_offset_label(link.label, below=False), color=SKIP_COLOR,
+                   fontcolor=SKIP_COLOR, style="dotted", constraint="false")
             continue
         edges.setdefault((link.tail, link.head), []).append(link)
     depth = _depths(layout)
