@@ -70,10 +70,15 @@ def to_markdown(trace: Trace, depth: str = "units") -> str:
     return "\n".join(lines) + "\n"
 
 
-_HTML_STYLE = ("<style>.uv td,.uv th{text-align:left;white-space:nowrap;padding:1px 8px;font-family:monospace;"
-               "font-size:12px}.uv .r{text-align:right}.uv tr.concat{background:#fff6d5}"
-               ".uv tr.heading td{font-weight:bold;padding-top:6px}"
-               ".uv td.note{white-space:normal;min-width:18em;max-width:32em}</style>")
+_HTML_STYLE = ("<style>"
+               # !important: Jupyter's and nbconvert's stylesheets right-align and centre every table cell and
+               # cap widths with more specific selectors; a trace reads left to right, numbers right-aligned
+               "table.uv{margin-left:0 !important;margin-right:auto !important;border-collapse:collapse}"
+               ".uv td,.uv th{text-align:left !important;white-space:nowrap !important;padding:1px 8px !important;"
+               "font-family:monospace;font-size:12px;vertical-align:top !important;max-width:none !important}"
+               ".uv .r{text-align:right !important}.uv tr.concat{background:#fff6d5}"
+               ".uv tr.heading td{font-weight:bold;padding-top:6px !important}"
+               ".uv td.note{white-space:normal !important;min-width:24em;max-width:60em !important}</style>")
 
 
 def to_html(trace: Trace, depth: str = "units") -> str:
@@ -94,8 +99,14 @@ def to_html(trace: Trace, depth: str = "units") -> str:
             out.append(f"<tr class='heading'><td></td><td colspan='{len(COLUMNS) - 1}'>"
                        f"{e(relative(r.path, r.parent))} <span style='font-weight:normal'>{e(r.type)}</span></td></tr>")
             continue
-        tds = "".join(f"<td class='{'r' if c.align == 'right' else c.name}'>{e(c.cell(r))}</td>" for c in COLUMNS)
+        # a concat's arithmetic is a sentence: it gets the row's width on a line of its own instead of a narrow
+        # note cell that a notebook would clip or stack four lines tall
+        aside = r.kind == "concat" and bool(r.note)
+        tds = "".join(f"<td class='{'r' if c.align == 'right' else c.name}'>"
+                      f"{'' if aside and c.name == 'note' else e(c.cell(r))}</td>" for c in COLUMNS)
         out.append(f"<tr class='{r.kind}'>{tds}</tr>")
+        if aside:
+            out.append(f"<tr class='concat'><td></td><td colspan='{len(COLUMNS) - 1}'>{e(r.note)}</td></tr>")
     out.append("</table>")
     if trace.skips:
         out.append("<p><b>skip stack</b> (push order)</p><table class='uv'><tr><th class='r'>#</th><th>pushed by</th>"
