@@ -54,3 +54,45 @@ def test_layers_depth_fits_80_columns() -> None:
     lines = text.replace("\r", "").splitlines()
     assert "\u2026" not in text and max(len(line) for line in lines) <= 80
     assert "transformer_blocks.9.attn2.to_k" in text  # a deep path, whole
+
+
+def _safetensors(path: str) -> None:
+    """A safetensors file of SD 1.5's U-Net keys and shapes (header only matters; the data is zeros)."""
+    import json
+
+    import unetviz
+
+    header: dict[str, object] = {}
+    offset = 0
+    for key, shape in unetviz.weights("sd15").tensors.items():
+        header[key] = {"dtype": "F16", "shape": list(shape), "data_offsets": [offset, offset]}
+    raw = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+
+
+EVERY_COMMAND = [["table", "sdxl", "--depth", "layers"], ["table", "sd15", "--depth", "blocks"], ["weights", "sdxl"],
+                 ["keymap", "sdxl"], ["presets"], ["cost", "sdxl"], ["cost", "nnunet-lung-3d-fullres"],
+                 ["diff", "sd15", "sdxl"], ["inspect", "{file}"], ["verify", "ddpm-cifar10"]]
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+@pytest.mark.parametrize("command", EVERY_COMMAND, ids=lambda c: "-".join(c[:2]).strip("{}"))
+def test_every_command_fits_the_terminal(columns: int, command: list[str]) -> None:
+    import tempfile
+
+    if command[0] == "verify":
+        pytest.importorskip("torch")
+    # a short path: a file name longer than the terminal cannot fit, whatever prints it
+    file = os.path.join(tempfile.mkdtemp(prefix="uv"), "unet.safetensors")
+    _safetensors(file)
+    text = in_terminal([c.replace("{file}", file) for c in command], columns, rows=60)
+    lines = text.replace("\r", "").splitlines()
+    assert "\u2026" not in text, command  # rich's ellipsis: something was cut
+    assert max(len(line) for line in lines) <= columns, [line for line in lines if len(line) > columns][:3]
+    if command[0] in ("weights", "keymap"):
+        import unetviz
+
+        keys = unetviz.weights(command[1]).tensors
+        words = {w for line in lines for w in line.split()}
+        assert all(k in words for k in keys)  # every state_dict key whole on one line

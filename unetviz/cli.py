@@ -327,7 +327,7 @@ def inspect(file: Annotated[Path, typer.Argument(help="A .safetensors file (only
     if format is WeightsFormat.json:
         _print(json.dumps(to_dict(found, file.name, check.matched), indent=1) + "\n")
     else:
-        _print(render_inspection(found, check, str(file)))
+        _print(render_inspection(found, check, str(file), width()))
     return 0
 
 
