@@ -80,6 +80,10 @@ def test_the_sums_appear_where_the_tutorials_say(site: tuple[Path, Path]) -> Non
     assert "572x572" in ron and "388x388" in ron
     compare = _text((out / "tutorials" / "sd15-sd21-sdxl.html").read_text(encoding="utf-8"))
     assert "8 -&gt; 5/10/20/20" in compare or "8 -> 5/10/20/20" in compare
+    # nnU-Net's network from its plans: the in-plane last stride, the skips, its own estimate beside unetviz's
+    nn = _text((out / "tutorials" / "nnunet.html").read_text(encoding="utf-8"))
+    assert "80x192x160" in nn and "5x12x10" in nn and "5x6x5" in nn and "528,211,200 elements" in nn
+    assert "skip" in nn and "training" in nn
 
 
 def test_notebooks_ran_and_their_outputs_are_on_the_site(site: tuple[Path, Path]) -> None:
@@ -214,6 +218,15 @@ def _fixtures(folder: Path) -> None:
     header_only(folder / "unet.safetensors", dict(unetviz.weights("sd15").tensors))
     original = unetviz.weights("sd15", naming="original").tensors
     header_only(folder / "v1-5-pruned.safetensors", {f"model.diffusion_model.{k}": s for k, s in original.items()})
+    # the nnU-Net tutorial's plans file, with its dataset.json, and a trained model's folder
+    import shutil
+
+    plans = Path(__file__).parent / "data" / "nnunet" / "Dataset004_Hippocampus"
+    results = folder / "nnUNet_results" / "Dataset006_Lung" / "nnUNetTrainer__nnUNetPlans__3d_fullres"
+    results.mkdir(parents=True)
+    for where, name in ((folder, "nnUNetPlans.json"), (results, "plans.json")):
+        shutil.copy(plans / "nnUNetPlans.json", where / name)
+        shutil.copy(plans / "dataset.json", where / "dataset.json")
 
 
 def test_every_command_on_the_site_runs(site: tuple[Path, Path], tmp_path: Path,

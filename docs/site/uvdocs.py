@@ -356,3 +356,4 @@ CONTEXT["VAE_FACTOR"] = VAE_FACTOR
 CONTEXT["input_text"] = input_text
 CONTEXT["spec"] = preset_input
 CONTEXT["weights"] = unetviz.weights
+CONTEXT["cost"] = unetviz.cost
