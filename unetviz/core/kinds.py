@@ -40,12 +40,15 @@ KINDS: dict[Kind, KindStyle] = {
     "layer": KindStyle(label="other layer", color="#ffffff"),
 }
 
-# (substring of the lower-cased class name, kind), tried in order: the specific names first, "resnet"
-# before "norm" (ResnetBlockCondNorm2D is a resnet), and "norm" before "up"/"down" so GroupNorm never
-# reads as a sampler
+# (substring of the lower-cased class name, or its start after "^", kind), tried in order: the specific names
+# first, "resnet" before "norm" (ResnetBlockCondNorm2D is a resnet), a class named for a conv first is one
+# whatever norm and activation follow it (nnU-Net's ConvDropoutNormReLU), ResNet's BasicBlock and Bottleneck
+# (nnU-Net's ResNet-D BasicBlockD, BottleneckD; not MONAI's UnetBasicBlock, no residual) are resnets, and "norm"
+# before "up"/"down" so GroupNorm never reads as a sampler
 _BY_TYPE: tuple[tuple[str, Kind], ...] = (
     ("timestep", "mlp"), ("transformer", "transformer"), ("attn", "attention"), ("attention", "attention"),
-    ("resnet", "resnet"), ("norm", "norm"), ("res", "resnet"), ("downsample", "downsample"), ("upsample", "upsample"),
+    ("resnet", "resnet"), ("^conv", "conv"), ("^basicblock", "resnet"), ("^bottleneck", "resnet"), ("norm", "norm"),
+    ("res", "resnet"), ("downsample", "downsample"), ("upsample", "upsample"),
     ("down", "downsample"), ("up", "upsample"), ("conv", "conv"), ("embed", "embed"), ("linear", "mlp"),
 )
 
@@ -61,7 +64,7 @@ def kind_of(path: str, type_: str, in_size: Size | None = None, out_size: Size |
     if "upsamplers" in parent:
         return "upsample"
     name = type_.lower()
-    kind = next((k for key, k in _BY_TYPE if key in name), None)
+    kind = next((k for key, k in _BY_TYPE if (name.startswith(key[1:]) if key[0] == "^" else key in name)), None)
     if kind is None:
         # a plain Sequential is an embedding MLP (time_mlp, time_embed) or a conv head (guided's out)
         embedding = name == "linear" or "time" in path or "emb" in path

@@ -49,7 +49,13 @@ def verify(source: Any, size: Any = None, context: Any = None) -> Report:
     t0 = time.perf_counter()
     diffs = compare(ours, real) + compare_macs(ours, real, macs)
     if info is not None and info != real.params:  # both count parameters, not buffers
-        diffs.append(Disagreement("params (torchinfo)", "model", f"{real.params:,}", f"{info:,}"))
+        shared = _shared_params(model)
+        if shared:  # torchinfo walks the module tree: what is registered twice it counts twice, so it says nothing
+            notes.append(f"torchinfo counts {info:,} parameters: the real model registers {shared} parameter"
+                         f" tensor(s) under more than one path (one module kept under two names), which torchinfo"
+                         f" counts once per path; each counted once, the real model has {real.params:,}")
+        else:
+            diffs.append(Disagreement("params (torchinfo)", "model", f"{real.params:,}", f"{info:,}"))
     clock["compare"] = time.perf_counter() - t0
     if len(diffs) > MAX_DISAGREEMENTS:
         notes.append(f"{len(diffs)} disagreements; the first {MAX_DISAGREEMENTS} are shown")
@@ -62,6 +68,13 @@ def verify(source: Any, size: Any = None, context: Any = None) -> Report:
         disagreements=tuple(diffs[:MAX_DISAGREEMENTS]), params_ours=ours.params, params_real=real.params,
         params_torchinfo=info, output_ours=outputs(ours), output_real=outputs(real), error_ours=failure(ours),
         error_real=failure(real), timings=clock, notes=tuple(notes))
+
+
+def _shared_params(model: Any) -> int:
+    """Parameter tensors the module tree reaches under more than one path (nnU-Net's ``all_modules`` and
+    ``decoder.encoder``, DynUNet's ``skip_layers``): ``parameters()`` lists each once, the paths do not."""
+    paths = [id(p) for _, p in model.named_parameters(remove_duplicate=False)]
+    return sum(1 for i in set(paths) if paths.count(i) > 1)
 
 
 def _modules(t: Trace) -> int:

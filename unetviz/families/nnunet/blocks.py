@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from math import prod
 
+from ...core.kinds import Kind, resampling
 from ...core.records import Size, fmt_size
 from ...engine.tracer import Act, Tracer
 from . import ops
@@ -29,7 +30,18 @@ def cdnr(t: Tracer, name: str, x: Act, in_c: int, out_c: int, kernel: Size, stri
         t.alias("all_modules.0", t.path("conv"))
         if a.norm is not None:
             t.alias(f"all_modules.{1 + dropout + (nonlin and nonlin_first)}", t.path("norm"))
-        return u.done(y)
+        return u.done(Act(y.channels, y.size, t.path(_last_op(a, nonlin, nonlin_first))), new=False)
+
+
+def _last_op(a: Arch, nonlin: bool, nonlin_first: bool) -> str:
+    """The module that returns the block's output, its producer by the rule the observer reads
+    (``docs/design.md``): the last op of ``all_modules`` (an in-place LeakyReLU still returns its result; an
+    eval-mode dropout hands its input on, so never it). A norm without affine parameters owns no row but
+    still returns a new tensor."""
+    ops = ["conv", *(["norm"] if a.norm is not None else []), *(["nonlin"] if nonlin else [])]
+    if nonlin_first and len(ops) == 3:
+        ops[1:] = ["nonlin", "norm"]
+    return ops[-1]
 
 
 def norm(t: Tracer, x: Act, n: ops.Norm, channels: int, dims: int) -> Act:
@@ -78,19 +90,19 @@ def residual_blocks(t: Tracer, x: Act, n: int, in_c: int, out_c: int, kernel: Si
 def basic_block(t: Tracer, name: str, x: Act, in_c: int, out_c: int, kernel: Size, stride: Size, a: Arch) -> Act:
     """``BasicBlockD``: the skip first (its forward computes ``residual`` before the convs), then conv1 (stride,
     dropout, nonlin), conv2 (no nonlin), ``out += residual`` and nonlin2."""
-    with t.unit(name, "resnet", "BasicBlockD", x) as u:
+    with t.unit(name, _kind(x, kernel, stride), "BasicBlockD", x) as u:
         t.declare(("conv1", "conv2", "nonlin2", "skip"))
         residual = _skip(t, x, in_c, out_c, stride, a)
         y = cdnr(t, "conv1", x, in_c, out_c, kernel, stride, a, dropout=a.dropout, nonlin=a.nonlin)
         y = cdnr(t, "conv2", y, out_c, out_c, kernel, _ones(a), a, dropout=False, nonlin=False)
         _add(t, u.path, y, residual)
-        return u.done(y)
+        return u.done(_nonlin_out(t, a, y, "nonlin2"), new=False)
 
 
 def bottleneck_block(t: Tracer, name: str, x: Act, in_c: int, mid: int, out_c: int, kernel: Size, stride: Size,
                      a: Arch) -> Act:
     """``BottleneckD``: 1x1 down to ``mid``, the kernel conv with the stride and dropout, 1x1 up, the residual."""
-    with t.unit(name, "resnet", "BottleneckD", x) as u:
+    with t.unit(name, _kind(x, kernel, stride), "BottleneckD", x) as u:
         t.declare(("conv1", "conv2", "conv3", "nonlin3", "skip"))
         residual = _skip(t, x, in_c, out_c, stride, a)
         one = _ones(a)
@@ -98,7 +110,22 @@ def bottleneck_block(t: Tracer, name: str, x: Act, in_c: int, mid: int, out_c: i
         y = cdnr(t, "conv2", y, mid, mid, kernel, stride, a, dropout=a.dropout, nonlin=a.nonlin)
         y = cdnr(t, "conv3", y, mid, out_c, one, one, a, dropout=False, nonlin=False)
         _add(t, u.path, y, residual)
-        return u.done(y)
+        return u.done(_nonlin_out(t, a, y, "nonlin3"), new=False)
+
+
+def _kind(x: Act, kernel: Size, stride: Size) -> Kind:
+    """A block whose strided conv shrinks the map is a sampler, whatever its class (``docs/design.md``, kinds);
+    the size its same-padded conv makes: ``(n + 2 * ((k - 1) // 2) - k) // s + 1``."""
+    size = x.size or ()
+    out = tuple((n + 2 * ((k - 1) // 2) - k) // s + 1 for n, k, s in zip(size, kernel, stride, strict=True))
+    return resampling(size, out) or "resnet"
+
+
+def _nonlin_out(t: Tracer, a: Arch, y: Act, name: str) -> Act:
+    """``return self.nonlin2(out)`` after ``out += residual``: the nonlin returns the block's output, so it is
+    the producer; without one (``lambda x: x``) the sum is made in place in the last conv's tensor, whose
+    producer stays."""
+    return Act(y.channels, y.size, t.path(name)) if a.nonlin else y
 
 
 def _skip(t: Tracer, x: Act, in_c: int, out_c: int, stride: Size, a: Arch) -> Act:

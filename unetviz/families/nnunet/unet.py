@@ -106,7 +106,13 @@ def _decoder(t: Tracer, x: Act, a: Arch) -> Act:
             below, width, stride = a.features[-(s + 1)], a.features[-(s + 2)], a.strides[-(s + 1)]
             up = t.conv(f"transpconvs.{s}", x, below, width, stride, stride, 0, bias=a.bias, dims=a.dims,
                         transpose=True)
-            x = t.cat([up, t.pop()], into=None)
+            skip = t.pop()
+            if up.size != skip.size:  # torch.cat runs in the decoder's own forward: it fails there
+                t.fail(t.path(), f"torch.cat before {t.path(f'stages.{s}')}: {up.channels}ch {fmt_size(up.size)} from"
+                                 f" {up.source} does not match {skip.channels}ch {fmt_size(skip.size)} (skip"
+                                 f" #{skip.skip} from {skip.source})")
+            # made in the decoder's forward and handed to stages.s: that module is its consumer
+            x = t.cat([up, skip], into=f"stages.{s}")
             kernel = a.kernels[-(s + 2)]
             with t.block(f"stages.{s}", f"decoder stage {s}: {a.decoder[s]} conv{'s' * (a.decoder[s] > 1)},"
                                         f" kernel {fmt_size(kernel)}, {width} ch"):

@@ -25,7 +25,7 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
     """Turn a capture into a ``Trace(source="observed")``: units chosen by data flow, skips paired, manifest
     filled in. ``frames_axis``: see ``observe``; ``static``: the unit paths of the module tree (``unit_paths``)."""
     mark_skips(cap)
-    events = data_units(model, cap, static if static is not None else list(unit_paths(model)[0]))
+    events, blocks = data_units(model, cap, static if static is not None else list(unit_paths(model)[0]), blocks)
     unit_list = list(dict.fromkeys(u.path for u in events))
     layers = tuple(replace(x, unit=unit_of(x.path, unit_list)) for x in cap.layers)
 

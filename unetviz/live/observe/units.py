@@ -10,6 +10,12 @@ of stage outputs of an nnU-Net or smp encoder, SwinUNETR's ``swinViT``) is a wra
 steps are the units, so each resolution stage is one. A module registered under two paths counts under the
 first (``named_modules()``); a step never called under its path (nnU-Net's ``stages``, iterated) stands for
 its steps.
+
+Blocks are read the same way (``data_units``): a heading whose calls merge skips at more than one resolution
+(nnU-Net's and smp's ``decoder``, a ModuleList of levels) is half of the U, not a block: its steps are blocks
+of their own. And a step under no heading that is a stack of like steps (``_stack``: StackedConvBlocks' ``convs``
+of ConvDropoutNormReLU, StackedResidualBlocks' ``blocks`` of BasicBlockD, a ResNet ``layer1``) is a heading
+over them, as a diffusers block is over its resnets: the stack's entries are the units.
 """
 
 from __future__ import annotations
@@ -88,7 +94,7 @@ def _wrapper(events: list[ModuleEvent], cap: Capture) -> bool:
     """A call of the module holds a U (a skip made and merged inside it) or returns maps of several sizes."""
     flow = cap.flow
     for ev in events:
-        if len(set(ev.out_sizes)) > 1 or _down_and_up(ev, cap):
+        if len(set(ev.out_sizes)) > 1 or _down_and_up(ev, cap) or _cut_in_a_stage(ev, cap):
             return True
         for m in cap.merges:
             # a merge inside the call makes its result before the call ends: its clock is below ``leave``
@@ -108,11 +114,26 @@ def _down_and_up(ev: ModuleEvent, cap: Capture) -> bool:
     if ev.out_shape is None:  # cut short by the model's failure (a concat of 4x4 with 4x5): down, then up at all
         seen = [n for c, n, k in sorted(cap.flow.lows) if ev.enter < c <= ev.leave and k not in cap.flow.channel_last]
         low = seen.index(min(seen)) if seen else 0
-        return bool(seen) and seen[low] < _numel(ev.in_shape[2:]) and any(n > seen[low] for n in seen[low:])
+        # up is an upsampling (as ``resampling`` reads one), not a rounding: a ResNet-D block's avg-pool floors
+        # 127 to 63 where its strided conv makes 64, and the sum of the two fails
+        return bool(seen) and seen[low] < _numel(ev.in_shape[2:]) and any(n > 1.5 * seen[low] for n in seen[low:])
     if len(ev.out_shape) != rank:
         return False
     least = min(_numel(ev.in_shape[2:]), _numel(ev.out_shape[2:]))
     return cap.flow.below(ev.enter, ev.leave, least)
+
+
+def _cut_in_a_stage(ev: ModuleEvent, cap: Capture) -> bool:
+    """The call was cut short by a failure inside one of its steps, after another step finished and below its
+    input's resolution: an encoder that dies in its second stage, whose list of stage outputs never came. (A
+    step failing in its own forward, a residual block's sum, is no wrapper: the failure is its.)"""
+    at = cap.error_at or ""
+    if ev.out_shape is not None or ev.in_shape is None or not at.startswith(f"{ev.path}."):
+        return False
+    finished = any(e.out_shape is not None and e.path.startswith(f"{ev.path}.") and ev.enter <= e.enter
+                   and e.leave <= ev.leave for e in cap.modules)
+    seen = [n for c, n, k in cap.flow.lows if ev.enter < c <= ev.leave and k not in cap.flow.channel_last]
+    return finished and bool(seen) and min(seen) < _numel(ev.in_shape[2:])
 
 
 def _numel(size: tuple[int, ...]) -> int:
@@ -122,13 +143,16 @@ def _numel(size: tuple[int, ...]) -> int:
     return n
 
 
-def data_units(model: nn.Module, cap: Capture, static: list[str]) -> list[ModuleEvent]:
-    """The unit calls, in forward order: ``static`` (``unit_paths``) with wrappers replaced by their steps
-    (module docstring)."""
+def data_units(model: nn.Module, cap: Capture, static: list[str], blocks: list[str]
+               ) -> tuple[list[ModuleEvent], list[str]]:
+    """(the unit calls in forward order, the block headings): ``static`` and ``blocks`` (``unit_paths``) with
+    wrappers replaced by their steps, headings over several levels dissolved, stacks made headings (module
+    docstring)."""
     canonical = {id(m): p for p, m in model.named_modules()}
     events: dict[str, list[ModuleEvent]] = {}
     for ev in cap.modules:
         events.setdefault(ev.path, []).append(ev)
+    heads = [b for b in blocks if not _several_levels(events.get(b, []), cap)]
     chosen: set[str] = set()
 
     def expand(path: str) -> None:
@@ -139,12 +163,49 @@ def data_units(model: nn.Module, cap: Capture, static: list[str]) -> list[Module
                 for p in inner:
                     expand(p)
                 return
-        if calls is not None:
+        if calls is None:
+            return
+        stack = [] if enclosing(path, heads) else [p for p in _stack(model, path, canonical) if p in events]
+        if stack:
+            heads.append(path)
+            for p in stack:
+                expand(p)
+        else:
             chosen.add(path)
 
     for p in static:
         expand(p)
-    return [ev for ev in cap.modules if ev.path in chosen]
+    return [ev for ev in cap.modules if ev.path in chosen], heads
+
+
+def _several_levels(calls: list[ModuleEvent], cap: Capture) -> bool:
+    """The heading's calls merge skips at more than one resolution: it spans levels of the U."""
+    sizes = {m.size for m in cap.merges for ev in calls if m.skips and ev.enter <= m.time < ev.leave}
+    return len(sizes) > 1
+
+
+def _stack(model: nn.Module, path: str, canonical: dict[int, str]) -> list[str]:
+    """The entries of the stack module ``path`` is, or ``[]``: down the modules whose parameters lie in one
+    child, the innermost plain ``nn.Sequential`` met, if its entries that hold parameters are all of one class
+    and each a module of its own modules (a step, not a bare layer). ``encoder.stages.0`` (a Sequential holding
+    a StackedConvBlocks) gives ``encoder.stages.0.0.convs.0`` and ``.1``; guided's ``out`` (GroupNorm, SiLU,
+    conv) and MONAI's TwoConv (a Sequential subclass: one step, as its builder makes it) give nothing."""
+    m, p, seq = model.get_submodule(path), path, ""
+    while True:
+        if type(m) is nn.Sequential:
+            seq = p
+        kids = [(f"{p}.{n}", c) for n, c in m.named_children()
+                if canonical.get(id(c)) == f"{p}.{n}" and _has_params(c)]
+        if len(kids) != 1:
+            break
+        p, m = kids[0]
+    if not seq:
+        return []
+    entries = [(f"{seq}.{n}", c) for n, c in model.get_submodule(seq).named_children()
+               if canonical.get(id(c)) == f"{seq}.{n}" and _has_params(c)]
+    like = len({type(c) for _, c in entries}) == 1
+    steps = all(any(True for _ in c.children()) and not isinstance(c, (nn.Sequential, *CONTAINERS)) for _, c in entries)
+    return [q for q, _ in entries] if entries and like and steps else []
 
 
 def unit_of(path: str, units: list[str]) -> str:
