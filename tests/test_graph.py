@@ -7,6 +7,7 @@ import shutil
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -415,3 +416,83 @@ def test_a_block_that_attends_is_coloured_as_attention(traces: dict[str, unetviz
             assert (it.kind in ("attention", "transformer")) == attends, (t.preset, it.path, it.kind)
     kinds = {it.path: it.kind for it in build_layout(traces["sd15"], "blocks").items}
     assert kinds["up_blocks.1"] == kinds["down_blocks.0"] == "transformer" and kinds["up_blocks.0"] == "resnet"
+
+
+# -- 3-D (volume) layer diagrams and attention that is not cross-attention (issue 20 item 5) ----------------
+
+PLANS = Path(__file__).parent / "data/nnunet/Dataset004_Hippocampus/nnUNetPlans.json"
+
+
+@pytest.fixture(scope="module")
+def volume() -> unetviz.Trace:
+    from unetviz.tracing import resolve_named
+
+    return unetviz.trace(resolve_named(PLANS, "3d_fullres", None)[0])
+
+
+def test_a_volume_layer_diagram_draws_only_layers_concats_and_the_ends(volume: unetviz.Trace) -> None:
+    # a parameter-free step (convs.0.nonlin) is no node of its own: the norm before it feeds the next conv
+    flow = build_flow(volume)
+    assert {n.role for n in flow.nodes.values()} <= {"layer", "cat", "input", "output"}
+    assert not [n for n in flow.nodes.values() if any(note.startswith("reads") for note in n.notes)]
+    assert all(e.role != "temb" for e in flow.edges)
+    conv = next(i for i, x in enumerate(volume.layers) if x.path.endswith("convs.1.conv"))
+    assert [e.tail for e in flow.edges if e.head == f"L{conv}"] == [f"L{conv - 1}"]
+
+
+def test_a_volume_skip_edge_starts_at_the_layer_that_pushed_it(volume: unetviz.Trace) -> None:
+    flow = build_flow(volume)
+    for s in volume.skips:
+        tail = next(e.tail for e in flow.edges if e.id == f"skip{s.index}")
+        assert within(volume.layers[int(tail[1:])].path, s.unit)
+        assert volume.layers[int(tail[1:])].out_size == s.size
+
+
+def test_volume_bands_name_the_real_sizes_in_order(volume: unetviz.Trace) -> None:
+    from unetviz.render.graph.bands import columns
+
+    cols, bands = columns(volume, build_flow(volume))
+    sizes = [fmt(x.out_size) for x in volume.layers if x.path.endswith("convs.1.norm")][:4]
+    assert bands == [*sizes[:3], f"{sizes[3]} bottleneck"]  # no empty band, the bottom named by its own size
+    mid = next(c for c in cols if c.phase == "mid")
+    assert mid.title == f"bottleneck · {sizes[3]}"
+    assert [c.band for c in cols if c.phase == "dec"] == [2, 1, 0]
+
+
+def test_window_attention_is_not_cross_attention() -> None:
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class WindowAttention(nn.Module):  # type: ignore[misc,name-defined]
+        """Swin's: w x w windows folded into the batch, attention inside each (16 tokens, not the 1024 pixels)."""
+
+        def __init__(self, c: int, w: int = 4) -> None:
+            super().__init__()
+            self.w, self.norm, self.qkv, self.proj = w, nn.LayerNorm(c), nn.Linear(c, 3 * c), nn.Linear(c, c)
+
+        def forward(self, x: Any) -> Any:
+            b, c, h, wd = x.shape
+            w = self.w
+            t = x.reshape(b, c, h // w, w, wd // w, w).permute(0, 2, 4, 3, 5, 1).reshape(-1, w * w, c)
+            q, k, v = self.qkv(self.norm(t)).chunk(3, dim=-1)
+            a = torch.softmax(q @ k.transpose(1, 2) / c**0.5, dim=-1) @ v
+            t = self.proj(a).reshape(b, h // w, wd // w, w, w, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, h, wd)
+            return x + t
+
+    class Tiny(nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.inc, self.attn = nn.Conv2d(3, 16, 3, padding=1), WindowAttention(16)
+            self.down, self.mid = nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.Conv2d(32, 32, 3, padding=1)
+            self.up, self.out = nn.ConvTranspose2d(32, 16, 2, stride=2), nn.Conv2d(32, 2, 1)
+
+        def forward(self, x: Any) -> Any:
+            s = self.attn(self.inc(x))
+            return self.out(torch.cat([self.up(self.mid(self.down(s))), s], 1))
+
+    lines = build_layout(unetviz.trace(Tiny(), size=(32, 32)), "units").cond_lines
+    assert not [x for x in lines if "cross-attention" in x or "context" in x]
+
+
+def test_cross_attention_is_still_noted_when_a_context_is_read(traces: dict[str, unetviz.Trace]) -> None:
+    assert any("cross-attentions" in x for x in build_layout(traces["sd15"], "units").cond_lines)

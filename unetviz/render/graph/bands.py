@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...core.records import Size, Trace, Unit
+from ...core.records import Size, Trace, Unit, numel
 from ...core.records import fmt_size as fmt
 from .flow import Flow
 from .layout import build_layout
@@ -57,20 +57,30 @@ def _size_of(trace: Trace, path: str, unit: Unit | None) -> Size | None:
     return None if x is None else x.in_size
 
 
+def _sizes(trace: Trace, path: str, unit: Unit | None) -> list[Size]:
+    """Every map size a group reads or writes, of any rank (the smallest names the bottleneck)."""
+    if unit is not None:
+        return [s for s in (unit.in_size, unit.out_size) if s]
+    return [s for x in trace.layers if x.path == path for s in (x.in_size, x.out_size) if s]
+
+
 def columns(trace: Trace, flow: Flow) -> tuple[list[Column], list[str]]:
     """The columns left to right, and the label of each band (top to bottom)."""
     lay = build_layout(trace, "units")
     phase = {it.path: ph for ph, items in (("enc", lay.enc), ("mid", lay.mid), ("dec", lay.dec)) for it in items}
     main = [(g, u) for g, u, _ in flow.groups if g in phase]
     levels = dict(zip([g for g, _ in main], _levels([_size_of(trace, g, u) for g, u in main]), strict=True))
-    deepest = max(levels.values(), default=0)
+    # the bottleneck one band below the deepest encoder or decoder column: its own units may reach a level
+    # further down (nnU-Net's last stage strides inside the bottleneck), which would leave an empty band
+    deepest = max((lv for g, lv in levels.items() if phase[g] != "mid"), default=max(levels.values(), default=0))
+    bottom = min((s for g, u in main if phase[g] == "mid" for s in _sizes(trace, g, u)), key=numel, default=None)
     cond = Column("cond", 0, "", [g for g, _, _ in flow.groups if g not in phase])
     cols: list[Column] = [cond]
     bands: dict[int, str] = {}
     for g, u in main:
         ph = phase[g]
         band = deepest + 1 if ph == "mid" else levels[g]
-        size = fmt(_size_of(trace, g, u))
+        size = fmt(bottom if ph == "mid" and bottom else _size_of(trace, g, u))
         if cols[-1].phase != ph or cols[-1].band != band:
             cols.append(Column(ph, band, size))
         cols[-1].groups.append(g)

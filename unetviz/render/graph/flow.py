@@ -88,8 +88,12 @@ class _Builder:
         return u.path if u is not None else self.layers[i].path
 
     def is_temb(self, i: int) -> bool:
-        """A vector layer inside an image unit: a projection of the time (class) embedding."""
-        return i in self.vector and self.group_of(i) not in self.vector_units and self.unit_at[i] is not None
+        """A vector layer inside an image unit: a projection of the time (class) embedding. A layer fed by an
+        image layer (a norm whose volume size went unrecorded) reads that image, not the embedding."""
+        if i not in self.vector or self.group_of(i) in self.vector_units or self.unit_at[i] is None:
+            return False
+        src = self.index.get(self.layers[i].source, -1)
+        return src < 0 or src in self.vector or self.layers[src].out_size is None
 
     def tensor(self, name: str, group: str = "") -> str:
         nid = "ctx" if name == CONTEXT else f"T{len([n for n in self.nodes if n.startswith('T')])}"
@@ -134,6 +138,16 @@ class _Builder:
             return self.output_of(path)
         return ["input"] if path == "input" else []
 
+    def before(self, path: str, i: int) -> list[str]:
+        """A step with no parameters (an activation, a dropout: ``convs.0.nonlin``) is no layer: it passes on
+        the last layer its parent module ran before layer ``i``, so no node is drawn for the step itself."""
+        parent = path.rsplit(".", 1)[0] if "." in path else ""
+        if not parent or (parent not in self.modules and parent not in self.index):
+            return []
+        ran = [j for j in range(min(i, len(self.layers))) if within(self.layers[j].path, parent)
+               and j not in self.holders and j not in self.vector]
+        return [f"L{ran[-1]}"] if ran else []
+
     def gather(self, i: int) -> list[str]:
         """What an op inside the unit combines: the unconsumed layers run just before ``i`` (to_q, to_k and
         to_v for attention's to_out), back to the first layer already read by another."""
@@ -152,7 +166,7 @@ class _Builder:
         src = x.source
         if i in self.cat_for:
             return [f"C{self.cat_for[i]}"]
-        direct = self.resolve(src) if src else []
+        direct = (self.resolve(src) or self.before(src, i)) if src else []
         if direct and src != "input":
             return direct
         if src == "input":
@@ -219,7 +233,7 @@ class _Builder:
         for op in c.inputs:
             s = skips.get(op.skip) if op.skip is not None else None
             if s is not None:
-                tails = self.resolve(s.unit) or self.resolve(s.source) or ["input"]
+                tails = self.resolve(s.unit) or self.resolve(s.source) or self.before(s.source, c.at) or ["input"]
                 self.edge(tails[0], cid, "skip", f"#{s.index} {s.channels}ch {fmt(s.size)}", f"skip{s.index}")
                 self.read(tails)
                 continue

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ...core.kinds import KINDS, kind_of
-from ...core.records import Failure, Layer, Size, Trace, Unit, numel
+from ...core.records import Failure, Layer, Size, Trace, Unit, numel, within
 from ...core.records import fmt_size as fmt
 from .rows import Link, pairs_of, rows_of
 
@@ -87,6 +87,20 @@ def _is_vector(layers: tuple[Layer, ...], first: int, last: int) -> bool:
     return bool(span) and all(x.in_size is None and x.tokens is None for x in span)
 
 
+def _outside(trace: Trace, it: Item, x: Layer) -> bool:
+    """``x`` reads a tensor from outside the image path: a named input (``encoder_hidden_states``), or, with
+    no source recorded, a width the unit's image never has. Windows folded into the batch (Swin) and keys
+    and values pooled from the image (SegFormer's reduction) are fewer tokens of the image's own width."""
+    if x.source:
+        inside = x.source == "input" or any(within(y.path, x.source) or within(x.source, y.path)
+                                            for y in trace.layers)
+        return not inside
+    widths = {it.in_channels, it.out_channels}
+    widths |= {y.in_channels for y in trace.layers[it.first : it.last]
+               if y.in_size is not None or y.tokens == numel(it.in_size)}
+    return x.in_channels not in widths
+
+
 def _conditioning(trace: Trace, tops: list[Item], main: list[Item]) -> list[str]:
     """Say once how the conditioning enters, instead of drawing an edge into every consumer."""
     lines = [f"{c.path}: {c.type} {c.in_channels}→{c.out_channels}" for c in tops]
@@ -101,7 +115,7 @@ def _conditioning(trace: Trace, tops: list[Item], main: list[Item]) -> list[str]
         image = numel(it.in_size)
         for x in span:
             # a token sequence whose length is not the image's: keys/values from an outside context
-            if x.tokens is not None and image > 1 and x.tokens != image:
+            if x.tokens is not None and image > 1 and x.tokens != image and _outside(trace, it, x):
                 ctx_dims.add(x.in_channels)
                 ctx_tokens.add(x.tokens)
                 ctx_users.add(x.path.rsplit(".", 1)[0])
