@@ -138,7 +138,7 @@ def test_dot_source_works_without_the_dot_binary(traces: dict[str, unetviz.Trace
     assert "`dot` is not installed" in str(e.value) and "apt-get install graphviz" in str(e.value)
     assert "--out FILE.dot" in str(e.value)
     msg = write_graph(traces["sd15"], tmp_path / "x.dot")
-    assert msg.startswith(f"wrote {tmp_path / 'x.dot'} (47 units, 12 skip edges,")
+    assert msg.startswith(f"wrote {tmp_path / 'x.dot'} (48 units, 12 skip edges,")
     assert (tmp_path / "x.dot").read_text(encoding="utf-8").startswith("digraph")
 
 

@@ -59,7 +59,8 @@ def _build(trace: Trace, detail: str, two_pass: bool = False,
         g, flow, late = flow_graph(trace, _title(trace, len(trace.layers), detail), two_pass)
         return g, len(trace.layers), sum(e.role == "skip" for e in flow.edges), late
     g, layout = u_graph(trace, detail, lambda n: _title(trace, n, detail), color)
-    return g, len(layout.items), sum(x.head is not None and x.index >= 0 for x in layout.links), []
+    # every node drawn, the embeddings beside the U included: the count verify and the table give
+    return g, len(layout.items) + len(layout.cond), sum(x.head is not None and x.index >= 0 for x in layout.links), []
 
 
 def to_graphviz(trace: Trace, detail: str = DEFAULT_DETAIL, color: str = "kind") -> Any:

@@ -60,7 +60,7 @@ def u_graph(trace: Trace, detail: str, title: Callable[[int], str],
     macs = {it.id: sum(layer_macs(x) for x in trace.layers[it.first:it.last]) for it in layout.items}
     top = max(macs.values(), default=0)
     g.attr(rankdir="TB", newrank="true", nodesep="0.3", ranksep="0.3", fontname=FONT, fontsize="16",
-           labelloc="t", forcelabels="true", label=title(len(layout.items))
+           labelloc="t", forcelabels="true", label=title(len(layout.items) + len(layout.cond))
            + (f" · fill: MACs at batch 1, white 0 to red {top:,}" if color == "macs" else ""))
     g.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="10", margin="0.1,0.04",
            height="0.4", penwidth="0.8")
