@@ -43,13 +43,16 @@ KINDS: dict[Kind, KindStyle] = {
 # (substring of the lower-cased class name, or its start after "^", kind), tried in order: the specific names
 # first, "resnet" before "norm" (ResnetBlockCondNorm2D is a resnet), a class named for a conv first is one
 # whatever norm and activation follow it (nnU-Net's ConvDropoutNormReLU), ResNet's BasicBlock and Bottleneck
-# (nnU-Net's ResNet-D BasicBlockD, BottleneckD; not MONAI's UnetBasicBlock, no residual) are resnets, and "norm"
-# before "up"/"down" so GroupNorm never reads as a sampler
+# (nnU-Net's ResNet-D BasicBlockD, BottleneckD) are resnets, a basic block named after something else has no
+# residual (MONAI's UnetBasicBlock, UnetrBasicBlock: conv, norm, act twice) and an out block is its 1x1 conv head
+# (UnetOutBlock): convs, as the builders name them; and "norm" before "up"/"down" so GroupNorm never reads as a
+# sampler
 _BY_TYPE: tuple[tuple[str, Kind], ...] = (
     ("timestep", "mlp"), ("transformer", "transformer"), ("attn", "attention"), ("attention", "attention"),
     ("resnet", "resnet"), ("^conv", "conv"), ("^basicblock", "resnet"), ("^bottleneck", "resnet"), ("norm", "norm"),
-    ("res", "resnet"), ("downsample", "downsample"), ("upsample", "upsample"),
-    ("down", "downsample"), ("up", "upsample"), ("conv", "conv"), ("embed", "embed"), ("linear", "mlp"),
+    ("res", "resnet"), ("basicblock", "conv"), ("outblock", "conv"), ("downsample", "downsample"),
+    ("upsample", "upsample"), ("down", "downsample"), ("up", "upsample"), ("conv", "conv"), ("embed", "embed"),
+    ("linear", "mlp"),
 )
 
 

@@ -7,7 +7,9 @@ parameters is a unit. That reading of the module tree is then checked against th
 (``data_units``): a step that holds a U (MONAI's nested ``SkipConnection`` in a ``Sequential``, DynUNet's
 ``skip_layers``: a skip made and merged inside one call) or that returns maps of several resolutions (the list
 of stage outputs of an nnU-Net or smp encoder, SwinUNETR's ``swinViT``) is a wrapper, not a step: its own
-steps are the units, so each resolution stage is one. A module registered under two paths counts under the
+steps are the units, so each resolution stage is one. So is a call that ends in a skip merge of its own (MONAI's
+innermost ``SkipConnection``: the cat is parameter-free, the wrapped bottom step is the unit); a wrapper whose
+steps are all registered under earlier paths (DynUNet's ``skip_layers``) gives no unit: they are units there. A module registered under two paths counts under the
 first (``named_modules()``); a step never called under its path (nnU-Net's ``stages``, iterated) stands for
 its steps.
 
@@ -97,6 +99,10 @@ def _wrapper(events: list[ModuleEvent], cap: Capture) -> bool:
         if len(set(ev.out_sizes)) > 1 or _down_and_up(ev, cap) or _cut_in_a_stage(ev, cap):
             return True
         for m in cap.merges:
+            # a call that ends in a skip merge of its own forward returns the merge (MONAI's innermost
+            # SkipConnection, cat(x, bottom(x))): the parameter-free cat is no step, the module it wraps is
+            if m.skips and m.inside == ev.path and ev.enter <= m.time < ev.leave and m.at == ev.last:
+                return True
             # a merge inside the call makes its result before the call ends: its clock is below ``leave``
             if ev.enter <= m.time < ev.leave and any(
                     ev.enter < flow.creation.get(flow.carrier.get(m.operands[i].key, m.operands[i].key), 0)
@@ -162,6 +168,10 @@ def data_units(model: nn.Module, cap: Capture, static: list[str], blocks: list[s
             if inner:
                 for p in inner:
                     expand(p)
+                return
+            if calls is not None and not any(True for _ in model.get_submodule(path).parameters(recurse=False)):
+                # a wrapper whose steps are all registered first elsewhere (DynUNet's skip_layers chain, holding
+                # input_block, downsamples.i, bottleneck, upsamples.i again): they are units under those paths
                 return
         if calls is None:
             return
