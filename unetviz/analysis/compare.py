@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.quantities import layer_macs
-from ..core.records import Trace, within
+from ..core.records import Concat, Trace, within
 from .memory import block_macs, without_free_rows
 
 LAYER_FIELDS = ("path", "type", "in_channels", "out_channels", "in_size", "out_size", "kernel", "stride",
@@ -229,26 +229,34 @@ def block_rows(t: Trace, stop: int | None = None) -> dict[str, int]:
 
 
 def _concats(ours: Trace, real: Trace, add: Any, rank: dict[int, int]) -> None:
-    for i, (a, b) in enumerate(zip(ours.concats, real.concats, strict=False)):
-        where = a.consumer or f"concat #{i}"
-        # a forward that fails before any module takes the concatenated tensor shows the hooks no consumer (or
+    _merges(ours.concats, real.concats, ours, real, add, rank, "concat")
+    # additions that merge a skip (SegResNet's decoder): compared as concats are, where either side has any
+    if ours.adds or real.adds:
+        _merges(ours.adds, real.adds, ours, real, add, rank, "add")
+
+
+def _merges(mine: tuple[Concat, ...], theirs: tuple[Concat, ...], ours: Trace, real: Trace, add: Any,
+            rank: dict[int, int], kind: str) -> None:
+    for i, (a, b) in enumerate(zip(mine, theirs, strict=False)):
+        where = a.consumer or f"{kind} #{i}"
+        # a forward that fails before any module takes the merged tensor shows the hooks no consumer (or
         # only the next module entered, such as a parameter-free time_embed_act): ours names one that never ran
         ran = {x.path.split(".")[0] for x in real.layers}
-        unconsumed = real.error is not None and i == len(real.concats) - 1 and (
+        unconsumed = real.error is not None and i == len(theirs) - 1 and (
             b.consumer == "" or (ours.error is not None and a.consumer.split(".")[0] not in ran))
         if a.consumer != b.consumer and not unconsumed:
-            add("concat.consumer", f"concat #{i}", a.consumer, b.consumer)
+            add(f"{kind}.consumer", f"{kind} #{i}", a.consumer, b.consumer)
         if (a.channels, a.size) != (b.channels, b.size):
-            add("concat.result", where, f"{a.channels}ch {_show(a.size)}", f"{b.channels}ch {_show(b.size)}")
+            add(f"{kind}.result", where, f"{a.channels}ch {_show(a.size)}", f"{b.channels}ch {_show(b.size)}")
         if len(a.inputs) != len(b.inputs):
-            add("concat.inputs", where, len(a.inputs), len(b.inputs))
+            add(f"{kind}.inputs", where, len(a.inputs), len(b.inputs))
         for j, (x, y) in enumerate(zip(a.inputs, b.inputs, strict=False)):
             for name, va, vb in (("from", x.source, y.source), ("channels", x.channels, y.channels),
                                  ("size", x.size, y.size), ("skip", _ranked(x.skip, rank), y.skip)):
                 if va != vb:
-                    add(f"concat.input[{j}].{name}", where, va, vb)
-    if len(ours.concats) != len(real.concats):
-        add("concat.count", "model", len(ours.concats), len(real.concats))
+                    add(f"{kind}.input[{j}].{name}", where, va, vb)
+    if len(mine) != len(theirs):
+        add(f"{kind}.count", "model", len(mine), len(theirs))
 
 
 def _ranked(index: int | None, rank: dict[int, int]) -> int | None:
@@ -258,10 +266,13 @@ def _ranked(index: int | None, rank: dict[int, int]) -> int | None:
 def _skips(ours: Trace, real: Trace, add: Any, rank: dict[int, int]) -> None:
     # only popped skips are observable: a push that is never popped leaves no trace in a forward pass
     mine = [s for s in ours.skips if s.to is not None]
-    theirs = [s for s in real.skips if s.merge == "concat"]  # the skip stacks unetviz builds are concatenated
+    # the skip stacks unetviz builds are concatenated, or added where the builder records additions (SegResNet)
+    merges = ("concat", "add") if ours.adds else ("concat",)
+    theirs = [s for s in real.skips if s.merge in merges]
     for a, b in zip(mine, theirs, strict=False):
         for name, va, vb in (("index", rank[a.index], b.index), ("from", a.source, b.source),
-                             ("channels", a.channels, b.channels), ("size", a.size, b.size), ("to", a.to, b.to)):
+                             ("channels", a.channels, b.channels), ("size", a.size, b.size), ("to", a.to, b.to),
+                             ("merge", a.merge, b.merge)):
             if va != vb:
                 add(f"skip.{name}", f"skip {a.index}", va, vb)
     if len(mine) != len(theirs):

@@ -21,7 +21,7 @@ from ..core.quantities import layer_macs
 from ..core.records import Concat, Failure, Layer, Operand, Shape, Size, Trace, Unit, fmt_size, numel
 from .acts import Act, UnitCtx
 from .registration import Registration
-from .skipstack import SkipStack
+from .skipstack import SkipStack, added
 
 __all__ = ["MAX_LAYERS", "Act", "Tracer", "UnitCtx"]
 
@@ -39,6 +39,7 @@ class Tracer:
     """The constructor's pass (see above); ``False`` for the forward pass at a size."""
     layers: list[Layer] = field(default_factory=list)
     concats: list[Concat] = field(default_factory=list)
+    adds: list[Concat] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
     blocks: list[tuple[str, str]] = field(default_factory=list)
     in_channels: int = 0
@@ -385,6 +386,20 @@ class Tracer:
                 self._skips.consumed(a.skip, consumer)
         return Act(channels, first.size, "")
 
+    def add(self, xs: Sequence[Act], into: str) -> Act:
+        """``xs[0] + skip`` merging a popped skip into the decoder state (SegResNet's ``up(x) + down_x[i + 1]``),
+        feeding module ``into``. The sum is the current module's arithmetic: where the shapes do not broadcast,
+        that module's forward fails (not ``into``'s, which never runs)."""
+        consumer = self.path(into)
+        record, problem = added(xs, consumer, len(self.layers))
+        if problem:
+            self.fail(self.path(), f"the addition before {consumer}: {problem}")
+        self.adds.append(record)
+        for a in xs:
+            if a.skip is not None:
+                self._skips.consumed(a.skip, consumer, "add")
+        return Act(record.channels, record.size or xs[0].size, "")
+
     # ---- finishing ---------------------------------------------------------------------------------
     def manifest(self) -> tuple[tuple[str, Shape], ...]:
         """All tensors in ``state_dict`` order: by registration rank, path component by path component."""
@@ -411,7 +426,7 @@ class Tracer:
                      manifest=self.manifest() if manifest is None else manifest, error=error, config=config or {},
                      size_source=self.size_source, blocks=tuple(self.blocks),
                      buffers=frozenset(buffers), aliases=aliases,
-                     context=self.context_used, macs=sum(layer_macs(x) for x in self.layers))
+                     context=self.context_used, macs=sum(layer_macs(x) for x in self.layers), adds=tuple(self.adds))
 
 
 class _Scope:

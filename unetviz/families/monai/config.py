@@ -21,6 +21,11 @@ REQUIRED = "(required)"
 """The value of a key the upstream signature has no default for; a config must give it."""
 _COMMON: dict[str, Any] = {"spatial_dims": REQUIRED, "in_channels": REQUIRED, "out_channels": REQUIRED}
 CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
+    # first: where a key is shared, DEFAULTS keeps the value of the classes listed after it
+    "SegResNet": {"spatial_dims": 3, "init_filters": 8, "in_channels": 1, "out_channels": 2, "dropout_prob": None,
+                  "act": ["RELU", {"inplace": True}], "norm": ["GROUP", {"num_groups": 8}], "norm_name": "",
+                  "num_groups": 8, "use_conv_final": True, "blocks_down": [1, 2, 2, 4], "blocks_up": [1, 1, 1],
+                  "upsample_mode": "nontrainable"},
     "UNet": {**_COMMON, "channels": REQUIRED, "strides": REQUIRED, "kernel_size": 3, "up_kernel_size": 3,
              "num_res_units": 0, "act": "PRELU", "norm": "INSTANCE", "dropout": 0.0, "bias": True,
              "adn_ordering": "NDA"},

@@ -15,6 +15,7 @@ from ...engine.tracer import Act, Tracer
 from . import config
 from .basic_unet import basic_unet
 from .dynunet import dynunet
+from .segresnet import segresnet
 from .swin_unetr import swin_unetr
 from .unet import attention_unet, unet
 from .unetr import unetr
@@ -22,7 +23,7 @@ from .unetr import unetr
 DEFAULTS = config.DEFAULTS
 BUILDERS: dict[str, Callable[[Tracer, Args, Act, int], Act]] = {
     "UNet": unet, "AttentionUnet": attention_unet, "BasicUNet": basic_unet, "DynUNet": dynunet,
-    "UNETR": unetr, "SwinUNETR": swin_unetr}
+    "UNETR": unetr, "SwinUNETR": swin_unetr, "SegResNet": segresnet}
 
 
 def build(t: Tracer, args: Args, size: Size | None) -> Act:

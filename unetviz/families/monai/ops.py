@@ -17,9 +17,9 @@ from typing import Any
 from ...core.errors import UnetvizError
 
 _MODULES = {"UNet": "unet", "BasicUNet": "basic_unet", "AttentionUnet": "attentionunet", "DynUNet": "dynunet",
-            "UNETR": "unetr", "SwinUNETR": "swin_unetr"}
+            "UNETR": "unetr", "SwinUNETR": "swin_unetr", "SegResNet": "segresnet"}
 _ALIASES = {"UNet": ("Unet",), "BasicUNet": ("BasicUnet", "Basicunet", "basicunet"),
-            "AttentionUnet": (), "DynUNet": ("DynUnet", "Dynunet"), "UNETR": (), "SwinUNETR": ()}
+            "AttentionUnet": (), "DynUNet": ("DynUnet", "Dynunet"), "UNETR": (), "SwinUNETR": (), "SegResNet": ()}
 """The other names MONAI's modules bind to each class (``Unet = UNet``)."""
 NETWORKS: dict[str, str] = {
     name: cls for cls, module in _MODULES.items() for alias in (cls, *_ALIASES[cls])
