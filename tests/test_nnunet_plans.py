@@ -145,3 +145,25 @@ def test_a_live_nnunet_module_is_read_with_its_own_channels_and_rank() -> None:
     assert t.error is None and t.source == "observed" and t.space == "volume"
     assert (t.in_channels, t.out_channels, t.out_size) == (1, 3, tuple(entry["patch_size"]))
     assert t.params == sum(p.numel() for p in real.parameters()) and len(t.skips) == 3
+
+
+def test_a_residual_encoder_plans_configuration_is_the_real_network(tmp_path: Path) -> None:
+    """A ResEnc plans configuration (the architecture entry nnUNetPlannerResEncM writes: BasicBlockD stages of
+    1, 3, 4, 6 blocks, one conv a decoder stage) traced from the file equals the real network."""
+    plans = _plans()
+    arch = plans["configurations"]["3d_fullres"]["architecture"]
+    kwargs = dict(arch["arch_kwargs"])
+    kwargs.pop("n_conv_per_stage")
+    kwargs.update(n_blocks_per_stage=[1, 3, 4, 6], n_conv_per_stage_decoder=[1, 1, 1],
+                  block="dynamic_network_architectures.building_blocks.residual.BasicBlockD",
+                  bottleneck_channels=None, stem_channels=None)
+    arch.update(network_class_name="dynamic_network_architectures.architectures.unet.ResidualEncoderUNet",
+                arch_kwargs=kwargs, _kw_requires_import=[*arch["_kw_requires_import"], "block"])
+    (tmp_path / "nnUNetResEncUNetMPlans.json").write_text(json.dumps(plans))
+    shutil.copy(HIPPO / "dataset.json", tmp_path / "dataset.json")
+    t = unetviz.trace(tmp_path / "nnUNetResEncUNetMPlans.json")
+    assert t.model == "ResidualEncoderUNet" and t.out_size == (40, 56, 40)
+    real = _real(arch, 1, 3)
+    assert t.params == sum(p.numel() for p in real.parameters())
+    assert dict(t.manifest) == {k: tuple(v.shape) for k, v in real.state_dict().items()}
+    assert list(dict(t.manifest)) == list(real.state_dict())
