@@ -9,9 +9,9 @@ parameters is a unit. That reading of the module tree is then checked against th
 of stage outputs of an nnU-Net or smp encoder, SwinUNETR's ``swinViT``) is a wrapper, not a step: its own
 steps are the units, so each resolution stage is one. So is a call that ends in a skip merge of its own (MONAI's
 innermost ``SkipConnection``: the cat is parameter-free, the wrapped bottom step is the unit); a wrapper whose
-steps are all registered under earlier paths (DynUNet's ``skip_layers``) gives no unit: they are units there. A module registered under two paths counts under the
-first (``named_modules()``); a step never called under its path (nnU-Net's ``stages``, iterated) stands for
-its steps.
+steps are all registered under earlier paths (DynUNet's ``skip_layers``) gives no unit: they are units there.
+A module registered under two paths counts under the first (``named_modules()``); a step never called under
+its path (nnU-Net's ``stages``, iterated) stands for its steps.
 
 Blocks are read the same way (``data_units``): a heading whose calls merge skips at more than one resolution
 (nnU-Net's and smp's ``decoder``, a ModuleList of levels) is half of the U, not a block: its steps are blocks
