@@ -72,3 +72,24 @@ def check(family: str, build: Build, cfg: dict[str, Any], size: Any, ignore: tup
                                 "size": size}) + "\n")
         return
     assert kind in (("agree", "unsupported") if unsupported else ("agree",)), f"{kind}: {detail}\n{cfg} at {size}"
+
+
+def failing_module(model: Any, run: Callable[[], Any]) -> tuple[str | None, Any]:
+    """(the innermost module entered and not left when ``run`` raises, the error text), or (None, its result):
+    where the real forward fails, as unetviz's ``Failure.at`` names it (a module's first registered name)."""
+    names = {id(m): n for n, m in model.named_modules()}
+    stack: list[str] = []
+
+    def left(*_: Any) -> None:  # a forward hook that returned the name would replace the module's output
+        stack.pop()
+
+    hooks = [m.register_forward_pre_hook(lambda mod, _: stack.append(names[id(mod)])) for m in model.modules()]
+    hooks += [m.register_forward_hook(left) for m in model.modules()]
+    try:
+        return None, run()
+    except Exception as e:
+        return stack[-1] if stack else "", f"{type(e).__name__}: {e}"
+    finally:
+        for h in hooks:
+            h.remove()
+

@@ -78,22 +78,8 @@ def real_rejects(cfg: dict[str, Any]) -> str | None:
 
 
 def failing_module(model: Any, channels: int, size: Size) -> tuple[str | None, Any]:
-    """(the innermost module entered and not left when the forward raises, the error) or (None, the output)."""
-    names = {id(m): n for n, m in model.named_modules()}  # a module's first name, as the tracer uses
-    stack: list[str] = []
-
-    def left(*_: Any) -> None:  # a forward hook that returned the name would replace the module's output
-        stack.pop()
-
-    hooks = [m.register_forward_pre_hook(lambda mod, _: stack.append(names[id(mod)])) for m in model.modules()]
-    hooks += [m.register_forward_hook(left) for m in model.modules()]
-    try:
-        return None, model(torch.empty(1, channels, *size, device="meta"))
-    except Exception as e:
-        return stack[-1] if stack else "", f"{type(e).__name__}: {e}"
-    finally:
-        for h in hooks:
-            h.remove()
+    """(the module where the forward on a meta input raises, the error) or (None, the output)."""
+    return fuzzkit.failing_module(model, lambda: model(torch.empty(1, channels, *size, device="meta")))
 
 
 def check_against_real(cfg: dict[str, Any], size: Size) -> Any:

@@ -84,23 +84,9 @@ def forward(model: Any, channels: int, size: tuple[int, ...]) -> Any:
 
 
 def failing_module(model: Any, channels: int, size: tuple[int, ...]) -> tuple[str | None, str]:
-    """(the innermost module entered and not left when the forward raises, the error), or (None, "")."""
-    names = {id(m): n for n, m in model.named_modules()}  # a module's first name, as the tracer uses
-    stack: list[str] = []
-
-    def left(*_: Any) -> None:  # a forward hook that returned the name would replace the module's output
-        stack.pop()
-
-    hooks = [m.register_forward_pre_hook(lambda mod, _: stack.append(names[id(mod)])) for m in model.modules()]
-    hooks += [m.register_forward_hook(left) for m in model.modules()]
-    try:
-        forward(model, channels, size)
-    except Exception as e:
-        return stack[-1] if stack else "", f"{type(e).__name__}: {e}"
-    finally:
-        for h in hooks:
-            h.remove()
-    return None, ""
+    """(the module where the forward raises, the error), or (None, "")."""
+    at, error = fuzzkit.failing_module(model, lambda: forward(model, channels, size))
+    return (at, error) if at is not None else (None, "")
 
 
 def seg_maps(out: Any) -> list[tuple[int, ...]]:
