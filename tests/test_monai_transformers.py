@@ -17,7 +17,7 @@ pytest.importorskip("monai")
 import fuzzkit  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from test_monai import failing_module, net, real, real_rejects  # noqa: E402
+from test_monai import differential, failing_module, net, real, real_rejects  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import unetviz  # noqa: E402
@@ -216,38 +216,26 @@ def swin_defs(draw: st.DrawFn) -> tuple[dict[str, Any], Size]:
     return cfg, tuple(draw(st.lists(side, min_size=d, max_size=d)))
 
 
-def differential(cfg: dict[str, Any], size: Size) -> None:
-    try:
-        unetviz.trace(cfg, size=size)
-    except unetviz.NotTraced:
-        return
-    except unetviz.UnetvizError as e:
-        assert real_rejects(cfg) is not None, f"only unetviz rejects: {e}"
-        return
-    assert real_rejects(cfg) is None
-    check_against_real(cfg, size)
-
-
 EXAMPLES = int(os.environ.get("UNETVIZ_FUZZ_EXAMPLES", "10"))
 
 
 @settings(max_examples=EXAMPLES, derandomize=True, **fuzzkit.COMMON)
 @given(unetr_defs())
 def test_generated_unetr_agree(case: tuple[dict[str, Any], Size]) -> None:
-    differential(*case)
+    differential(*case, check=check_against_real)
 
 
 @settings(max_examples=EXAMPLES, derandomize=True, **fuzzkit.COMMON)
 @given(swin_defs())
 def test_generated_swin_unetr_agree(case: tuple[dict[str, Any], Size]) -> None:
-    differential(*case)
+    differential(*case, check=check_against_real)
 
 
 @pytest.mark.slow
 @settings(max_examples=fuzzkit.LONG, **fuzzkit.COMMON)
 @given(st.one_of(unetr_defs(), swin_defs()))
 def test_generated_configs_agree_long(case: tuple[dict[str, Any], Size]) -> None:
-    differential(*case)
+    differential(*case, check=check_against_real)
 
 
 def test_window_count_is_the_padded_grid() -> None:
