@@ -215,7 +215,7 @@ def size_cost(t: Trace, request: str, pixels: Size | None, batch: int, dtype: st
         where = f"{t.error.at}: " if t.error.at else ""
         return SizeCost(request=request, size=t.in_size, pixels=pixels, error=where + t.error.message, macs=0,
                         attention_macs=0, torchinfo_macs=0, levels=(), memory=None)
-    macs = sum(layer_macs(x) for x in t.layers)
+    macs = t.macs  # summed once, when the trace was built
     att = sum(layer_macs(x) for x in t.layers if x.type in ATTENTION_TYPES)
     memory = memory_of(t, batch, dtype)
     return SizeCost(request=request, size=t.in_size, pixels=pixels, error=None, macs=macs, attention_macs=att,
