@@ -2,7 +2,7 @@
 
 ``import unetviz`` is instant and never imports torch: the public names load on first use (so ``unetviz
 --version`` and the CLI start fast); tracing a preset or config stays torch-free. Every entry point is a
-function: ``trace, weights, verify, cost, inspect, keymap, check, diff``.
+function: ``trace, weights, verify, cost, inspect, keymap, check, diff, fit, why``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import check, cost, diff, inspect, keymap, trace, verify, weights
+    from .api import check, cost, diff, fit, inspect, keymap, trace, verify, weights, why
     from .core.errors import NotTraced, UnetvizError
     from .core.inputs import InputSpec
     from .core.records import Concat, Failure, Layer, Operand, Skip, Trace, Unit, Weights
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     __version__: str
 
 _WHERE = {
-    **dict.fromkeys(("check", "cost", "diff", "inspect", "keymap", "trace", "verify", "weights"), "api"),
+    **dict.fromkeys(("check", "cost", "diff", "fit", "inspect", "keymap", "trace", "verify", "weights", "why"), "api"),
     **dict.fromkeys(("NotTraced", "UnetvizError"), "core.errors"),
     "InputSpec": "core.inputs",
     **dict.fromkeys(("Concat", "Failure", "Layer", "Operand", "Skip", "Trace", "Unit", "Weights"), "core.records"),
@@ -29,8 +29,8 @@ _WHERE = {
 """Public name -> the module defining it, imported on first use."""
 
 __all__ = ["PRESETS", "Concat", "Failure", "InputSpec", "Layer", "NotTraced", "Operand", "Skip", "Trace",
-           "UnetvizError", "Unit", "Weights", "__version__", "check", "cost", "diff", "inspect", "keymap", "trace",
-           "verify", "weights"]
+           "UnetvizError", "Unit", "Weights", "__version__", "check", "cost", "diff", "fit", "inspect", "keymap",
+           "trace", "verify", "weights", "why"]
 
 
 def __getattr__(name: str) -> Any:

@@ -18,7 +18,7 @@ from .core.inputs import SizeText
 from .core.records import Trace, Weights
 from .tracing import Source, constructed, resolve, trace_source
 
-__all__ = ["check", "cost", "diff", "inspect", "keymap", "resolve", "trace", "verify", "weights"]
+__all__ = ["check", "cost", "diff", "fit", "inspect", "keymap", "resolve", "trace", "verify", "weights", "why"]
 
 if TYPE_CHECKING:
     from torch.nn import Module
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from .analysis.compare import Report
     from .analysis.cost import CostReport
     from .analysis.diff import Diff
+    from .analysis.fit import FitReport
     from .checkpoints.inspect import Inspection
+    from .diagnose import Diagnosis
     from .render.weights import WeightsCheck
 
 NAMINGS = ("diffusers", "original")
@@ -193,3 +195,21 @@ def verify(source: Source, size: SizeText = None, context: ContextArg = None) ->
     from .live.verification import verify as _verify
 
     return _verify(source, size, context)
+
+
+def fit(base: str | Path | dict[str, Any], files: Sequence[str | Path]) -> FitReport:
+    """Do ``files`` (LoRAs, ControlNets, adapters, motion modules, VAEs: .safetensors headers only) load into
+    ``base`` (a checkpoint, a preset name or a config)? ``.ok``, each add-on's targets, dropped keys and
+    shape clashes, ``.to_json()``."""
+    from .analysis.fit import fit as run
+
+    return run(base, [Path(f) for f in files])
+
+
+def why(text: str, model: Source | None = None) -> Diagnosis:
+    """Read a pasted shape error (a message or a whole traceback) and name the layers and models whose
+    widths or sizes give its numbers, the likely cause and the fix; ``model`` narrows the search.
+    ``.matched`` is False when nothing known fits; text that is not an error raises ``UnetvizError``."""
+    from .diagnose import why as run
+
+    return run(text, model)

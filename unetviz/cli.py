@@ -385,6 +385,53 @@ def diff(a: Annotated[str, typer.Argument(help="A preset name or a config file."
     return 0
 
 
+@app.command(epilog="Examples: [bold]unetviz fit sd15 my-lora.safetensors[/bold] ·"
+                    " [bold]unetviz fit sdxl-base.safetensors control.safetensors -f json[/bold]")
+def fit(base: Annotated[str, typer.Argument(help="The base model: a checkpoint (.safetensors), a preset name or a"
+                                             " config file.", show_default=False)],
+        files: Annotated[list[Path], typer.Argument(help="The add-ons: LoRAs, ControlNets, adapters, motion modules,"
+                                                     " VAEs... (.safetensors; only headers are read).",
+                                                show_default=False)],
+        format: Annotated[WeightsFormat, typer.Option("--format", "-f", help="Output format.")] = WeightsFormat.rich,
+        debug: DebugOpt = False) -> int:
+    """Do these files load together? Each add-on's targets in the base, the keys a loader would drop, every
+    shape clash with its layer and both widths. Exit 0 they fit, 1 they do not, 2 bad input."""
+    import json
+
+    from .api import fit as run
+    from .render.fit import render_fit
+
+    report = run(base, files)
+    if format is WeightsFormat.json:
+        _print(json.dumps(report.to_json(), indent=1) + "\n")
+    else:
+        _print(render_fit(report, width()))
+    return 0 if report.ok else 1
+
+
+@app.command(epilog="Examples: [bold]unetviz why \"mat1 and mat2 shapes cannot be multiplied (77x2048 and"
+                    " 768x320)\"[/bold] · [bold]unetviz why \"$(cat error.txt)\" --model sdxl[/bold]")
+def why(text: Annotated[str, typer.Argument(help="The error text, or a whole traceback, as pasted.",
+                                            show_default=False)],
+        model: Annotated[str | None, typer.Option("--model", "-m", help="Narrow the search to this model: a preset"
+                                                  " name, a config file or a checkpoint.")] = None,
+        format: Annotated[WeightsFormat, typer.Option("--format", "-f", help="Output format.")] = WeightsFormat.rich,
+        debug: DebugOpt = False) -> int:
+    """Which layers and models a pasted shape error is about, the likely cause and the fix.
+    Exit 0 with an answer, 1 when nothing unetviz knows matches, 2 for text that is not an error."""
+    import json
+
+    from .api import why as run
+    from .render.why import render_why
+
+    found = run(text, model)
+    if format is WeightsFormat.json:
+        _print(json.dumps(found.to_json(), indent=1) + "\n")
+    else:
+        _print(render_why(found, width()))
+    return 0 if found.matched else 1
+
+
 @app.command(epilog="Example: [bold]unetviz presets --names[/bold]")
 def presets(names: Annotated[bool, typer.Option("--names", help="Only the names, one a line.")] = False,
             debug: DebugOpt = False) -> int:
