@@ -124,7 +124,7 @@ FAMILIES: tuple[Family, ...] = (
            what="candle UNet2DConditionModelConfig", adapter=UPSTREAM + "candle", pip=DIFFUSERS_PIP),
     Family(key="ldm", family="ldm", model="UNetModel", input=SD_LATENT,
            builder="openai.ldm:build", defaults_from="openai.ldm:DEFAULTS",
-           what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter=UPSTREAM + "ldm",
+           what="ldm.modules.diffusionmodules.openaimodel.UNetModel", adapter=UPSTREAM + "original",
            pip="--no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0", live=("ldm.", "sgm.")),
     Family(key="ControlNetModel", family="diffusers", model="ControlNetModel", input=SD_LATENT,
            builder="diffusers.controlnet:controlnet", defaults_from="diffusers.controlnet:CONTROLNET_DEFAULTS",

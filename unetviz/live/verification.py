@@ -115,6 +115,10 @@ def observe_real(family: Family, kwargs: dict[str, Any], ours: Trace, clock: dic
     t0 = time.perf_counter()
     info, notes = torchinfo_params(model)
     clock["torchinfo"] = time.perf_counter() - t0
+    translate = getattr(adapter, "as_upstream", None)  # a stand-in's declared departures from the upstream
+    if translate is not None:
+        real, said = translate(model, real)
+        notes = [*said, *notes]
     return real, model, info, notes
 
 

@@ -1,8 +1,9 @@
 """The original ``ldm`` UNetModel (stable-diffusion-sdkit 2.1.5) on the meta device, and its forward inputs.
 
 The package is Stability's SD 2.x ``ldm`` (which also builds every SD 1.x UNet). It has none of
-sgm's SDXL keywords (per-level ``transformer_depth``, ``num_classes: "sequential"``, ...): such a
-config gets a clear error here, and is checked against diffusers' SDXL by counts in the tests.
+sgm's SDXL keywords (per-level ``transformer_depth``, ``num_classes: "sequential"``, ...): ``sgm_only``
+says which, such a config gets a clear error here, and the family's verify target (``upstream.original``)
+builds it as ComfyUI's UNetModel instead (``upstream.comfy``).
 """
 
 from __future__ import annotations
@@ -27,20 +28,27 @@ SGM_ONLY = {"spatial_transformer_attn_type": "softmax", "adm_in_channels": None,
 """sgm's keywords with their defaults: ldm's constructor takes none of them."""
 
 
+def sgm_only(kwargs: dict[str, Any]) -> str | None:
+    """Why this ldm cannot build ``kwargs`` (a keyword only sgm has, set), or None when it can."""
+    depth = kwargs.get("transformer_depth", 1)
+    if kwargs.get("num_classes") in ("sequential", "timestep") or isinstance(depth, (list, tuple)):
+        return ("the installed ldm (stable-diffusion-sdkit 2.1.5, SD 1.x/2.x) has no per-level transformer_depth"
+                " nor num_classes \"sequential\"/\"timestep\" (sgm's, SDXL)")
+    for key, default in SGM_ONLY.items():
+        if key == "transformer_depth_middle" and kwargs.get(key) == depth:
+            continue
+        if key in kwargs and kwargs[key] != default and key != "spatial_transformer_attn_type":
+            return f"{key} is sgm's; the installed ldm (SD 1.x/2.x) has no such argument"
+    return None
+
+
 def _ldm_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The same network as ldm's constructor arguments, or an error for what this ldm cannot build."""
-    kw = dict(kwargs)
+    reason = sgm_only(kwargs)
+    if reason is not None:  # sgm's configs are verified against ComfyUI's UNetModel (upstream.original)
+        raise UnetvizError(f"verify: {reason}")
+    kw = {k: v for k, v in kwargs.items() if k not in SGM_ONLY}
     depth = kw.get("transformer_depth", 1)
-    if kw.get("transformer_depth_middle") in (depth, None):
-        kw.pop("transformer_depth_middle", None)
-    if kw.get("num_classes") in ("sequential", "timestep") or isinstance(depth, (list, tuple)):
-        raise UnetvizError("verify: the installed ldm (stable-diffusion-sdkit 2.1.5, SD 1.x/2.x) has no per-level"
-                           " transformer_depth nor num_classes \"sequential\"/\"timestep\" (sgm's, SDXL); there is no"
-                           " sgm package to verify against")
-    for key, default in SGM_ONLY.items():
-        if key in kw and kw[key] != default and key != "spatial_transformer_attn_type":
-            raise UnetvizError(f"verify: {key} is sgm's; the installed ldm (SD 1.x/2.x) has no such argument")
-        kw.pop(key, None)
     kw.setdefault("image_size", None)  # required positionally, never read by the network
     # use_fp16 only casts the forward's input (convert_to_fp16 is a dummy here): the modules are the same
     kw["use_fp16"] = False
