@@ -8,7 +8,7 @@ CORE := $(VENV)/.stamp-core
 FULL := $(VENV)/.stamp-full
 SHELL := /bin/bash
 
-.PHONY: demo test lint fuzz bench diagrams docs dot clean .venv
+.PHONY: demo test lint fuzz bench diagrams docs dot chromium playground clean .venv
 
 $(CORE): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,19 @@ dot:
 	    (apt-get update -q && apt-get install -y -q graphviz) >/dev/null; \
 	  else echo "note: install Graphviz for diagrams (apt-get install graphviz / brew install graphviz)"; fi; }
 
+# Chromium for the playground's browser test (tests/test_playground.py drives /usr/bin/chromium with Playwright).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -q && apt-get install -y -q chromium) >/dev/null; \
+	  else echo "note: install Chromium for the playground's browser test (apt-get install chromium)"; fi; }
+
+# The docs site's playground: Pyodide and Graphviz-in-WebAssembly from npm (npm ci, pinned by the lock file),
+# the unetviz wheel of this checkout and the pinned wheels it needs, in $(PLAYGROUND) (copied into the site)
+PLAYGROUND := docs/_build/playground
+playground: $(FULL)
+	$(PY) docs/site/playground/build.py $(PLAYGROUND)
+
 demo: $(CORE)
 	@$(VENV)/bin/unetviz table sd15
 	@echo
@@ -45,7 +58,7 @@ demo: $(CORE)
 	@echo "  unetviz graph sd15 -o sd15.svg    # the U as a diagram (needs Graphviz's dot: make dot)"
 	@echo "  make .venv && unetviz verify sd15 # check it against the real diffusers model (~6 GB of torch)"
 
-test: $(FULL) dot
+test: $(FULL) dot playground chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory lint
 
@@ -68,9 +81,10 @@ diagrams: $(FULL) dot
 	$(PY) docs/render_diagrams.py
 
 # The docs site: every number, table and diagram is computed by unetviz while it builds (make test builds it too)
-docs: $(FULL) dot
+docs: $(FULL) dot playground
 	$(PY) docs/site/generate.py docs/_build/src
 	$(PY) -m sphinx -W --keep-going -q -b html docs/_build/src docs/_build/html
+	mkdir -p docs/_build/html/playground && cp -r $(PLAYGROUND)/. docs/_build/html/playground/
 	@echo "open docs/_build/html/index.html"
 
 clean:
