@@ -1,0 +1,107 @@
+"""Find the layers of known models whose widths give an error's numbers: matmul (a Linear's in/out), conv (a
+conv's weight shape), diffusers' added-conditioning and divisibility messages. State-dict errors are in
+``state``, size errors in ``sizes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .index import Facts
+from .knowledge import LATENTS, input_meaning, widths_named
+from .parse import Parsed
+from .records import Candidate
+
+
+@dataclass(frozen=True, kw_only=True)
+class Found:
+    """What a search found, for ``answer`` to word."""
+
+    candidates: tuple[Candidate, ...] = ()
+    """Matching layers, best first (one per model; the others with the same layer in ``also``)."""
+    facts: dict[str, Any] = field(default_factory=dict)
+    """Numbers the wording needs (which width is what, which models read the other side)."""
+
+
+def grouped(hits: list[Candidate]) -> tuple[Candidate, ...]:
+    """One candidate per distinct (layer, widths), the other models having it listed in ``also``."""
+    seen: dict[tuple[str, str], list[Candidate]] = {}
+    for c in hits:
+        seen.setdefault((c.layer, repr(c.widths)), []).append(c)
+    out = []
+    for group in seen.values():
+        first = group[0]
+        others = tuple(dict.fromkeys(c.model for c in group[1:] if c.model != first.model))
+        out.append(Candidate(model=first.model, layer=first.layer, original=first.original, block_id=first.block_id,
+                             side=first.side, widths=first.widths, also=others))
+    return tuple(out)
+
+
+def matmul(p: Parsed, models: list[Facts]) -> Found:
+    """A Linear [out, in] weight multiplies an input whose last dim is ``width``: in = C, out = D."""
+    c_in, c_out, width = p.numbers["in"], p.numbers["out"], p.numbers["width"]
+    hits = [Candidate(model=f["name"], layer=d, original=o, block_id=b, side="layer",
+                      widths={"in": i, "out": o_})
+            for f in models for d, o, b, i, o_ in f["linears"] if i == c_in and o_ == c_out]
+    roles: dict[str, str] = {}
+    for f in models:
+        if any(c.model == f["name"] for c in hits):
+            roles[f["name"]] = ("context" if f["context"] == c_in else "added" if f["added"] == c_in else "inner")
+    readers = [f"{f['name']}'s context" for f in models if f["context"] == width]
+    readers += [f"{f['name']}'s added conditioning" for f in models if f["added"] == width]
+    return Found(candidates=_first_per_model(hits), facts={
+        "roles": roles, "width_names": widths_named(int(width)), "in_names": widths_named(int(c_in)),  # type: ignore[arg-type]
+        "readers": readers})
+
+
+def _first_per_model(hits: list[Candidate]) -> tuple[Candidate, ...]:
+    """The first matching layer of each model (a model has many to_k of one width: the first is named, the count
+    kept), grouped across models with the same layer."""
+    firsts: dict[str, Candidate] = {}
+    counts: dict[str, int] = {}
+    for c in hits:
+        firsts.setdefault(c.model, c)
+        counts[c.model] = counts.get(c.model, 0) + 1
+    marked = [Candidate(model=c.model, layer=c.layer, original=c.original, block_id=c.block_id, side=c.side,
+                        widths={**c.widths, "layers": counts[c.model]}) for c in firsts.values()]
+    return grouped(marked)
+
+
+def conv(p: Parsed, models: list[Facts]) -> Found:
+    """A conv whose weight has exactly the error's shape; what reads the channels the input had."""
+    weight = list(p.numbers["weight"])  # type: ignore[arg-type]
+    got = int(p.numbers["got"])  # type: ignore[arg-type]
+    hits = [Candidate(model=f["name"], layer=d, original=o, block_id=b, side="layer", widths={"weight": w})
+            for f in models for d, o, b, w in f["convs"] if w == weight]
+    first_conv = {f["name"]: bool(f["convs"]) and f["convs"][0][3] == weight for f in models}
+    takes = [(f["name"], input_meaning(f["name"])) for f in models
+             if f["in_channels"] == got and f["rank"] == len(weight) - 2]
+    latents = [(x.name, x.channels) for x in LATENTS if x.channels == got]
+    return Found(candidates=_first_per_model(hits), facts={
+        "input_layer": {c.model: first_conv.get(c.model, False) for c in hits},
+        "takes": takes, "latents": latents,
+        "meaning": {c.model: input_meaning(c.model) for c in hits}})
+
+
+def added_cond(p: Parsed, models: list[Facts]) -> Found:
+    """diffusers' ``text_time`` U-Nets: the ones whose forward needs ``text_embeds`` and ``time_ids``."""
+    hits = [Candidate(model=f["name"], layer="add_embedding", side="layer", widths={"in": f["added"]})
+            for f in models if f["text_time"]]
+    return Found(candidates=grouped(hits), facts={"widths": {c.widths["in"]: widths_named(c.widths["in"])
+                                                              for c in hits}})
+
+
+def divisible(p: Parsed, models: list[Facts]) -> Found:
+    """A pipeline's check that the image is a whole number of latent pixels: the autoencoders of that factor."""
+    factor = int(p.numbers["factor"])  # type: ignore[arg-type]
+    vaes = [x for x in LATENTS if x.factor == factor]
+    hits = [Candidate(model=x.name, layer="vae", side="input", widths={"factor": x.factor, "channels": x.channels})
+            for x in vaes]
+    h, w = int(p.numbers["height"]), int(p.numbers["width"])  # type: ignore[arg-type]
+    return Found(candidates=tuple(hits), facts={"nearest": [_nearest(h, factor), _nearest(w, factor)]})
+
+
+def _nearest(n: int, factor: int) -> list[int]:
+    lo = n // factor * factor
+    return [lo, lo + factor] if lo else [factor]

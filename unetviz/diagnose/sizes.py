@@ -1,0 +1,123 @@
+"""Size errors (a skip concat or add whose sizes differ): which known models fail with exactly these sizes, at
+which input, where, and the nearest sizes that work, all found by running unetviz's tracer.
+
+A skip that is one pixel off its upsampled partner is odd-sized: the input, halved at each level, reached an
+odd size ``s`` at some level. For a model whose skips sit at downscalings ``f`` (1, 2, 4, ... from the index),
+the input ``s * f`` is the first to give exactly ``s`` there; the tracer is run at it and its failure checked
+for both numbers. The sizes that work are the multiples of the model's largest downscaling; the nearest two
+are traced too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ..core.errors import UnetvizError
+from .index import Facts
+from .parse import Parsed
+from .records import Candidate
+from .search import Found
+
+BUDGET = 14
+"""Traces one unnarrowed search may run (each is milliseconds; this keeps a command well under half a second)."""
+MODELS = 4
+"""Models named at most when many reproduce the error."""
+
+
+def concat(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
+    a, b = int(p.numbers["expected"]), int(p.numbers["got"])  # type: ignore[arg-type]
+    if p.numbers.get("cat_dim") == 0:
+        return tokens(a, b)
+    ranks = _ranks(p)
+    odd = [s for s in (a, b) if s % 2] if abs(a - b) == 1 else [a, b]
+    tries = []
+    for f in models:
+        if f["rank"] not in ranks or len(f["levels"]) < 2:
+            continue
+        for level in f["levels"][:-1]:
+            for s in odd:
+                n = s * max(level, 1)
+                tries.append((abs(math.log2(n / f["size"][-1])), f, n))
+    tries.sort(key=lambda x: x[0])
+    hits: list[Candidate] = []
+    ran = 0
+    for _, f, n in tries:
+        if (not narrowed and ran >= BUDGET) or len(hits) >= MODELS or any(c.model == f["name"] for c in hits):
+            continue
+        ran += 1
+        failure = _fails(f, n)
+        if failure is None or not {a, b} <= set(_ints(failure[1])):
+            continue
+        hits.append(Candidate(model=f["name"], layer=failure[0] or "", side="fails",
+                              widths={"size": _size(f, n), "works": _working(f, n), "multiple": f["levels"][-1],
+                                      "space": f["space"], "factor": f["factor"]}))
+    return Found(candidates=tuple(hits), facts={"ranks": sorted(ranks), "odd": odd})
+
+
+def tokens(a: int, b: int) -> Found:
+    """A concat along the batch (dimension 0) of two sequences of different lengths: conditionings whose token
+    counts are whole numbers of an encoder's sequence (CLIP's 77), such as a long prompt and a short negative one."""
+    from .knowledge import WIDTHS
+
+    hits = [Candidate(model=w.name, layer="", side="input", widths={"tokens": w.tokens, "chunks": [a // w.tokens,
+                                                                                               b // w.tokens]})
+            for w in WIDTHS if w.tokens and w.tokens > 1 and a % w.tokens == 0 and b % w.tokens == 0 and a != b]
+    return Found(candidates=tuple(hits[:1]), facts={"tokens": True})
+
+
+def _ranks(p: Parsed) -> set[int]:
+    """The spatial ranks the error can come from: a dimension index of 4 or a Keras shape of rank 5 is a volume."""
+    rank = p.numbers.get("rank")
+    if isinstance(rank, int):
+        return {rank - 2}
+    dim = p.numbers.get("dim")
+    if isinstance(dim, int) and dim >= 4:
+        return {3}
+    return {1, 2, 3}
+
+
+def _size(f: Facts, n: int) -> list[int]:
+    size = list(f["size"])
+    if f["rank"] == 2:
+        return [n, n]
+    size[-1] = n
+    return size
+
+
+def _fails(f: Facts, n: int) -> tuple[str | None, str] | None:
+    """(where, message) of the trace's failure at the input ``n`` on the last axis, or None when it runs."""
+    from ..tracing import trace_config
+    from .knowledge import config_of
+
+    try:
+        t = trace_config(f["config"] if "config" in f else config_of(f["name"]), size=_size(f, n))
+    except UnetvizError:
+        return None
+    return None if t.error is None else (t.error.at, t.error.message)
+
+
+def _working(f: Facts, n: int) -> list[int]:
+    """The nearest multiples of the model's largest downscaling around ``n`` that the tracer runs through."""
+    step = f["levels"][-1]
+    lo = n // step * step
+    return [m for m in (lo, lo + step) if m > 0 and _fails(f, m) is None]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in re.findall(r"\d+", text)]
+
+
+def broadcast(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
+    """``The size of tensor a (N) must match the size of tensor b (M) at non-singleton dimension K``: a spatial
+    dimension (2 or more) is an add-merged skip's size; dimension 1 is channels, which no size search explains."""
+    dim = p.numbers.get("dim")
+    if isinstance(dim, int) and dim < 2:
+        return Found(facts={"channels": True})
+    return concat(p, models, narrowed)
+
+
+def describe(c: Candidate) -> dict[str, Any]:
+    """The numbers of a size candidate for the wording."""
+    return dict(c.widths)
