@@ -22,6 +22,10 @@ $(FULL): requirements-dev.txt pyproject.toml
 	# CompVis/Stability's original `ldm` code (verify for the ldm family): its metadata pins very old
 	# libraries, so it goes in without its dependencies; requirements-dev.txt has what it really imports
 	$(PY) -m pip install -q --no-deps stable-diffusion-sdkit==2.1.5 omegaconf==2.4.0
+	# nnU-Net's experiment planners (tests/test_resenc_presets.py): nnunetv2's metadata pulls its whole training
+	# stack and batchgenerators' pins unittest2, so both go in without their dependencies; requirements-dev.txt
+	# has what the planners really import
+	$(PY) -m pip install -q --no-deps nnunetv2==2.8.1 batchgenerators==0.25.5
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $(CORE) $(FULL)
 
