@@ -221,7 +221,9 @@ def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOp
 
     src = _source(source, preset, config, configuration, dataset)
     if check is not None:
-        result = api.check(src, check)
+        from .checkpoints.check import check_file
+
+        result = check_file(src, check, None if naming is None else naming.value)
         if format is WeightsFormat.json:
             _print(json.dumps(result.to_dict(), indent=1) + "\n")
         else:
@@ -316,18 +318,21 @@ def inspect(file: Annotated[Path, typer.Argument(help="A .safetensors file (only
             format: Annotated[WeightsFormat, typer.Option("--format", "-f",
                                                           help="Output format.")] = WeightsFormat.rich,
             debug: DebugOpt = False) -> int:
-    """What is this checkpoint? Naming, prefix, family, the known model it matches, and its config."""
+    """What is this file? A U-Net checkpoint, LoRA/LyCORIS, ControlNet, T2I-/IP-Adapter, motion module, VAE or
+    text encoder: its base model (read from its widths), its details, and a config where unetviz traces it."""
     import json
 
-    from .api import inspect as run
-    from .checkpoints.inspect import to_dict
-    from .render.inspect import render_inspection
+    from .checkpoints.check import check_shapes
+    from .checkpoints.kinds import identify_file
+    from .render.inspect import inspect_dict, render_identified
 
-    found, check = run(file)
+    found, shapes = identify_file(file)
+    # a kind unetviz traces is compared with its rebuilt config's manifest, in either naming
+    check = None if found.config is None else check_shapes(dict(found.config), shapes)
     if format is WeightsFormat.json:
-        _print(json.dumps(to_dict(found, file.name, check.matched), indent=1) + "\n")
+        _print(json.dumps(inspect_dict(found, file.name, check), indent=1) + "\n")
     else:
-        _print(render_inspection(found, check, str(file), width()))
+        _print(render_identified(found, check, str(file), width()))
     return 0
 
 

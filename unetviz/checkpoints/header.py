@@ -21,12 +21,22 @@ PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 def read_shapes(path: Path, key: str = "--check") -> dict[str, Shape]:
     """Key -> shape of a weights file, in the file's order, without loading tensor data."""
+    return read_header(path, key)[0]
+
+
+def read_header(path: Path, key: str = "--check") -> tuple[dict[str, Shape], dict[str, str]]:
+    """(key -> shape, the safetensors ``__metadata__`` strings) of a weights file, without its tensor data.
+    A JSON manifest has no metadata; metadata values that are not strings (safetensors allows only strings)
+    are dropped rather than trusted."""
     name = path.name.lower()
     if name.endswith(PICKLES):
         raise UnetvizError(f"{key}: {path.name!r} is a pickle file, which unetviz never loads (it can run code);"
                            " allowed: .safetensors or a .json manifest")
     if name.endswith(".safetensors"):
-        return _shapes(_header(path, key), path, key)
+        header = _header(path, key)
+        meta = header.pop("__metadata__", None)
+        strings = {str(k): v for k, v in meta.items() if isinstance(v, str)} if isinstance(meta, dict) else {}
+        return _shapes(header, path, key), strings
     data = _json(_read(path, key), path, key, "is not JSON; allowed: .safetensors or a .json manifest")
     if isinstance(data, dict) and isinstance(data.get("tensors"), dict):
         data = data["tensors"]
@@ -37,7 +47,7 @@ def read_shapes(path: Path, key: str = "--check") -> dict[str, Shape]:
                            " manifests")
     if not isinstance(data, dict):
         raise UnetvizError(f"{key}: {path.name!r} must map keys to shapes ({{\"conv_in.weight\": [320, 4, 3, 3]}})")
-    return _shapes(data, path, key)
+    return _shapes(data, path, key), {}
 
 
 def _read(path: Path, key: str, limit: int | None = None) -> bytes:
@@ -70,7 +80,7 @@ def _header(path: Path, key: str) -> dict[str, Any]:
     header = _json(raw, path, key, "has a safetensors header that is not JSON")
     if not isinstance(header, dict):
         raise UnetvizError(f"{key}: {path.name!r} has a safetensors header that is not a JSON object")
-    return {k: v.get("shape") if isinstance(v, dict) else v for k, v in header.items() if k != "__metadata__"}
+    return {k: v if k == "__metadata__" else v.get("shape") if isinstance(v, dict) else v for k, v in header.items()}
 
 
 def _json(raw: bytes, path: Path, key: str, problem: str) -> Any:

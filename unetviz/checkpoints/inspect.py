@@ -17,6 +17,7 @@ from typing import Any
 
 from ..core.errors import UnetvizError
 from ..core.records import Shape
+from .bases import by_context
 
 ORIGINAL_PREFIXES = ("model.diffusion_model.", "model_ema.diffusion_model.", "diffusion_model.", "")
 DIFFUSERS_PREFIXES = ("unet.", "model.", "")
@@ -49,25 +50,42 @@ def _under(shapes: Mapping[str, Shape], prefix: str) -> dict[str, Shape]:
     return {k[len(prefix):]: s for k, s in shapes.items() if k.startswith(prefix)}
 
 
-def _count(keys: set[str], pattern: str) -> int:
+def count_distinct(keys: set[str], pattern: str) -> int:
     """How many distinct values the ``(\\d+)`` in ``pattern`` takes among ``keys``."""
     rx = re.compile(pattern)
     return len({m.group(1) for k in keys if (m := rx.match(k))})
 
 
-def inspect_shapes(shapes: Mapping[str, Shape], name: str = "file") -> Inspection:
-    """Detect naming and prefix, then rebuild the config."""
+def find_unet(shapes: Mapping[str, Shape]) -> tuple[str, str, dict[str, Shape]] | None:
+    """(prefix, naming, the U-Net's shapes without the prefix) of the U-Net in a file, or None."""
     for prefix in ORIGINAL_PREFIXES:
-        unet = _under(shapes, prefix)
-        if "input_blocks.0.0.weight" in unet and "out.2.weight" in unet:
-            return _finish(shapes, prefix, "original", unet, _original_config(unet))
+        if f"{prefix}input_blocks.0.0.weight" in shapes and f"{prefix}out.2.weight" in shapes:
+            return prefix, "original", _under(shapes, prefix)
     for prefix in DIFFUSERS_PREFIXES:
-        unet = _under(shapes, prefix)
-        if "conv_in.weight" in unet and "conv_out.weight" in unet and any(k.startswith("down_blocks.") for k in unet):
-            return _finish(shapes, prefix, "diffusers", unet, _diffusers_config(unet))
-    raise UnetvizError(f"inspect: {name!r} holds no Stable-Diffusion-style U-Net: neither input_blocks.0.0.weight"
-                       " (original naming) nor conv_in.weight + down_blocks (diffusers naming) under any of the"
-                       " usual prefixes")
+        if f"{prefix}conv_in.weight" in shapes and f"{prefix}conv_out.weight" in shapes:
+            unet = _under(shapes, prefix)
+            if any(k.startswith("down_blocks.") for k in unet):
+                return prefix, "diffusers", unet
+    return None
+
+
+def inspect_shapes(shapes: Mapping[str, Shape], name: str = "file") -> Inspection:
+    """Detect naming and prefix, then rebuild the config. A file of another kind that unetviz traces (a
+    ControlNet) gives that model's config; any other kind is refused in one line naming what it is."""
+    found = find_unet(shapes)
+    if found is not None:
+        prefix, naming, unet = found
+        config = _original_config(unet) if naming == "original" else _diffusers_config(unet)
+        return _finish(shapes, prefix, naming, unet, config)
+    from .kinds import identify  # the other kinds' readers, only for files that hold no U-Net
+
+    other = identify(shapes, None, name)
+    if other.config is None:
+        raise UnetvizError(f"{name!r} is a {other.name} for {other.base}, not a model unetviz traces"
+                           f" (`unetviz inspect {name}` says what it holds)")
+    return Inspection(naming=str(other.details.get("naming", "diffusers")), prefix=other.prefix, family="diffusers",
+                      matches=f"{other.name} for {other.base}", config=dict(other.config), tensors=other.tensors,
+                      undetermined=tuple(other.details.get("undetermined", ())))
 
 
 def _finish(shapes: Mapping[str, Shape], prefix: str, naming: str, unet: dict[str, Shape],
@@ -83,10 +101,10 @@ def _finish(shapes: Mapping[str, Shape], prefix: str, naming: str, unet: dict[st
 
 
 # ---- original (ldm / sgm) naming ------------------------------------------------------------------
-def _levels(unet: dict[str, Shape], model_channels: int) -> list[dict[str, Any]]:
+def encoder_levels(unet: dict[str, Shape], model_channels: int) -> list[dict[str, Any]]:
     """Per encoder level: res blocks, width multiplier, transformer depth of each block."""
     keys = set(unet)
-    n_input = _count(keys, r"input_blocks\.(\d+)\.")
+    n_input = count_distinct(keys, r"input_blocks\.(\d+)\.")
     levels: list[dict[str, Any]] = [{"mult": None, "depths": []}]
     for i in range(1, n_input):
         if f"input_blocks.{i}.0.op.weight" in unet:  # a Downsample: the next level starts
@@ -94,14 +112,14 @@ def _levels(unet: dict[str, Shape], model_channels: int) -> list[dict[str, Any]]
             continue
         width = unet[f"input_blocks.{i}.0.in_layers.2.weight"][0]
         levels[-1]["mult"] = width // model_channels
-        levels[-1]["depths"].append(_count(keys, rf"input_blocks\.{i}\.1\.transformer_blocks\.(\d+)\."))
+        levels[-1]["depths"].append(count_distinct(keys, rf"input_blocks\.{i}\.1\.transformer_blocks\.(\d+)\."))
     return levels
 
 
 def _original_config(unet: dict[str, Shape]) -> tuple[dict[str, Any], str, tuple[str, ...]]:
     conv_in = unet["input_blocks.0.0.weight"]
     mc, in_channels = conv_in[0], conv_in[1]
-    levels = _levels(unet, mc)
+    levels = encoder_levels(unet, mc)
     depths = [lv["depths"] for lv in levels]
     rates = [2 ** i for i, d in enumerate(depths) if any(d)]
     to_k = next((s for k, s in unet.items() if k.endswith("attn2.to_k.weight")), None)
@@ -120,7 +138,7 @@ def _original_config(unet: dict[str, Shape]) -> tuple[dict[str, Any], str, tuple
         config.update({"use_spatial_transformer": True, "context_dim": to_k[1],
                        "use_linear_in_transformer": proj_in is not None and len(proj_in) == 2,
                        "transformer_depth": depth})
-        middle = _count(set(unet), r"middle_block\.1\.transformer_blocks\.(\d+)\.")
+        middle = count_distinct(set(unet), r"middle_block\.1\.transformer_blocks\.(\d+)\.")
         if middle != (depth[-1] if isinstance(depth, list) else depth):
             config["transformer_depth_middle"] = middle
     if "label_emb.0.0.weight" in unet:
@@ -138,10 +156,13 @@ def _known_original(c: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     extra = {9: " inpainting", 8: " InstructPix2Pix", 5: " depth-to-image"}.get(c["in_channels"], "")
     sd1 = {"num_heads": 8, "legacy": False, "image_size": 64}
     sd2 = {"num_head_channels": 64, "legacy": False, "image_size": 96 if not extra else 64}
-    if ctx == 768 and mc == 320:
+    # the base its widths declare: the context and the class embedding's in-width (unCLIP's 2048 or 1536)
+    found = by_context(ctx, adm, exact_adm=True) if isinstance(ctx, int) else []
+    base = found[0].name if found and found[0].widths[0] == mc else ""
+    if base == "SD 1.x":
         return "SD 1.x" + extra, sd1
-    if ctx == 1024 and mc == 320:
-        return "SD 2.x" + extra, sd2
+    if base.startswith("SD 2"):
+        return base + extra, sd2
     if ctx == 2048 and adm == 2816:
         standard = c.get("transformer_depth") == [0, 2, 10]
         return ("SDXL base" if standard else "SDXL-derived (SSD-1B / Vega style)") + extra, \
@@ -154,11 +175,12 @@ def _known_original(c: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 # ---- diffusers naming ----------------------------------------------------------------------------
 def _diffusers_config(unet: dict[str, Shape]) -> tuple[dict[str, Any], str, tuple[str, ...]]:
     keys = set(unet)
-    n = _count(keys, r"down_blocks\.(\d+)\.")
+    n = count_distinct(keys, r"down_blocks\.(\d+)\.")
     boc = [unet[f"down_blocks.{i}.resnets.0.conv2.weight"][0] for i in range(n)]
     cross = [f"down_blocks.{i}.attentions.0.transformer_blocks.0.attn2.to_k.weight" in unet for i in range(n)]
-    lpb = _count(keys, r"down_blocks\.0\.resnets\.(\d+)\.")
-    depth = [_count(keys, rf"down_blocks\.{i}\.attentions\.0\.transformer_blocks\.(\d+)\.") or 1 for i in range(n)]
+    lpb = count_distinct(keys, r"down_blocks\.0\.resnets\.(\d+)\.")
+    depth = [count_distinct(keys, rf"down_blocks\.{i}\.attentions\.0\.transformer_blocks\.(\d+)\.") or 1
+             for i in range(n)]
     to_k = next((s for k, s in unet.items() if k.endswith("attn2.to_k.weight")), None)
     proj_in = next((s for k, s in unet.items() if k.endswith(".proj_in.weight")), None)
     config: dict[str, Any] = {
@@ -171,16 +193,21 @@ def _diffusers_config(unet: dict[str, Shape]) -> tuple[dict[str, Any], str, tupl
     }
     if to_k is not None:
         config["cross_attention_dim"] = to_k[1]
+    if "class_embedding.linear_1.weight" in unet:  # unCLIP's image-embedding input
+        config.update({"class_embed_type": "projection",
+                       "projection_class_embeddings_input_dim": unet["class_embedding.linear_1.weight"][1]})
     if "add_embedding.linear_1.weight" in unet:
         config.update({"addition_embed_type": "text_time", "addition_time_embed_dim": 256,
                        "projection_class_embeddings_input_dim": unet["add_embedding.linear_1.weight"][1]})
     ctx = config.get("cross_attention_dim")
     extra = {9: " inpainting", 8: " InstructPix2Pix", 5: " depth-to-image"}.get(config["in_channels"], "")
     guess: dict[str, Any]
+    unclip = by_context(1024, config.get("projection_class_embeddings_input_dim"), exact_adm=True)
     if ctx == 768:
         matches, guess = "SD 1.x" + extra, {"attention_head_dim": 8, "sample_size": 64}
     elif ctx == 1024:
-        matches, guess = "SD 2.x" + extra, {"attention_head_dim": [c // 64 for c in boc], "sample_size": 96}
+        name = unclip[0].name if unclip and "class_embed_type" in config else "SD 2.x"
+        matches, guess = name + extra, {"attention_head_dim": [c // 64 for c in boc], "sample_size": 96}
     elif ctx == 2048:
         matches = ("SDXL base" if config["transformer_layers_per_block"] == [1, 2, 10] else "SDXL-derived") + extra
         guess = {"attention_head_dim": [c // 64 for c in boc], "sample_size": 128}

@@ -1,11 +1,88 @@
-"""``unetviz fit``'s report as a renderable (stub: issue 23)."""
+"""``unetviz fit``'s report: one verdict a file, what it targets, what a loader drops, its shape clashes grouped
+by layer and widths. Fitted to the width: lines wrap at spaces, a key or path is never cut."""
 
 from __future__ import annotations
 
-from typing import Any
+import textwrap
+from collections import Counter
 
-from ..analysis.fit import FitReport
+from ..analysis.fit import AddOn, Clash, FitReport
+from ..checkpoints.lora import block_of
+
+SHOWN = 8
+"""Clash groups and dropped names shown per file (``--format json`` lists all)."""
+VERBS = {"in-width": "reads", "out-width": "writes"}
+"""How a clash of a width is said (``attn2.to_k reads 2048 where the base has 768``)."""
 
 
-def render_fit(report: FitReport, width: int) -> Any:
-    return "fits\n" if report.ok else "does not fit\n"
+def render_fit(report: FitReport, width: int) -> str:
+    b = report.base
+    c = b.config
+    lines = [f"base: {b.source}: {b.model} U-Net, {b.naming} naming (context {c.get('cross_attention_dim')},"
+             f" widths {' '.join(map(str, c.get('block_out_channels', [])))})"]
+    for a in report.addons:
+        lines += _addon(a)
+    verdict = "they fit" if report.ok else "they do not fit"
+    lines.append(f"{verdict}: {sum(a.ok for a in report.addons)} of {len(report.addons)} files load cleanly")
+    return "\n".join(_wrapped(line, width) for line in lines) + "\n"
+
+
+def _addon(a: AddOn) -> list[str]:
+    f = a.found
+    mark = "fits" if a.ok else "DOES NOT FIT"
+    lines = [f"{a.file}: {mark}: {f.name} made for {f.base} ({f.evidence})"]
+    if a.targets:
+        blocks = list(dict.fromkeys(block_of(t) for t in a.targets))
+        where = ", ".join(blocks) if "?" not in blocks else f"{len(set(a.targets))} places"
+        lines.append(f"  targets {len(a.targets)} modules of the base: {where}")
+    if a.dropped:
+        lines.append(f"  a loader drops {len(a.dropped)} (no such module in the base):")
+        lines += [f"    {name}" for name in a.dropped[:3]]
+        if len(a.dropped) > 3:
+            lines.append(f"    ... and {len(a.dropped) - 3} more (--format json lists all)")
+    if a.clashes:
+        groups = _groups(a.clashes)
+        lines.append(f"  {len(a.clashes)} shape clashes:")
+        for (leaf, said), (n, first) in list(groups.items())[:SHOWN]:
+            if first is None:
+                lines.append(f"    {leaf}: {said}")
+                continue
+            lines.append(f"    {leaf} {said}" + (f" ({n} layers), first:" if n > 1 else ":"))
+            lines.append(f"      {first}")
+        if len(groups) > SHOWN:
+            lines.append(f"    ... and {len(groups) - SHOWN} more kinds of clash (--format json lists all)")
+    lines += [f"  note: {n}" for n in a.notes if n]
+    return lines
+
+
+def _said(c: Clash) -> str:
+    verb = VERBS.get(c.what)
+    return f"{verb} {c.file} where the base has {c.base}" if verb else f"{c.what} {c.file} where the base has {c.base}"
+
+
+def _groups(clashes: tuple[Clash, ...]) -> dict[tuple[str, str], tuple[int, str | None]]:
+    """Clashes by (layer name, what it reads/writes against the base): how many layers, and the first one's
+    base module (None for a clash that is no module's: a count, the text context)."""
+    per_module: dict[str, list[Clash]] = {}
+    for c in clashes:
+        per_module.setdefault(f"{c.module}|{c.key}", []).append(c)
+    counts: Counter[tuple[str, str]] = Counter()
+    first: dict[tuple[str, str], str | None] = {}
+    for group in per_module.values():
+        c = group[0]
+        parts = c.module.split(".")
+        is_path = len(parts) > 2 and " " not in c.module
+        leaf = ".".join(parts[-2:]) if is_path else c.key
+        said = " and ".join(_said(x) for x in group) + ("" if is_path or not c.module else f" ({c.module})")
+        key = (leaf, said)
+        counts[key] += 1
+        first.setdefault(key, c.module if is_path else None)
+    return {k: (n, first[k]) for k, n in counts.items()}
+
+
+def _wrapped(line: str, width: int) -> str:
+    if len(line) <= width:
+        return line
+    indent = " " * (len(line) - len(line.lstrip()) + 2)
+    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                                   break_on_hyphens=False))

@@ -1,33 +1,99 @@
-"""``unetviz inspect``: what a checkpoint is, in a few lines."""
+"""``unetviz inspect``: what a file is, in a few lines, and its JSON document."""
 
 from __future__ import annotations
 
 import json
+import textwrap
+from typing import Any
 
-from ..checkpoints.inspect import Inspection
-from .weights import WeightsCheck
+from ..checkpoints.compare import WeightsCheck
+from ..checkpoints.inspect import SCHEMA, Inspection, to_dict
+from ..checkpoints.kinds import Identified
+
+SHOWN_DETAILS = ("naming", "rank", "algorithms", "modules", "unet_modules", "text_encoder_modules", "blocks",
+                 "text_encoders", "triggers", "conditioning_channels", "zero_convs", "union_modules",
+                 "downscale_factor", "variant", "image_encoder", "reads", "cross_attention_layers", "widths",
+                 "max_frames", "mid_block", "latent_channels", "width", "layers", "projection", "note")
+"""Detail fields the terminal shows, in this order (the JSON has every one)."""
 
 
-def render_inspection(found: Inspection, check: WeightsCheck, file: str, width: int = 120) -> str:
-    """A few lines fitted to ``width``: the file's first line may be a long path; the config is JSON, one key a
-    line when it does not fit on one (still valid JSON to paste into a file)."""
-    lines = [f"{file}: {found.matches} U-Net, {found.naming} naming"
-             + (f" under {found.prefix!r}" if found.prefix else "") + f" ({found.family} family)",
-             f"  tensors: {found.tensors} in the U-Net; the rebuilt config's manifest matches {check.matched}"
+def inspect_dict(found: Identified, file: str, check: WeightsCheck | None) -> dict[str, Any]:
+    """The ``inspect --format json`` document: the interface's fields for a U-Net, ``kind``, ``base`` and the
+    kind's own fields for every file."""
+    common: dict[str, Any] = {"kind": found.kind, "name": found.name, "base": found.base, "evidence": found.evidence,
+                              "model_type": list(found.model_type),
+                              "parts": [{"name": p.name, "what": p.what, "tensors": p.tensors} for p in found.parts]}
+    if isinstance(found.unet, Inspection):
+        return {**to_dict(found.unet, file, None if check is None else check.matched), **common}
+    return {"schema": SCHEMA, "file": file, **common, "prefix": found.prefix, "tensors": found.tensors,
+            **{k: v for k, v in found.details.items() if k not in common},
+            "config": None if found.config is None else dict(found.config),
+            "matched": None if check is None else check.matched}
+
+
+def render_identified(found: Identified, check: WeightsCheck | None, file: str, width: int = 120) -> str:
+    if isinstance(found.unet, Inspection) and check is not None:
+        return render_inspection(found, check, file, width)
+    lines = [f"{file}: {found.name}", f"  made for {found.base}: {found.evidence}"]
+    for key in SHOWN_DETAILS:
+        value = found.details.get(key)
+        if value in (None, [], {}, ""):
+            continue
+        lines.append(f"  {key.replace('_', ' ')}: {_value(value)}")
+    meta = found.details.get("metadata")
+    if isinstance(meta, dict):
+        lines += [f"  metadata {k}: {v}" for k, v in meta.items()]
+    lines += _common(found)
+    if found.config is not None and check is not None:
+        lines.append(f"  the rebuilt config's manifest matches {check.matched} of its tensors"
+                     + (f" in the {check.naming} naming" if check.naming else ""))
+        lines += _config(found.config, width)
+        lines.append(f"  next: unetviz table --config {file}   (its trace)")
+    else:
+        lines.append(f"  next: unetviz fit BASE {file}   (does it load into BASE?)")
+    return "\n".join(_wrapped(line, width) for line in lines) + "\n"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def _common(found: Identified) -> list[str]:
+    lines = []
+    if found.model_type:
+        lines.append(f"  model type (from marker keys): {', '.join(found.model_type)}")
+    lines += [f"  also in the file: {p.name} ({p.tensors} tensors): {p.what}" for p in found.parts]
+    return lines
+
+
+def _config(config: Any, width: int) -> list[str]:
+    flat = json.dumps(config)
+    if len(flat) + 10 <= width:
+        return ["  config: " + flat]
+    return ["  config:", *("    " + line for line in json.dumps(config, indent=1).splitlines())]
+
+
+def render_inspection(found: Identified, check: WeightsCheck, file: str, width: int = 120) -> str:
+    """A U-Net checkpoint in a few lines fitted to ``width``: the file's first line may be a long path; the config
+    is JSON, one key a line when it does not fit on one (still valid JSON to paste into a file)."""
+    unet: Inspection = found.unet
+    lines = [f"{file}: {unet.matches} U-Net, {unet.naming} naming"
+             + (f" under {unet.prefix!r}" if unet.prefix else "") + f" ({unet.family} family)",
+             f"  tensors: {unet.tensors} in the U-Net; the rebuilt config's manifest matches {check.matched}"
              + ("" if check.ok else f" ({len(check.missing)} missing, {len(check.unexpected)} unexpected,"
                                     f" {len(check.mismatched)} with another shape)")]
-    if found.other_components:
-        parts = ", ".join(f"{k} {n}" for k, n in sorted(found.other_components.items()))
-        lines.append(f"  other components in the file, set aside: {parts}")
-    if found.undetermined:
-        lines.append(f"  not in the shapes (taken from {found.matches if found.matches != 'unknown' else 'defaults'}):"
-                     f" {', '.join(found.undetermined)}; nor the prediction type or the native resolution")
-    flat = json.dumps(found.config)
-    if len(flat) + 10 <= width:
-        lines.append("  config: " + flat)
-    else:
-        lines.append("  config:")
-        lines += ["    " + line for line in json.dumps(found.config, indent=1).splitlines()]
+    lines += _common(found)
+    if unet.undetermined:
+        lines.append(f"  not in the shapes (taken from {unet.matches if unet.matches != 'unknown' else 'defaults'}):"
+                     f" {', '.join(unet.undetermined)}"
+                     + ("" if found.model_type else "; nor the prediction type") + ", nor the native resolution")
+    lines += _config(unet.config, width)
     lines.append(f"  next: unetviz table --config {file}   (the trace of this config)")
     return "\n".join(_wrapped(line, width) for line in lines) + "\n"
 
@@ -36,8 +102,6 @@ def _wrapped(line: str, width: int) -> str:
     """A sentence wrapped at spaces to ``width`` (continuations indented); a long path or key stays whole."""
     if len(line) <= width:
         return line
-    import textwrap
-
     indent = " " * (len(line) - len(line.lstrip()) + 2)
     return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
                                    break_on_hyphens=False))

@@ -4,69 +4,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from ..checkpoints.compare import LIST_MAX, PREFIXES, WeightsCheck, check_weights
+from ..core.records import Trace, Weights, numel
 
-from ..core.records import Shape, Trace, Weights, numel
-
-
-@dataclass(frozen=True, kw_only=True)
-class WeightsCheck:
-    """How a weights file compares with the trace's manifest."""
-
-    missing: tuple[tuple[str, Shape], ...]
-    """In the model, not in the file."""
-    unexpected: tuple[tuple[str, Shape], ...]
-    """In the file, not in the model (after the prefix is taken off)."""
-    mismatched: tuple[tuple[str, Shape, Shape], ...]
-    """Same key, different shape: (key, model's, file's)."""
-    matched: int
-    """Keys present in both with the same shape."""
-    prefix: str = ""
-    """The key prefix the file's tensors carry (``unet.``, ``model.diffusion_model.``), taken off."""
-    other: int = 0
-    """Tensors of the file outside that prefix (other components: VAE, text encoders), set aside."""
-    naming: str = ""
-    """The naming the file was matched in (``diffusers`` or ``original``)."""
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema": "unetviz.check/1", "ok": self.ok, "matched": self.matched, "naming": self.naming,
-                "prefix": self.prefix,
-                "other_tensors": self.other,
-                "missing": {k: list(s) for k, s in self.missing},
-                "unexpected": {k: list(s) for k, s in self.unexpected},
-                "mismatched": {k: {"model": list(a), "file": list(b)} for k, a, b in self.mismatched}}
-
-
-PREFIXES = ("model.diffusion_model.", "model_ema.diffusion_model.", "unet.", "model.", "diffusion_model.")
-"""Prefixes single-file checkpoints put before the U-Net's keys (A1111, ComfyUI, kohya, diffusers pipelines)."""
-LIST_MAX = 50
-
-
-def _prefix(ours: dict[str, Shape], shapes: dict[str, Shape]) -> str:
-    """The prefix under which most of the file's keys are the model's (``""`` when they already are)."""
-    best, hits = "", sum(1 for k in shapes if k in ours)
-    for p in PREFIXES:
-        n = sum(1 for k in shapes if k.startswith(p) and k[len(p):] in ours)
-        if n > hits:
-            best, hits = p, n
-    return best
-
-
-def check_weights(trace: Trace | Weights, shapes: dict[str, Shape], naming: str = "") -> WeightsCheck:
-    ours = dict(trace.manifest)
-    prefix = _prefix(ours, shapes)
-    inside = {k[len(prefix):]: s for k, s in shapes.items() if k.startswith(prefix)}
-    missing = tuple((k, s) for k, s in trace.manifest if k not in inside)
-    unexpected = tuple((k, s) for k, s in inside.items() if k not in ours)
-    mismatched = tuple((k, ours[k], s) for k, s in inside.items() if k in ours and tuple(ours[k]) != tuple(s))
-    return WeightsCheck(missing=missing, unexpected=unexpected, mismatched=mismatched,
-                        matched=len(ours) - len(missing) - len(mismatched), prefix=prefix,
-                        other=len(shapes) - len(inside), naming=naming)
+__all__ = ["PREFIXES", "WeightsCheck", "check_weights", "render_check", "render_weights"]
 
 
 def render_weights(trace: Trace | Weights, width: int = 120) -> str:
@@ -99,6 +40,19 @@ def _listed(label: str, items: list[str]) -> list[str]:
     return [*items[:LIST_MAX], f"  ... and {len(items) - LIST_MAX} more {label} (--format json lists all)"]
 
 
+def _hints(result: WeightsCheck) -> list[str]:
+    """Why it does not match: what the file is, when that is known; another naming only if one is untried."""
+    if result.ok:
+        return []
+    if result.file_is:
+        return [f"  hint: the file holds {result.file_is}"
+                + (f" (compared in the {' and the '.join(result.tried)} naming)" if result.tried else "")]
+    if result.matched == 0 and result.unexpected and len(result.tried) < 2:
+        return ["  hint: no key matches; the file may use another naming (the original LDM/SGM names) or hold"
+                " another model"]
+    return []
+
+
 def render_check(result: WeightsCheck, source: str) -> str:
     where = f" (under the prefix {result.prefix!r})" if result.prefix else ""
     where += f" in the {result.naming} naming" if result.naming else ""
@@ -108,9 +62,7 @@ def render_check(result: WeightsCheck, source: str) -> str:
     if result.other:
         lines.append(f"  {result.other} other tensors in the file (outside {result.prefix!r}: other components)"
                      " set aside")
-    if result.matched == 0 and result.unexpected:
-        lines.append("  hint: no key matches; the file may use another naming (the original LDM/SGM names) or"
-                     " hold another model")
+    lines += _hints(result)
     lines += _listed("missing", [f"  missing     {k} {list(s)}" for k, s in result.missing])
     lines += _listed("unexpected", [f"  unexpected  {k} {list(s)}" for k, s in result.unexpected])
     lines += _listed("with another shape", [f"  shape       {k}: model {list(a)}, file {list(b)}"

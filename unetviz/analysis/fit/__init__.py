@@ -1,0 +1,41 @@
+"""Do add-on files (LoRAs, ControlNets, adapters, motion modules, VAEs) load into a base model?
+
+The base is a checkpoint (its header), a preset or a config; its manifest in both namings (``keymaps.twins``)
+says which module a file's key would land on, with what shape. For each add-on: the base modules it changes
+(in the base's naming), the keys a loader would drop (no such module), and every shape clash with the layer
+and both widths. Only headers are read, never tensor data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...checkpoints.kinds import identify_file
+from ...core.errors import UnetvizError
+from .base import load_base
+from .kinds import CHECKS
+from .network import NETWORK_KINDS, check_network
+from .records import AddOn, BaseModel, Clash, FitReport
+
+__all__ = ["AddOn", "BaseModel", "Clash", "FitReport", "fit"]
+
+
+def fit(base: str | Path | dict[str, Any], files: list[Path]) -> FitReport:
+    """Each of ``files`` against ``base`` (a checkpoint, a preset name, a config path or dict)."""
+    if not files:
+        raise UnetvizError("FILE: give at least one add-on file (.safetensors)")
+    model = load_base(base)
+    return FitReport(base=model, addons=tuple(_check(model, Path(f)) for f in files))
+
+
+def _check(base: BaseModel, path: Path) -> AddOn:
+    found, shapes = identify_file(path, "fit")
+    if found.kind in NETWORK_KINDS:
+        return check_network(base, path.name, found, shapes)
+    check = CHECKS.get(found.kind)
+    if check is None:
+        return AddOn(file=path.name, found=found,
+                     clashes=(Clash(module="", key=path.name, what="kind", file=found.name, base="an add-on"),),
+                     notes=(f"{found.name} is a whole model, not an add-on: `unetviz inspect` compares models",))
+    return check(base, path.name, found, shapes)

@@ -1,0 +1,125 @@
+"""The other add-ons against a base: ControlNets (residual widths per skip), IP-Adapters (each to_k_ip against
+its attention), motion modules (widths per level), T2I-Adapters, VAEs and text encoders (the widths they
+share with the base)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ...checkpoints.bases import TEXT_ENCODERS
+from ...checkpoints.controlnet import controlnet_config
+from ...checkpoints.kinds import Identified
+from ...core.records import Shape
+from ...tracing import trace_source
+from .records import AddOn, BaseModel, Clash
+
+Check = Callable[[BaseModel, str, Identified, dict[str, Shape]], AddOn]
+
+
+def _under(shapes: Mapping[str, Shape], prefix: str) -> dict[str, Shape]:
+    return {k[len(prefix):]: s for k, s in shapes.items() if k.startswith(prefix)}
+
+
+def _same(clashes: list[Clash], module: str, key: str, what: str, mine: Any, theirs: Any) -> None:
+    if mine != theirs:
+        clashes.append(Clash(module=module, key=key, what=what, file=mine, base=theirs))
+
+
+def check_controlnet(base: BaseModel, name: str, found: Identified, shapes: dict[str, Shape]) -> AddOn:
+    naming = str(found.details.get("naming", "diffusers"))
+    mine = _under(shapes, found.prefix)
+    cfg = controlnet_config(mine, naming)
+    clashes: list[Clash] = []
+    c = base.config
+    _same(clashes, "every attn2.to_k (the text context)", "attn2.to_k", "context width",
+          cfg.get("cross_attention_dim"), c.get("cross_attention_dim"))
+    _same(clashes, "add_embedding" if base.naming == "diffusers" else "label_emb", "class embedding",
+          "class-embedding in-width", cfg.get("projection_class_embeddings_input_dim"),
+          c.get("projection_class_embeddings_input_dim"))
+    zero = "zero_convs.{}.0" if naming == "original" else "controlnet_down_blocks.{}"
+    outs = []
+    i = 0
+    while f"{zero.format(i)}.weight" in mine:
+        outs.append((zero.format(i), mine[f"{zero.format(i)}.weight"][0]))
+        i += 1
+    skips = trace_source(base.own).skips
+    targets = [s.to or s.source for s in skips]
+    _same(clashes, "the skip stack", "residuals", "residual count", len(outs), len(skips))
+    for (key, width), skip in zip(outs, skips, strict=False):
+        _same(clashes, f"skip {skip.index} from {skip.source}", key, "residual width", width, skip.channels)
+    mid = "middle_block_out.0.weight" if naming == "original" else "controlnet_mid_block.weight"
+    if mid in mine:
+        last = c.get("block_out_channels", [0])[-1]
+        _same(clashes, "middle_block" if base.naming == "original" else "mid_block", mid.rsplit(".", 1)[0],
+              "residual width", mine[mid][0], last)
+    return AddOn(file=name, found=found, targets=tuple(targets), clashes=tuple(clashes))
+
+
+_IP = re.compile(r"^ip_adapter\.(\d+)\.to_k_ip\.weight$")
+
+
+def check_ip_adapter(base: BaseModel, name: str, found: Identified, shapes: dict[str, Shape]) -> AddOn:
+    layers = sorted((int(m.group(1)), s) for k, s in shapes.items() if (m := _IP.match(k)))
+    clashes: list[Clash] = []
+    targets: list[str] = []
+    dropped: list[str] = []
+    cross = sum(1 for p, _ in base.attention if ".attn2." in p)
+    _same(clashes, "the cross-attention layers", "ip_adapter", "layer count", len(layers), cross)
+    for index, shape in layers:
+        key = f"ip_adapter.{index}.to_k_ip"
+        if index >= len(base.attention):
+            dropped.append(key)
+            continue
+        path, theirs = base.attention[index]
+        targets.append(path.rsplit(".", 1)[0])
+        _same(clashes, path, key, "in-width", shape[1], theirs[1])
+        _same(clashes, path, key, "out-width", shape[0], theirs[0])
+    return AddOn(file=name, found=found, targets=tuple(targets), dropped=tuple(dropped), clashes=tuple(clashes),
+                 notes=(f"image encoder: {found.details.get('image_encoder')}",))
+
+
+def check_motion(base: BaseModel, name: str, found: Identified, shapes: dict[str, Shape]) -> AddOn:
+    widths = list(found.details.get("widths", []))
+    theirs = list(base.config.get("block_out_channels", []))
+    clashes: list[Clash] = []
+    _same(clashes, "the down blocks", "down_blocks", "levels", len(widths), len(theirs))
+    for i, (w, t) in enumerate(zip(widths, theirs, strict=False)):
+        _same(clashes, f"down_blocks.{i}", f"down_blocks.{i}.motion_modules", "width", w, t)
+    return AddOn(file=name, found=found, targets=tuple(f"down_blocks.{i}" for i in range(len(widths))),
+                 clashes=tuple(clashes), notes=("motion modules go between the blocks of diffusers' UNetMotionModel;"
+                                                " blocks named in diffusers' naming",))
+
+
+def _made_for(base: BaseModel, name: str, found: Identified, what: str) -> AddOn:
+    bases = found.base.split(" / ")
+    clashes = [] if base.record is not None and base.record.name in bases else [
+        Clash(module="the base model", key=name, what=what, file=found.base, base=base.model)]
+    return AddOn(file=name, found=found, clashes=tuple(clashes), notes=(f"made for {found.base}: {found.evidence}",))
+
+
+def check_t2i(base: BaseModel, name: str, found: Identified, shapes: dict[str, Shape]) -> AddOn:
+    return _made_for(base, name, found, "base (by its pixel-unshuffle factor)")
+
+
+def check_vae(base: BaseModel, name: str, found: Identified, shapes: dict[str, Shape]) -> AddOn:
+    clashes: list[Clash] = []
+    _same(clashes, "conv_out" if base.naming == "diffusers" else "out.2", "latent", "latent channels",
+          found.details.get("latent_channels"), base.config.get("out_channels", 4))
+    return AddOn(file=name, found=found, clashes=tuple(clashes), notes=(str(found.details.get("note", "")),))
+
+
+def check_text_encoder(base: BaseModel, name: str, found: Identified, shapes: dict[str, Shape]) -> AddOn:
+    width = found.details.get("width")
+    mine = next((e.key for e in TEXT_ENCODERS if e.width == width), None)
+    used = [t.encoder for t in base.record.text] if base.record else []
+    clashes = [] if mine in used else [Clash(module="the base's text encoders", key=name, what="encoder width",
+                                             file=width, base=[e.width for e in TEXT_ENCODERS if e.key in used])]
+    return AddOn(file=name, found=found, clashes=tuple(clashes))
+
+
+CHECKS: dict[str, Check] = {"controlnet": check_controlnet, "ip-adapter": check_ip_adapter,
+                            "motion-module": check_motion, "t2i-adapter": check_t2i, "vae": check_vae,
+                            "text-encoder": check_text_encoder}
+"""Kind key -> its check (the LoRA-style kinds are ``network.check_network``)."""
