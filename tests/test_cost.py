@@ -20,7 +20,9 @@ from unetviz.tracing import input_spec
 
 NON_SQUARE = {"dance-diffusion": "32768", "ronneberger2015": "572x476", "ddpm-lucidrains": "48x64",
               # volumes: a size every stage's stride divides, each axis different
-              "nnunet-lung-3d-fullres": "48x160x128", "monai-spleen-ct": "64x96x80"}
+              "nnunet-lung-3d-fullres": "48x160x128", "monai-spleen-ct": "64x96x80",
+              "nnunet-lung-resenc-m": "48x160x128", "nnunet-lung-resenc-l": "48x192x128",
+              "nnunet-lung-resenc-xl": "64x192x128"}
 """A non-square size per preset where the default (its size x 3/4 by its size) does not suit."""
 PEAK_TOLERANCE = 0.15
 """The estimated peak (scores materialised) is within 15% of the tracker's where attention or the

@@ -29,7 +29,8 @@ SPACE = {
     "dance-diffusion": "audio", "modelscope-t2v": "latent", "svd": "latent", "animatediff": "latent",
     "if-i-xl": "pixel", "kandinsky22-decoder": "latent", "karlo-decoder": "pixel", "ncsnpp-celebahq-256": "pixel",
     "sd-x2-latent-upscaler": "latent", "nnunet-lung-3d-fullres": "volume", "nnunet-lung-2d": "pixel",
-    "monai-spleen-ct": "volume",
+    "monai-spleen-ct": "volume", "nnunet-lung-resenc-m": "volume", "nnunet-lung-resenc-l": "volume",
+    "nnunet-lung-resenc-xl": "volume",
 }
 VIDEO = ("modelscope-t2v", "svd", "animatediff")
 
