@@ -90,3 +90,25 @@ def test_a_resenc_preset_is_what_its_planner_writes(planned: dict[str, dict[str,
     assert PRESETS[preset].config == config
     assert plans_name in PRESETS[preset].description and RESENC[preset] in PRESETS[preset].description
 
+
+
+@pytest.mark.parametrize("preset", list(RESENC))
+def test_cost_shows_the_estimate_the_planner_chose_the_patch_by(preset: str) -> None:
+    """``cost``'s nnU-Net estimate at the patch is the planner's own static_estimate_VRAM_usage."""
+    pytest.importorskip("nnunetv2")
+    torch = pytest.importorskip("torch")
+    from nnunetv2.experiment_planning.experiment_planners import residual_unets
+
+    import unetviz
+    from unetviz.analysis.nnunet_estimate import feature_map_size
+
+    planner = getattr(residual_unets.residual_encoder_unet_planners, RESENC[preset])
+    c = PRESETS[preset].config
+    with torch.device("meta"):
+        theirs = planner.static_estimate_VRAM_usage(tuple(c["patch_size"]), c["input_channels"], c["num_classes"],
+                                                    c["network_class_name"], c["arch_kwargs"],
+                                                    tuple(c["arch_kwargs_req_import"]))
+    ours = feature_map_size(unetviz.trace(preset))
+    assert ours == int(theirs)
+    sizes = unetviz.cost(preset).to_dict()["sizes"]
+    assert any(s["size"] == c["patch_size"] and s["nnunet_estimate_elements"] == ours for s in sizes), sizes
