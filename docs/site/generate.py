@@ -22,6 +22,7 @@ import shows  # noqa: E402
 import uvdocs  # noqa: E402
 import zh  # noqa: E402
 from pages import cli_reference, preset_index  # noqa: E402
+from playground import links  # noqa: E402
 
 TEMPLATES = "_templates"
 
@@ -35,6 +36,7 @@ def environment() -> jinja2.Environment:
     env.globals.update(uvdocs.CONTEXT)
     env.globals.update(shows.CONTEXT)
     env.globals.update(zh.CONTEXT)
+    env.globals.update(links.CONTEXT)
     return env
 
 

@@ -225,6 +225,7 @@ def view(trace: Trace, detail: str = "units") -> dict[str, Any]:
               "to": s.to} for s in trace.skips]
     error = None if trace.error is None else {"at": trace.error.at, "message": trace.error.message}
     return {"family": trace.family, "model": trace.model, "preset": trace.preset, "input": input_text(trace),
+            "size": fmt_size(trace.in_size),
             "output": None if trace.out_size is None else f"{trace.out_channels}x{fmt_size(trace.out_size)}",
             "params": trace.params, "macs": trace.macs, "units": len(trace.units), "layers": len(trace.layers),
             "skips": skips, "concats": [_concat(trace, c) for c in trace.concats], "error": error,

@@ -44,7 +44,12 @@ function trace({ levels = 0, fromJson = false } = {}) {
   const t = performance.now();
   const answer = JSON.parse(bridge.run(JSON.stringify(state.config), state.preset, state.size, state.detail, levels));
   const py = performance.now() - t;
-  if (answer.error) { showError(answer.error); return; }
+  if (answer.error) {
+    showError(answer.error);
+    if (!fromJson) $("json").value = pretty(state.config);
+    writeHash();
+    return;
+  }
   state.config = answer.config;
   showError("");
   const d = performance.now();
@@ -55,14 +60,25 @@ function trace({ levels = 0, fromJson = false } = {}) {
   window.__uv.runs += 1;
   document.body.dataset.runs = String(window.__uv.runs);
   controls(answer.controls);
-  if (!fromJson) $("json").value = JSON.stringify(state.config, null, 1);
+  if (!fromJson) $("json").value = pretty(state.config);
+  $("size").placeholder = `${answer.view.size} (the config's own)`;
   writeHash();
   status(`traced in ${py.toFixed(0)} ms, drawn in ${(shown - d).toFixed(0)} ms`);
 }
 
+// a key a line, each value on its line (nested objects too), as a config is written by hand
+function pretty(value, indent = "") {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return JSON.stringify(value);
+  const inner = indent + "  ";
+  const items = Object.entries(value).map(([k, v]) => `${inner}${JSON.stringify(k)}: ${pretty(v, inner)}`);
+  return items.length ? `{\n${items.join(",\n")}\n${indent}}` : "{}";
+}
+
 function showError(message) {
-  $("error").hidden = !message;
-  $("error").textContent = message ? `error: ${message}` : "";
+  for (const id of ["error", "side-error"]) {
+    $(id).hidden = !message;
+    $(id).textContent = message ? `error: ${message}` : "";
+  }
   for (const id of ["figures", "failure", "diagram", "concats", "skips"]) $(id).classList.toggle("stale", !!message);
 }
 
@@ -76,10 +92,10 @@ function draw(v) {
     + esc(v.error.message) : "";
   const svg = viz.renderSVGElement(v.dot);
   $("diagram").replaceChildren(svg);
-  $("concats").innerHTML = "<tr><th class='r'>#</th><th>consumer</th><th class='r'>size</th><th>channels</th>"
-    + "<th>operands</th></tr>" + v.concats.map((c, i) => `<tr><td class='r'>${i}</td><td>${esc(c.consumer)}</td>`
-    + `<td class='r'>${esc(c.size)}</td><td class='sum'>${esc(c.sum)}</td><td class='why'>${esc(c.terms)}</td></tr>`)
-      .join("");
+  $("concats").innerHTML = "<tr><th class='r'>#</th><th>channels</th><th class='r'>size</th>"
+    + "<th>consumer <span class='sub'>and its operands</span></th></tr>" + v.concats.map((c, i) => "<tr>"
+    + `<td class='r'>${i}</td><td class='sum'>${esc(c.sum)}</td><td class='r'>${esc(c.size)}</td>`
+    + `<td class='path'>${esc(c.consumer)}<div class='why'>${esc(c.terms)}</div></td></tr>`).join("");
   $("skips").innerHTML = "<tr><th class='r'>#</th><th>pushed by</th><th class='r'>ch</th><th class='r'>size</th>"
     + "<th>popped by</th></tr>" + v.skips.map((s) => `<tr><td class='r'>${s.index}</td><td>${esc(s.unit)}</td>`
     + `<td class='r'>${s.channels}</td><td class='r'>${esc(s.size)}</td><td>${esc(s.to ?? "(never popped)")}</td>`
@@ -181,25 +197,32 @@ function wire() {
 
 // --- start: Graphviz and Python load side by side ---------------------------------------------------------------
 async function start() {
+  if (matchMedia("(max-width: 760px)").matches) $("json-box").open = false;  // a phone: the U first
   const vizReady = vizInstance();
   const here = new URL(".", location.href).href;
+  const phases = timing.phases = {};
   const py = await loadPyodide({ indexURL: `${here}vendor/pyodide/`, packages: [] });
+  phases.pyodide = performance.now();
   const listed = await (await fetch("vendor/wheels.json")).json();
   const site = py.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
   await Promise.all(listed.wheels.map(async (name) => {
     const data = await (await fetch(`vendor/wheels/${name}`)).arrayBuffer();
     py.unpackArchive(data, "wheel", { extractDir: site });
   }));
+  phases.wheels = performance.now();
   py.FS.writeFile("/home/pyodide/bridge.py", await (await fetch("bridge.py")).text());
   py.runPython("import sys; sys.path.insert(0, '/home/pyodide')");
   bridge = py.pyimport("bridge");
   presets = JSON.parse(bridge.presets());
+  phases.imported = performance.now();
   viz = await vizReady;
+  phases.viz = performance.now();
   wire();
   load(readHash());
   document.body.dataset.state = "ready";
   timing.loaded = performance.now() - T0;
-  status(`ready in ${(timing.firstShown / 1000).toFixed(1)} s (${listed.npm.pyodide ? "Pyodide " + listed.npm.pyodide : ""})`);
+  status(`ready in ${((timing.firstShown ?? performance.now()) / 1000).toFixed(1)} s`
+    + ` (Pyodide ${listed.npm.pyodide}, Viz.js ${listed.npm["@viz-js/viz"]})`);
   // for benchmarks/bench_playground.py: a fresh trace (no cached result) of a preset, timed in the page
   window.__uvRetrace = (name) => {
     bridge.clear();
