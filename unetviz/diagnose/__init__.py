@@ -25,16 +25,33 @@ def why(text: str, model: str | Path | dict[str, Any] | None = None) -> Diagnosi
     if parsed.kind == "other":
         return answer.word(parsed, search.Found(), "")
     models, scope = _models(model, parsed.kind)
-    readers = {"matmul": search.matmul, "conv": search.conv, "state_size": state.size_mismatch,
+    models = _hinted(models, text)
+    if parsed.framework != "torch" and parsed.kind == "concat":
+        models = []  # every model unetviz traces is a PyTorch one: none of them made a Keras graph fail
+    readers = {"matmul": search.matmul, "state_size": state.size_mismatch,
                "state_keys": state.missing_unexpected, "added_cond": search.added_cond,
                "divisible": search.divisible}
     found: search.Found
-    if parsed.kind in ("concat", "broadcast"):
-        read = sizes.concat if parsed.kind == "concat" else sizes.broadcast
+    if parsed.kind in ("concat", "broadcast", "conv"):
+        read = {"concat": sizes.concat, "broadcast": sizes.broadcast, "conv": search.conv}[parsed.kind]
         found = read(parsed, models, narrowed=bool(scope))
     else:
         found = readers[parsed.kind](parsed, models)
     return answer.word(parsed, found, scope)
+
+
+def _hinted(models: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """The models whose family's package a pasted traceback runs through (``site-packages/monai/...``,
+    ``comfy/ldm/...``) first, marked ``hinted``; the others after them, in their order."""
+    import re
+
+    paths = " ".join(re.findall(r"[\w./\\-]+\.py", text)).replace("\\", "/")
+
+    def named(f: dict[str, Any]) -> bool:
+        return any(f"{p.strip('.')}/" in paths for p in f.get("live", ()))
+
+    marked = [{**f, "hinted": named(f)} for f in models]
+    return sorted(marked, key=lambda f: not f["hinted"])
 
 
 def _models(model: str | Path | dict[str, Any] | None, kind: str) -> tuple[list[dict[str, Any]], str]:

@@ -55,9 +55,11 @@ def _no_match(p: Parsed, found: Found, scope: str) -> str:
         return "unetviz reads no shape numbers in this error."
     a, b = p.numbers.get("expected"), p.numbers.get("got")
     if p.kind in ("concat", "broadcast") and isinstance(a, int) and isinstance(b, int) and abs(a - b) == 1:
+        which = ("the model is a Keras one, and unetviz's are PyTorch models" if p.framework != "torch" else
+                 f"no model of {where} fails with exactly these sizes")
         return (f"a skip and its upsampled partner differ by one ({a} vs {b}): the input reached an odd size at some"
-                f" level, but no model of {where} fails with exactly these sizes. Make the input a multiple of"
-                " 2**(number of downsamplings) of your model, or name it with --model.")
+                f" level, but {which}. Make the input a multiple of 2**(number of downsamplings) of your model"
+                + (", or name it with --model." if p.framework == "torch" else "."))
     if found.facts.get("channels"):
         return ("a mismatch of channels (dimension 1) between two tensors: no layer or size of a known model"
                 " explains it.")
@@ -105,24 +107,32 @@ def _conv(p: Parsed, found: Found) -> tuple[str, str, list[str], list[str]]:
     n = p.numbers
     top = found.candidates[0]
     weight = n["weight"] if isinstance(n["weight"], list) else [n["weight"]] * 2
-    meaning = found.facts["meaning"].get(top.model) or "its input"
+    reads = found.facts["reads"].get(top.model, "")
+    meaning = found.facts["meaning"].get(top.model) or (f"the {reads}" if reads else "its input")
     takes = [f"{m} ({what or 'its input'})" for m, what in found.facts["takes"]]
     latents = [f"the {name} latent" for name, _ in found.facts["latents"]]
-    inputs = [*takes, *latents]
-    if found.facts["input_layer"].get(top.model):
-        cause = (f"{_short(top)}, the first conv of {names([top.model, *top.also])}, takes {weight[1]}"
-                 f" channels ({meaning}), and got {n['got']}" +
-                 (f", which is what {names(inputs)} takes" if inputs else "") + ".")
-        cause += (" The checkpoint and the config (or the pipeline) disagree on the input: an inpainting, pix2pix"
-                  " or other extra-channel model run as another kind, or a latent of another autoencoder.")
-        fix = (f"Run a {weight[1]}-channel model with the inputs it was trained on, or load the checkpoint with the"
-               f" config whose in_channels is {n['got']}" + (f" ({names([m for m, _ in found.facts['takes']])})"
-                                                            if takes else "") + ".")
+    inputs = [*found.facts["images"], *takes, *latents]
+    owners = names([top.model, *top.also])
+    alternatives = [f"{c.model}'s {c.layer} has the same weight" for c in found.candidates[1:3]]
+    if not found.facts["input_layer"].get(top.model):
+        cause = (f"{_short(top)} of {owners} takes {weight[1]} channels and got {n['got']}: a layer inside the"
+                 " model, so the weights and the config disagree.")
+        return cause, f"Load the weights with the config they were trained with ({top.model}'s widths).", \
+            alternatives, inputs
+    cause = (f"{_short(top)}, the first conv of {owners}, reads {weight[1]} channels ({meaning}) and got {n['got']}"
+             + (f", which is {names(inputs)}" if inputs else ", a count no known part makes") + ".")
+    if reads == "image":
+        cause += " The image has the wrong number of channels (an alpha channel, a grayscale image, or a latent"
+        cause += " passed where the image is read)."
+        fix = f"Convert the image to {weight[1]} channels (drop the alpha channel: .convert('RGB'))."
     else:
-        cause = (f"{_short(top)} of {names([top.model, *top.also])} takes {weight[1]} channels and got {n['got']}:"
-                 " a layer inside the model, so the weights and the config disagree.")
-        fix = f"Load the weights with the config they were trained with ({top.model}'s widths)."
-    return cause, fix, [], inputs
+        cause += (" The checkpoint and the config (or the pipeline) disagree on the input: an inpainting, pix2pix"
+                  " or other extra-channel model run as another kind, a latent of another autoencoder, or an image"
+                  " where a latent belongs.")
+        fix = (f"Give {top.model} the inputs it was trained on ({meaning}), or load the checkpoint with the config"
+               f" whose in_channels is {n['got']}" + (f" ({names([m for m, _ in found.facts['takes']])})"
+                                                     if takes else "") + ".")
+    return cause, fix, alternatives, inputs
 
 
 def _state_size(p: Parsed, found: Found) -> tuple[str, str, list[str], list[str]]:

@@ -27,7 +27,8 @@ from .knowledge import config_of, model_names
 Facts = dict[str, Any]
 """One model's facts: ``name``, ``family``, ``model``, ``in_channels``, ``context``, ``added``, ``rank``,
 ``size``, ``levels``, ``linears`` and ``convs`` (``[diffusers path, original path, in, out | weight shape]``),
-``tensors`` (``[key, other naming's key, shape]``)."""
+``tensors`` (``[key, other naming's key, shape]``), ``live`` (the family's module prefixes, which a traceback's
+file paths name)."""
 
 _MEMO: dict[str, Facts] = {}
 _READ: list[bool] = []  # the disk cache has been read in this process
@@ -53,7 +54,9 @@ def all_facts() -> list[Facts]:
 def compute(name: str, config: Mapping[str, Any]) -> Facts:
     """Trace ``config`` and keep what the search compares errors with."""
     from ..checkpoints.keymaps import block_id
+    from ..families import lookup
     from ..tracing import constructed, trace_config
+    from .knowledge import preset_of
 
     built = constructed(dict(config))
     pair = _twins(config)
@@ -73,7 +76,8 @@ def compute(name: str, config: Mapping[str, Any]) -> Facts:
         elif layer.type.startswith("Conv") and len(weight) >= 3:
             out["convs"].append([*names, list(weight)])
     out["tensors"] = [[k, o, list(s)] for k, o, s in (pair[2] if pair else [(k, "", s) for k, s in built.manifest])]
-    forward = trace_config(dict(config))
+    forward = trace_config(dict(config), preset=preset_of(name))
+    out["live"] = list(lookup(dict(config))[0].live)
     out.update(_levels(forward))
     context = config.get("cross_attention_dim", config.get("context_dim"))
     out["context"] = context if isinstance(context, int) else (forward.context[1] if forward.context else None)
@@ -97,10 +101,13 @@ def _added(config: Mapping[str, Any]) -> int | None:
 
 
 def _levels(t: Trace) -> Facts:
-    """The input's rank and size, and each skip's downscaling from the input (1, 2, 4...) on the last axis
-    (the first of a volume may be downscaled at fewer stages)."""
+    """The input's rank and size, and its downscalings on the last axis (the first of a volume may be downscaled
+    at fewer stages): 1, 2, 4... up to the smallest map any layer makes (the bottleneck)."""
     size = list(t.in_size)
-    levels = sorted({size[-1] // s.size[-1] for s in t.skips if s.size and s.size[-1]})
+    smallest = min((x.out_size[-1] for x in t.layers if x.out_size and x.out_size[-1]), default=size[-1] if size
+                   else 1)
+    deepest = size[-1] // smallest if size and smallest else 1
+    levels = [2**k for k in range(deepest.bit_length()) if 2**k <= deepest]
     return {"rank": len(size), "size": size, "levels": levels, "space": t.space, "factor": t.factor}
 
 

@@ -82,6 +82,34 @@ class Latent:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Autoencoder:
+    """A diffusers ``AutoencoderKL`` by the config keys that fix its outer convs' shapes."""
+
+    name: str
+    """Short name (``SD VAE``)."""
+    image_channels: int
+    """``in_channels`` / ``out_channels``: the image's."""
+    widths: tuple[int, ...]
+    """``block_out_channels``."""
+    latent: str
+    """The ``Latent`` record of its latent."""
+    quant_convs: bool
+    """``use_quant_conv`` / ``use_post_quant_conv`` (True unless the config turns them off)."""
+    source: str
+    """The config file."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Image:
+    """An image format's channels."""
+
+    name: str
+    """``RGB image``, ``RGBA image (RGB + alpha)``..."""
+    channels: int
+    """Its channels."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Variant:
     """A published U-Net that is a preset's config with some arguments changed."""
 
@@ -149,6 +177,32 @@ LATENTS: tuple[Latent, ...] = (
            source="black-forest-labs/FLUX.1-dev vae/config.json latent_channels"),
 )
 
+AUTOENCODERS: tuple[Autoencoder, ...] = (
+    Autoencoder(name="SD VAE", image_channels=3, widths=(128, 256, 512, 512), latent="SD VAE", quant_convs=True,
+                source="stabilityai/sd-vae-ft-mse config.json (SD 1.x/2.x; SDXL's VAE has the same shapes)"),
+    Autoencoder(name="SD3/FLUX VAE", image_channels=3, widths=(128, 256, 512, 512), latent="SD3/FLUX VAE",
+                quant_convs=False, source="black-forest-labs/FLUX.1-dev vae/config.json (use_quant_conv false)"),
+)
+IMAGES: tuple[Image, ...] = (
+    Image(name="RGB image", channels=3), Image(name="RGBA image (RGB + alpha)", channels=4),
+    Image(name="grayscale image", channels=1),
+)
+
+
+def autoencoder_convs(a: Autoencoder) -> list[tuple[str, list[int], str]]:
+    """The outer convs of an ``AutoencoderKL`` as its constructor makes them: (path, weight shape, what it reads).
+    The encoder writes a mean and a log-variance (2 x latent channels)."""
+    z = next(x.channels for x in LATENTS if x.name == a.latent)
+    first, last = a.widths[0], a.widths[-1]
+    convs = [("encoder.conv_in", [first, a.image_channels, 3, 3], "image"),
+             ("encoder.conv_out", [2 * z, last, 3, 3], "inner")]
+    if a.quant_convs:
+        convs += [("quant_conv", [2 * z, 2 * z, 1, 1], "inner"), ("post_quant_conv", [z, z, 1, 1], "latent")]
+    convs += [("decoder.conv_in", [last, z, 3, 3], "inner" if a.quant_convs else "latent"),
+              ("decoder.conv_out", [a.image_channels, first, 3, 3], "inner")]
+    return convs
+
+
 _SDXL_REFINER: dict[str, Any] = {
     "family": "ldm", "image_size": 128, "adm_in_channels": 2560, "num_classes": "sequential", "in_channels": 4,
     "out_channels": 4, "model_channels": 384, "attention_resolutions": [4, 2], "num_res_blocks": 2,
@@ -192,6 +246,13 @@ def config_of(name: str) -> dict[str, Any]:
             base = dict(PRESETS[v.base].config)
             return dict(v.changes) if v.changes.get("family") else {**base, **v.changes}
     return dict(PRESETS[name].config)
+
+
+def preset_of(name: str) -> str | None:
+    """The preset a model's input declaration comes from: itself, or a variant's base."""
+    if name in PRESETS:
+        return name
+    return next((v.base for v in VARIANTS if v.name == name), None)
 
 
 def description(name: str) -> str:

@@ -50,6 +50,8 @@ class Parsed:
     """``state_keys``: the keys the file has and the model lacks."""
     loader: str = ""
     """The class ``load_state_dict`` was loading into, when the message names it (``ControlNet``, ``UNetModel``)."""
+    framework: str = "torch"
+    """``torch``, or ``keras`` for Keras' and TensorFlow's messages (channel-last shapes)."""
 
 
 _N = r"(\d+)"
@@ -67,6 +69,8 @@ _LOADER = re.compile(r"Error\(s\) in loading state_dict for (\w+)")
 _KEYS = re.compile(r"(Missing|Unexpected) key\(s\) in state_dict: ((?:\"[^\"]+\"(?:, )?)+)")
 _CAT = (
     re.compile(rf"Sizes of tensors must match except in dimension {_N}\. Expected size {_N} but got size {_N}"),
+    re.compile(rf"Sizes of tensors must match except in dimension {_N}\. Expected {_N} in dimension {_N} but got"
+               rf" {_N}"),
     re.compile(rf"Sizes of tensors must match except in dimension {_N}\. Got {_N} and {_N} in dimension {_N}"),
     re.compile(rf"Sizes of tensors must match except in dimension {_N}\. Got {_N} and {_N} \(The offending"),
     re.compile(rf"All dimensions except {_N} must match\. Input \d+ has shape \[([\d\s]+)\] and doesn't match input"
@@ -163,12 +167,14 @@ def _concat(flat: str) -> Parsed | None:
         if not hits:
             continue
         m = hits[-1]
-        if n == 3:  # TensorFlow: whole shapes, channel-last
+        if n == 4:  # TensorFlow: whole shapes, channel-last
             a, b = _ints(m.group(2)), _ints(m.group(3))
             return _from_shapes(m.group(0), a, b, int(m.group(1)))
         g = [int(x) for x in m.groups()]
+        if n == 1:  # torch >= 2.x on some devices: "Expected 11 in dimension 4 but got 12"
+            g = [g[0], g[1], g[3], g[2]]
         numbers: dict[str, int | list[int]] = {"cat_dim": g[0], "expected": g[1], "got": g[2]}
-        if n == 1:
+        if n in (1, 2):
             numbers["dim"] = g[3]
         return Parsed(kind="concat", message=m.group(0), numbers=numbers)
     keras = _KERAS.search(flat)
@@ -190,7 +196,7 @@ def _from_shapes(message: str, a: list[int], b: list[int], axis: int) -> Parsed 
         return None
     i = differ[0]
     return Parsed(kind="concat", message=message, numbers={"cat_dim": cat, "expected": a[i], "got": b[i], "dim": i,
-                                                          "rank": len(a)})
+                                                          "rank": len(a)}, framework="keras")
 
 
 def _broadcast(flat: str) -> Parsed | None:

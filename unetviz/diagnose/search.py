@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .index import Facts
-from .knowledge import LATENTS, input_meaning, widths_named
+from .knowledge import AUTOENCODERS, IMAGES, LATENTS, autoencoder_convs, input_meaning, widths_named
 from .parse import Parsed
 from .records import Candidate
 
@@ -68,19 +68,31 @@ def _first_per_model(hits: list[Candidate]) -> tuple[Candidate, ...]:
     return grouped(marked)
 
 
-def conv(p: Parsed, models: list[Facts]) -> Found:
-    """A conv whose weight has exactly the error's shape; what reads the channels the input had."""
+def conv(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
+    """A conv whose weight has exactly the error's shape; what reads the channels the input had. Besides the
+    U-Nets, the outer convs of the known autoencoders (unless the search is narrowed to one model)."""
     weight = list(p.numbers["weight"])  # type: ignore[arg-type]
     got = int(p.numbers["got"])  # type: ignore[arg-type]
     hits = [Candidate(model=f["name"], layer=d, original=o, block_id=b, side="layer", widths={"weight": w})
             for f in models for d, o, b, w in f["convs"] if w == weight]
-    first_conv = {f["name"]: bool(f["convs"]) and f["convs"][0][3] == weight for f in models}
+    reads = {f["name"]: ("image" if f["space"] == "pixel" else "latent") for f in models
+             if f["convs"] and f["convs"][0][3] == weight}
+    for a in () if narrowed else AUTOENCODERS:
+        for path, w, what in autoencoder_convs(a):
+            if w == weight:
+                hits.append(Candidate(model=a.name, layer=path, side="layer", widths={"weight": w}))
+                if what != "inner":
+                    reads[a.name] = what
+    # the models whose input is declared to be more than the latent (inpainting, pix2pix): plain latent models
+    # are covered by the latent records below
     takes = [(f["name"], input_meaning(f["name"])) for f in models
-             if f["in_channels"] == got and f["rank"] == len(weight) - 2]
+             if f["in_channels"] == got and f["rank"] == len(weight) - 2 and input_meaning(f["name"])]
     latents = [(x.name, x.channels) for x in LATENTS if x.channels == got]
+    images = [x.name for x in IMAGES if x.channels == got]
+    reads_image = any(reads.get(c.model) == "image" for c in hits)
     return Found(candidates=_first_per_model(hits), facts={
-        "input_layer": {c.model: first_conv.get(c.model, False) for c in hits},
-        "takes": takes, "latents": latents,
+        "input_layer": {c.model: c.model in reads for c in hits}, "reads": reads,
+        "takes": takes, "latents": latents, "images": images if reads_image else [],
         "meaning": {c.model: input_meaning(c.model) for c in hits}})
 
 

@@ -39,11 +39,11 @@ def concat(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
         for level in f["levels"][:-1]:
             for s in odd:
                 n = s * max(level, 1)
-                tries.append((abs(math.log2(n / f["size"][-1])), f, n))
-    tries.sort(key=lambda x: x[0])
+                tries.append((not f.get("hinted", False), abs(math.log2(n / f["size"][-1])), f, n))
+    tries.sort(key=lambda x: (x[0], x[1]))
     hits: list[Candidate] = []
     ran = 0
-    for _, f, n in tries:
+    for _, _, f, n in tries:
         if (not narrowed and ran >= BUDGET) or len(hits) >= MODELS or any(c.model == f["name"] for c in hits):
             continue
         ran += 1
