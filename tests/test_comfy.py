@@ -167,3 +167,30 @@ def test_inspect_agrees_with_comfyui_detection(tmp_path: Path, name: str) -> Non
     assert type(detection.model_config_from_unet_config(theirs, state)).__name__ == comfy_class
     # and the config inspect gives is the fixture's network
     assert unetviz.weights(found.config).tensors == {k[len(ORIGINAL):]: v for k, v in shapes.items()}
+
+
+def _diffusers_shapes(preset: str, in_channels: int) -> dict[str, tuple[int, ...]]:
+    """diffusers' own UNet2DConditionModel of a preset's config, on the meta device, as ``unet.``-prefixed keys."""
+    diffusers = pytest.importorskip("diffusers")
+    cfg = {k: v for k, v in resolve(preset)[0].items() if not k.startswith("_")}
+    with torch.device("meta"):
+        model = diffusers.UNet2DConditionModel(**{**cfg, "in_channels": in_channels})
+    return {f"unet.{k}": tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize(("preset", "in_channels", "named"), [
+    ("sd15", 4, "SD 1.x"), ("sd15", 9, "SD 1.x inpainting"), ("sd21", 4, "SD 2.x"), ("sdxl", 4, "SDXL base"),
+    ("sdxl", 9, "SDXL base inpainting"), ("sdxl", 8, "SDXL base InstructPix2Pix")])
+def test_inspect_of_diffusers_naming_agrees_with_comfyui_detection(tmp_path: Path, preset: str, in_channels: int,
+                                                                   named: str) -> None:
+    """ComfyUI reads a diffusers-named U-Net by matching its known models; inspect rebuilds a diffusers config,
+    whose original-naming twin (unetviz's key map) ComfyUI's original-naming detection must read the same."""
+    shapes = _diffusers_shapes(preset, in_channels)
+    found, _ = unetviz.api.inspect(header_file(tmp_path / "unet.safetensors", shapes))
+    detection = comfy.load("model_detection")
+    state = {k[len("unet."):]: torch.empty(s, device="meta") for k, s in shapes.items()}
+    theirs = detection.unet_config_from_diffusers_unet(state)
+    twin = unetviz.api.weights(found.config, naming="original").tensors
+    ours = detection.detect_unet_config({k: torch.empty(s, device="meta") for k, s in twin.items()}, "")
+    differ = {k: (ours.get(k), theirs.get(k)) for k in COMPARED if ours.get(k) != theirs.get(k)}
+    assert differ == {} and found.matches == named
