@@ -48,8 +48,12 @@ def network_base(modules: list[NetworkModule]) -> tuple[list[Any], str]:
     """The bases a LoRA-style file's widths declare, and the width that says so: a U-Net cross-attention's
     ``to_k`` in-width (the context), else its text encoders' widths."""
     for m in modules:
-        if m.part == "unet" and m.path.replace(".", "_").endswith("attn2_to_k") and m.in_width:
-            return by_context(m.in_width), f"its attn2.to_k down-projection reads {m.in_width}"
+        # to_k is a Linear in every SD U-Net: a factorisation's flattened in-width (LoHa, LoKr) is its in-width
+        width = m.in_width or m.in_total
+        if m.part == "unet" and m.path.replace(".", "_").endswith("attn2_to_k") and width:
+            algo = m.algo.split("+")[0]
+            what = "down-projection" if algo in ("lora", "locon") else f"{ALGOS.get(algo, algo)} factors"
+            return by_context(width), f"its attn2.to_k {what} read {width}"
     te = {m.part: m.in_width for m in modules if m.part != "unet" and m.in_width
           and m.path.replace(".", "_").endswith("self_attn_q_proj")}
     if te:

