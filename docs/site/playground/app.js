@@ -47,6 +47,7 @@ function trace({ levels = 0, fromJson = false } = {}) {
   if (answer.error) {
     showError(answer.error);
     if (!fromJson) $("json").value = pretty(state.config);
+    if (!$("knobs").children.length) $("json-box").open = true;  // nothing traced yet: the JSON is what to fix
     writeHash();
     return;
   }
@@ -68,7 +69,8 @@ function trace({ levels = 0, fromJson = false } = {}) {
 
 // a key a line, each value on its line (nested objects too), as a config is written by hand
 function pretty(value, indent = "") {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => pretty(v, indent)).join(", ")}]`;
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
   const inner = indent + "  ";
   const items = Object.entries(value).map(([k, v]) => `${inner}${JSON.stringify(k)}: ${pretty(v, inner)}`);
   return items.length ? `{\n${items.join(",\n")}\n${indent}}` : "{}";
@@ -234,6 +236,8 @@ async function start() {
 
 start().catch((e) => {
   document.body.dataset.state = "failed";
-  showError(`the playground could not start: ${e.message || e}`);
+  const served = location.protocol === "file:"
+    ? " (browsers load WebAssembly only over HTTP: serve the site, e.g. python -m http.server -d docs/_build/html)" : "";
+  showError(`the playground could not start: ${e.message || e}${served}`);
   status("failed");
 });
