@@ -82,3 +82,55 @@ def test_a_bad_file_gets_one_line_and_exit_2(tmp_path: Path, name: str, data: by
     r = cli("inspect", str(_write(tmp_path / name, data)))
     assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
     assert needle in r.stderr and r.stdout == ""
+
+
+REFINER = {"family": "ldm", "adm_in_channels": 2560, "num_classes": "sequential", "in_channels": 4, "out_channels": 4,
+           "model_channels": 384, "attention_resolutions": [4, 2], "num_res_blocks": 2, "channel_mult": [1, 2, 4, 4],
+           "num_head_channels": 64, "use_spatial_transformer": True, "use_linear_in_transformer": True,
+           "transformer_depth": 4, "context_dim": 1280, "legacy": False}
+"""Stability-AI generative-models configs/inference/sd_xl_refiner.yaml, network_config.params."""
+
+
+def test_the_check_hint_names_the_model_the_file_is(tmp_path: Path) -> None:
+    refiner = {ORIGINAL + k: v for k, v in unetviz.weights(REFINER).tensors.items()}
+    r = cli("weights", "sdxl", "--check", str(header_file(tmp_path / "refiner.safetensors", refiner)))
+    assert r.returncode == 1 and "hint: the file holds SDXL refiner U-Net (original naming)" in r.stdout
+    assert "another naming" not in r.stdout  # both namings were tried: none is suggested
+    inpaint = {ORIGINAL + k: v for k, v in unetviz.weights("sd15-ldm").tensors.items()}
+    inpaint[ORIGINAL + "input_blocks.0.0.weight"] = (320, 9, 3, 3)
+    r = cli("weights", "sd15", "--check", str(header_file(tmp_path / "inpaint.safetensors", inpaint)))
+    assert r.returncode == 1 and "685 tensors match" in r.stdout and "SD 1.x inpainting U-Net" in r.stdout
+
+
+def test_naming_is_kept_or_refused(tmp_path: Path) -> None:
+    path = header_file(tmp_path / "v1-5.safetensors", {ORIGINAL + k: v for k, v in
+                                                       unetviz.weights("sd15-ldm").tensors.items()})
+    kept = json.loads(cli("weights", "sd15", "--check", str(path), "--naming", "original", "-f", "json").stdout)
+    assert kept["ok"] and kept["naming"] == "original" and kept["namings_tried"] == ["original"]
+    other = cli("weights", "sd15", "--check", str(path), "--naming", "diffusers", "-f", "json")
+    assert other.returncode == 1 and json.loads(other.stdout)["matched"] == 0
+    refused = cli("weights", "ddpm-cifar10", "--check", str(path), "--naming", "original")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "only the diffusers naming" in refused.stderr
+
+
+def _header(path: Path, header: object) -> Path:
+    blob = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob)
+    return path
+
+
+def test_hostile_headers_of_other_kinds(tmp_path: Path) -> None:
+    lora = {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight":
+            {"dtype": "F16", "shape": [4, 768], "data_offsets": [0, 0]}}
+    bad_shape = _header(tmp_path / "bad.safetensors", {**lora, "x.lora_up.weight": {"shape": "abc"}})
+    deep = tmp_path / "deep.safetensors"
+    deep.write_bytes(struct.pack("<Q", 200_002) + b"[" * 100_001 + b"]" * 100_001)
+    for path in (bad_shape, deep):
+        r = cli("inspect", str(path), "-f", "json")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == "", r.stderr
+    # metadata is untrusted text: a value that is no string, a tag list that is no JSON or nested too deep
+    for meta in ({"ss_tag_frequency": {"a": 1}}, {"ss_tag_frequency": "[" * 100_000}, ["not", "a", "dict"],
+                 {"ss_tag_frequency": '{"1_x": {"tag": "many"}}'}):
+        r = cli("inspect", str(_header(tmp_path / "meta.safetensors", {"__metadata__": meta, **lora})), "-f", "json")
+        d = json.loads(r.stdout)
+        assert r.returncode == 0 and d["kind"] == "lora" and d["base"] == "SD 1.x" and "triggers" not in d
