@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import checkpoint_fixtures as F  # noqa: E402
+import checkpoint_fixtures as F
 
 PY = sys.executable
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
