@@ -21,6 +21,14 @@ from unetviz.diagnose import Diagnosis, why
 from unetviz.render.why import render_why
 
 DATA = Path(__file__).parent / "data" / "why" / "real_errors.json"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The index is built into a folder of the tests' own (the CLI processes inherit it), not the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNETVIZ_CACHE_DIR", str(tmp_path_factory.mktemp("why-cache")))
+        yield
 REAL: list[dict[str, Any]] = json.loads(DATA.read_text(encoding="utf-8"))["errors"]
 WRONG = {"comfyui-6419": "a [64, 4, 3, 3] first conv is also unet2d-attn-64's conv_in: why names it, though the"
                          " issue's conv is a preview decoder's",
@@ -300,17 +308,24 @@ def test_rich_fits_and_keeps_every_path(width: int) -> None:
 
 
 def test_cache_is_keyed_and_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from unetviz.diagnose import index
+    from importlib.metadata import version
+
+    from unetviz.diagnose import cache, index
 
     monkeypatch.setenv("UNETVIZ_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(index, "_MEMO", {})
     monkeypatch.setattr(index, "_READ", [])
-    path = index.cache_file()
-    assert path is not None and path.parent == tmp_path and index._version() in path.name
+    path = cache.path("layers")
+    assert path is not None and path.parent == tmp_path
+    assert path.name == f"why-layers-{version('unetviz')}-{cache.digest()}.json"
+    stale = tmp_path / "why-layers-0.0.1-0123456789abcdef.json"
+    stale.write_text("{}", encoding="utf-8")
     path.write_text("{not json", encoding="utf-8")  # a broken file is rebuilt, never trusted
     first = index.facts("sd15")
     assert json.loads(path.read_text(encoding="utf-8"))["sd15"]["linears"] == first["linears"]
+    assert not stale.exists()  # another version's file is removed, never read
     monkeypatch.setattr(index, "_MEMO", {})
+    monkeypatch.setattr(index, "_READ", [])
     assert index.facts("sd15") == first
 
 

@@ -3,25 +3,18 @@
 ``facts(name)`` traces a preset or variant once (the constructor's pass for every layer and tensor, in both
 namings where the model has two, and one forward pass at its own size for the levels of its skips) and keeps
 plain numbers: its Linear and conv layers' widths, its state_dict shapes, its context and added-embedding
-widths. Computing them for every model takes longer than a command may, so they are kept on disk as JSON
-under the user's cache folder, in a file whose name holds unetviz's version and a digest of the package's
-source files: any change to the code gives a new file, and a file that cannot be read is rebuilt.
+widths. Computing them for every model takes longer than a command may, so they are kept on disk (``cache``):
+the layers in one file, the tensors (larger, read only for state_dict errors) in another.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Mapping
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from ..core.errors import UnetvizError
 from ..core.records import Trace
+from . import cache
 from .knowledge import config_of, model_names
 
 Facts = dict[str, Any]
@@ -31,17 +24,25 @@ Facts = dict[str, Any]
 file paths name)."""
 
 _MEMO: dict[str, Facts] = {}
-_READ: list[bool] = []  # the disk cache has been read in this process
+_TENSORS: dict[str, list[list[Any]]] = {}
+_READ: list[bool] = []  # the layers cache has been read in this process
+
+
+def _read() -> None:
+    if not _READ:
+        _READ.append(True)
+        _MEMO.update(cache.load("layers"))
 
 
 def facts(name: str) -> Facts:
-    """The facts of a preset or variant ``name``, from memory, the disk cache or the tracer."""
-    if not _READ:
-        _READ.append(True)
-        _MEMO.update(_load_all())
+    """The facts of a preset or variant ``name`` (its tensors apart: ``tensors``), from memory, the disk cache or
+    the tracer."""
+    _read()
     if name not in _MEMO:
-        _MEMO[name] = compute(name, config_of(name))
-        _save(_MEMO)
+        found = compute(name, config_of(name))
+        _TENSORS[name] = found.pop("tensors")
+        _MEMO[name] = found
+        cache.save("layers", _MEMO)
     return _MEMO[name]
 
 
@@ -111,77 +112,27 @@ def _levels(t: Trace) -> Facts:
     return {"rank": len(size), "size": size, "levels": levels, "space": t.space, "factor": t.factor}
 
 
-# ---- the disk cache --------------------------------------------------------------------------------------------
-def cache_file() -> Path | None:
-    """The cache file for this unetviz (version and source digest in its name); None when caching is off."""
-    if os.environ.get("UNETVIZ_NO_CACHE"):
-        return None
-    root = Path(os.environ.get("UNETVIZ_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME")
-                                                            or Path.home() / ".cache") / "unetviz")
-    return root / f"why-index-{_version()}-{_digest()}.json"
-
-
-_TRACED = ("core", "engine", "families", "presets", "checkpoints", "diagnose")
-"""The parts of the package the facts are computed by (renderers, the CLI and the torch side are not)."""
-
-
-@lru_cache(maxsize=1)
-def _digest() -> str:
-    """A digest of the source files the facts come from, by path, size and modification time (what Python's own
-    bytecode cache checks): editing, adding or removing any of them invalidates the cache."""
-    package = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
-    sources = [package / "tracing.py", *(p for part in _TRACED for p in (package / part).rglob("*.py"))]
-    for p in sorted(sources):
-        st = p.stat()
-        h.update(f"{p.relative_to(package)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("unetviz").replace("/", "_")
-    except PackageNotFoundError:
-        return "dev"
-
-
-def _load_all() -> dict[str, Facts]:
-    path = cache_file()
-    if path is None or not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _save(found: Mapping[str, Facts]) -> None:
-    """Write the cache atomically (a temporary file renamed over it); a folder that cannot be written is skipped."""
-    path = cache_file()
-    if path is None:
-        return
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for old in path.parent.glob("why-index-*.json"):  # an older unetviz's index: never read again
-            if old != path:
-                with contextlib.suppress(OSError):
-                    old.unlink()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".why-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(dict(found), f, separators=(",", ":"))
-        os.replace(tmp, path)
-
-
 def warm() -> None:
     """Build every model's facts and write the cache in one go (instead of one write per model)."""
-    if not _READ:
-        _READ.append(True)
-        _MEMO.update(_load_all())
+    _read()
     missing = [n for n in model_names() if n not in _MEMO]
-    for n in missing:
-        _MEMO[n] = compute(n, config_of(n))
-    if missing:
-        _save(_MEMO)
+    found = {n: compute(n, config_of(n)) for n in missing}
+    if found:
+        for n, f in found.items():
+            _TENSORS[n] = f.pop("tensors")
+            _MEMO[n] = f
+        cache.save("layers", _MEMO)
+        cache.save("tensors", _TENSORS)
+
+
+def tensors(f: Facts) -> list[list[Any]]:
+    """A model's ``[key, other naming's key, shape]`` list: read from its own facts (a ``--model`` config) or the
+    tensors cache, loaded only for state_dict errors."""
+    if "tensors" in f:
+        return list(f["tensors"])
+    if not _TENSORS:
+        _TENSORS.update(cache.load("tensors"))
+    if f["name"] not in _TENSORS:
+        _TENSORS[f["name"]] = compute(f["name"], config_of(f["name"]))["tensors"]
+        cache.save("tensors", _TENSORS)
+    return list(_TENSORS[f["name"]])

@@ -15,12 +15,13 @@ import re
 from typing import Any
 
 from ..core.errors import UnetvizError
+from . import cache
 from .index import Facts
 from .parse import Parsed
 from .records import Candidate
 from .search import Found
 
-BUDGET = 14
+BUDGET = 8
 """Traces one unnarrowed search may run (each is milliseconds; this keeps a command well under half a second)."""
 MODELS = 4
 """Models named at most when many reproduce the error."""
@@ -50,9 +51,13 @@ def concat(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
         failure = _fails(f, n)
         if failure is None or not {a, b} <= set(_ints(failure[1])):
             continue
+        # the nearest working sizes are traced for the first model found (the answer's); the others' are its
+        # multiples
+        works = _working(f, n) if not hits else []
         hits.append(Candidate(model=f["name"], layer=failure[0] or "", side="fails",
-                              widths={"size": _size(f, n), "works": _working(f, n), "multiple": f["levels"][-1],
+                              widths={"size": _size(f, n), "works": works, "multiple": f["levels"][-1],
                                       "space": f["space"], "factor": f["factor"]}))
+    _keep()
     return Found(candidates=tuple(hits), facts={"ranks": sorted(ranks), "odd": odd})
 
 
@@ -86,16 +91,38 @@ def _size(f: Facts, n: int) -> list[int]:
     return size
 
 
+_VERDICTS: dict[str, Any] = {}
+"""The tracer's verdicts by ``model|size`` (``[where, message]`` or None), kept in the ``sizes`` cache."""
+_CHANGED: list[bool] = []
+
+
 def _fails(f: Facts, n: int) -> tuple[str | None, str] | None:
     """(where, message) of the trace's failure at the input ``n`` on the last axis, or None when it runs."""
     from ..tracing import trace_config
     from .knowledge import config_of
 
+    key = f"{f['name']}|{'x'.join(map(str, _size(f, n)))}"
+    known = "config" not in f  # a --model config's verdicts are not kept: its name does not identify it
+    if known and not _VERDICTS:
+        _VERDICTS.update(cache.load("sizes") or {"": None})
+    if known and key in _VERDICTS:
+        found = _VERDICTS[key]
+        return None if found is None else (found[0], found[1])
     try:
         t = trace_config(f["config"] if "config" in f else config_of(f["name"]), size=_size(f, n))
+        verdict = None if t.error is None else (t.error.at, t.error.message)
     except UnetvizError:
-        return None
-    return None if t.error is None else (t.error.at, t.error.message)
+        verdict = None
+    if known:
+        _VERDICTS[key] = None if verdict is None else list(verdict)
+        _CHANGED.append(True)
+    return verdict
+
+
+def _keep() -> None:
+    if _CHANGED:
+        cache.save("sizes", _VERDICTS)
+        _CHANGED.clear()
 
 
 def _working(f: Facts, n: int) -> list[int]:

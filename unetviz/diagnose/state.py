@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..checkpoints.keymaps import block_id
-from .index import Facts
+from .index import Facts, tensors
 from .parse import Parsed
 from .records import Candidate
 from .search import Found
@@ -52,7 +51,7 @@ class Table:
         self.name = str(f["name"])
         self.by_key: dict[str, tuple[str, str, list[int]]] = {}
         self.by_flat: dict[str, tuple[str, str, list[int]]] = {}
-        for k, o, s in f["tensors"]:
+        for k, o, s in tensors(f):
             entry = (k, o, s)
             for name in (k, o):
                 if name:
@@ -109,6 +108,8 @@ def _ranked(scores: dict[str, int], side: str,
         return []
     best = max(scores.values())
     top = [m for m, n in scores.items() if n == best]
+    from ..checkpoints.keymaps import block_id
+
     key, original, shape = first[(top[0], side)]
     module = (original or key).rsplit(".", 1)[0]
     return [Candidate(model=top[0], layer=key, original=original if original != key else "",
