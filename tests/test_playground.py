@@ -52,9 +52,11 @@ def bridge() -> ModuleType:
 
 
 def built() -> Path:
-    """The playground's files: built now (npm ci, the wheels) if ``make playground`` has not run."""
-    stale = not (BUILT / "vendor" / "wheels.json").is_file() or any(
-        (SOURCE / name).stat().st_mtime > (BUILT / name).stat().st_mtime for name in ("app.js", "bridge.py"))
+    """The playground's files: built now (npm ci, the wheels) if ``make playground`` has not run since the page
+    or the package changed."""
+    stamp = BUILT / "vendor" / "wheels.json"
+    sources = [*SOURCE.iterdir(), *(ROOT / "unetviz").rglob("*.py")]  # the page and the package in its wheel
+    stale = not stamp.is_file() or max(p.stat().st_mtime for p in sources) > stamp.stat().st_mtime
     if stale:
         subprocess.run([sys.executable, str(SOURCE / "build.py"), str(BUILT)], check=True, cwd=ROOT)
     return BUILT

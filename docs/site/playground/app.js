@@ -93,6 +93,7 @@ function draw(v) {
   $("failure").innerHTML = v.error ? `<b>fails${v.error.at ? ` at <code>${esc(v.error.at)}</code>` : ""}:</b> `
     + esc(v.error.message) : "";
   const svg = viz.renderSVGElement(v.dot);
+  svg.style.maxWidth = svg.getAttribute("width");  // fit the width, never larger than Graphviz drew it
   $("diagram").replaceChildren(svg);
   $("concats").innerHTML = "<tr><th class='r'>#</th><th>channels</th><th class='r'>size</th>"
     + "<th>consumer <span class='sub'>and its operands</span></th></tr>" + v.concats.map((c, i) => "<tr>"
