@@ -139,19 +139,21 @@ def _state_size(p: Parsed, found: Found) -> tuple[str, str, list[str], list[str]
     ck = next((c for c in found.candidates if c.side == "checkpoint"), None)
     cur = next((c for c in found.candidates if c.side == "model"), None)
     lines = found.facts["lines"]
-    what = "LoRA" if found.facts["lora"] else (found.facts["loader"] or "checkpoint")
-    ck_text = (f"the file's shapes are those of {names([ck.model, *ck.also])} ({ck.widths['lines']}/{lines} lines)"
-               if ck else "the file's shapes are no known model's")
-    cur_text = (f"the model being loaded into is {names([cur.model, *cur.also])} ({cur.widths['lines']}/{lines})"
-                if cur else "the model being loaded into is no known model")
-    first = p.mismatches[0]
-    c0 = ck or cur
-    layer = f" First key: {first.key}" + (f" = {_where(c0)}" if c0 and c0.original else "") + "."
-    cause = f"A {what} for one model loaded into another: {ck_text}; {cur_text}.{layer}"
-    fix = (f"Use a {what} made for {cur.model}" if cur and found.facts["lora"] else
-           f"Build the model with the config of {ck.model}" if ck else "Use the config the file was trained with")
-    fix += f" (or load it into {ck.model})." if ck and found.facts["lora"] else "."
-    return cause, fix, [], [ck.model] if ck else []
+    what = "LoRA" if found.facts["lora"] else (found.facts["loader"] + " checkpoint" if found.facts["loader"]
+                                               else "checkpoint")
+    ck_text = (f"the file's shapes are those of {names([ck.model, *ck.also])} ({ck.widths['lines']} of {lines}"
+               " mismatched keys)" if ck else "the file's shapes are no known model's")
+    cur_text = (f"the model's, those of {names([cur.model, *cur.also])} ({cur.widths['lines']} of {lines})"
+                if cur else "the model's are no known model's")
+    cause = f"A {what} made for one model was loaded into another: {ck_text}; {cur_text}."
+    if found.facts["lora"] and cur:
+        fix = f"Use a LoRA trained on {cur.model}'s base" + (f", or apply this one to {ck.model}." if ck else ".")
+    elif ck:
+        fix = f"Build the model with {ck.model}'s config (the file's)" + (
+            f", or load a file made for {cur.model}." if cur else ".")
+    else:
+        fix = "Build the model with the config the file was trained with."
+    return cause, fix, [], []
 
 
 def _state_keys(p: Parsed, found: Found) -> tuple[str, str, list[str], list[str]]:
@@ -159,18 +161,18 @@ def _state_keys(p: Parsed, found: Found) -> tuple[str, str, list[str], list[str]
     cur = next((c for c in found.candidates if c.side == "model"), None)
     parts = []
     if cur:
-        parts.append(f"the missing keys are {names([cur.model, *cur.also])}'s ({cur.widths['keys']}/{cur.widths['of']}"
-                     f" known, e.g. {_where(cur)})")
+        parts.append(f"the missing keys are those of {names([cur.model, *cur.also])} ({cur.widths['keys']} of"
+                     f" {cur.widths['of']}, e.g. {_where(cur)})")
     if ck:
-        parts.append(f"the unexpected ones are {names([ck.model, *ck.also])}'s ({ck.widths['keys']}/"
-                     f"{ck.widths['of']}, e.g. {_where(ck)})")
+        parts.append(f"the unexpected ones are those of {names([ck.model, *ck.also])} ({ck.widths['keys']} of"
+                     f" {ck.widths['of']}, e.g. {_where(ck)})")
     kind = "LoRA " if found.facts["lora"] else ""
     cause = f"The {kind}file's keys and the model's differ: " + "; ".join(parts) + "."
     if ck and cur and ck.model == cur.model:
         cause += " Both belong to one model: the file holds it under another naming or prefix, or only part of it."
     fix = (f"Load the file into the model it is for ({ck.model})" if ck else "Load a file made for this model") + \
         (" or convert its keys to the naming the loader expects." if cur else ".")
-    return cause, fix, [], [ck.model] if ck else []
+    return cause, fix, [], []
 
 
 def _tokens(p: Parsed, found: Found) -> tuple[str, str, list[str], list[str]]:

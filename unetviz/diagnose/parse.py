@@ -82,7 +82,8 @@ _TF_CONCAT = re.compile(r"ConcatOp ?: Dimensions of inputs should match: shape\[
                         r" vs\. shape\[1\] = " + _LIST)
 _BROADCAST = re.compile(rf"The size of tensor a \({_N}\) must match the size of tensor b \({_N}\) at non-singleton"
                         rf" dimension {_N}")
-_ADDED = re.compile(r"addition_embed_type`? set to '(\w+)' which requires the keyword argument `(\w+)`")
+_ADDED = re.compile(r"(?:has the config param `)?addition_embed_type`? set to '(\w+)' which requires the keyword"
+                    r" argument `(\w+)`(?: to be passed in `added_cond_kwargs`)?")
 _DIVISIBLE = re.compile(rf"`height` and `width` have to be divisible by {_N} but are {_N} and {_N}")
 _ERRORISH = re.compile(r"(Error|Exception|Traceback|error:|failed|mismatch|cannot|must)", re.IGNORECASE)
 

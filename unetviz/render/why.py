@@ -15,7 +15,13 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 _SIDES = {"layer": "layer", "input": "input", "checkpoint": "file", "model": "model", "fails": "fails"}
-_HIDDEN = ("space", "factor")
+_KINDS = {"matmul": "matrix product (a Linear's widths)", "conv": "conv input channels",
+          "state_size": "state_dict size mismatch", "state_keys": "state_dict missing/unexpected keys",
+          "concat": "concat sizes", "broadcast": "tensor sizes", "added_cond": "added conditioning",
+          "divisible": "image size", "other": "error"}
+_HIDDEN = ("space", "factor", "layers")
+_LABELS = {"lines": "fits mismatched keys:", "works": "works at",
+           "multiple": "needs multiples of", "size": "fails at"}
 
 
 def render_why(diagnosis: Diagnosis, width: int) -> RenderableType:
@@ -24,7 +30,7 @@ def render_why(diagnosis: Diagnosis, width: int) -> RenderableType:
     from rich.text import Text  # rich loads with the renderer, not with the package
     parts: list[RenderableType] = []
     head = Text("why: ", style="bold")
-    head.append(diagnosis.kind.replace("_", " "), style="cyan")
+    head.append(_KINDS.get(diagnosis.kind, diagnosis.kind), style="cyan")
     if diagnosis.scope:
         head.append(f" (only {diagnosis.scope})", style="dim")
     parts.append(head)
@@ -37,6 +43,7 @@ def render_why(diagnosis: Diagnosis, width: int) -> RenderableType:
     parts.append(Text(diagnosis.cause))
     for c in diagnosis.candidates:
         parts.append(_candidate(c))
+    parts.append(Text(""))
     if diagnosis.inputs:
         parts.append(Text.assemble(("other side: ", "bold"), "; ".join(diagnosis.inputs)))
     if diagnosis.fix:
@@ -61,7 +68,12 @@ def _candidate(c: Candidate) -> Text:
         t.append(f"\n  = {c.original}")
     if c.block_id:
         t.append(f"  [{c.block_id}]", style="magenta")
-    numbers = ", ".join(f"{k} {_fmt(k, v)}" for k, v in c.widths.items() if k not in _HIDDEN)
+    numbers = ", ".join(f"{_LABELS.get(k, k)} {_fmt(k, v)}" for k, v in c.widths.items() if k not in _HIDDEN)
+    if "keys" in c.widths:
+        numbers = f"owns {c.widths['keys']} of the {c.widths['of']} keys"
+    alike = c.widths.get("layers", 1)
+    if isinstance(alike, int) and alike > 1:  # the model has more layers of these widths than the one named
+        numbers += f" ({alike} layers alike)"
     if numbers:
         t.append(f"\n  {numbers}", style="dim")
     t.overflow = "fold"
@@ -69,6 +81,8 @@ def _candidate(c: Candidate) -> Text:
 
 
 def _fmt(key: str, v: object) -> str:
+    if key == "works" and not v:
+        return "(not traced)"
     if isinstance(v, list):
         sep = " or " if key == "works" else "x"
         return sep.join(str(x) for x in v) if v else "-"
