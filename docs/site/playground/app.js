@@ -208,10 +208,10 @@ async function start() {
   phases.pyodide = performance.now();
   const listed = await (await fetch("vendor/wheels.json")).json();
   const site = py.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
-  await Promise.all(listed.wheels.map(async (name) => {
-    const data = await (await fetch(`vendor/wheels/${name}`)).arrayBuffer();
-    py.unpackArchive(data, "wheel", { extractDir: site });
-  }));
+  const files = await Promise.all([...listed.wheels.map((n) => `vendor/wheels/${n}`), `vendor/${listed.bytecode}`]
+    .map(async (url) => (await fetch(url)).arrayBuffer()));
+  // the wheels, then their bytecode (compiled at build time by this same CPython): imports compile nothing
+  files.forEach((data, i) => py.unpackArchive(data, i < listed.wheels.length ? "wheel" : "zip", { extractDir: site }));
   phases.wheels = performance.now();
   py.FS.writeFile("/home/pyodide/bridge.py", await (await fetch("bridge.py")).text());
   py.runPython("import sys; sys.path.insert(0, '/home/pyodide')");

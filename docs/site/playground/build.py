@@ -3,7 +3,8 @@
 OUT gets the page (``app.html``, ``app.js``, ``app.css``, ``bridge.py``) and ``vendor/``: Pyodide and
 Graphviz-in-WebAssembly from npm (``npm ci`` against the committed ``package-lock.json``, pinned), the unetviz
 wheel built from this checkout and the pure-Python wheels it needs in the page from PyPI (pinned in
-``WHEELS``), with ``vendor/wheels.json`` naming them. The page then loads nothing from anywhere but OUT.
+``WHEELS``), their bytecode compiled by Pyodide's CPython under Node (``precompile.mjs``: ``pycache.zip``), and
+``vendor/wheels.json`` naming them. The page then loads nothing from anywhere but OUT.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def wheels(dest: Path) -> list[str]:
         shutil.copytree(ROOT / "unetviz", src / "unetviz", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         built = Path(tmp) / "wheels"
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-        run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(built), str(src)], ROOT)
+        run([*pip, "wheel", "--no-deps", "-w", str(built), str(src)], ROOT)
         run([*pip, "download", "--no-deps", "--only-binary=:all:", "-d", str(built), *WHEELS], ROOT)
         names = sorted(p.name for p in built.glob("*.whl"))
         for p in built.glob("*.whl"):
@@ -64,6 +65,7 @@ def wheels(dest: Path) -> list[str]:
 
 
 def build(out: Path, work: Path) -> None:
+    out, work = out.resolve(), work.resolve()
     if out.exists():
         shutil.rmtree(out)
     vendor = out / "vendor"
@@ -75,9 +77,13 @@ def build(out: Path, work: Path) -> None:
         (vendor / "viz").mkdir(parents=True, exist_ok=True)
         shutil.copy2(modules / "@viz-js" / "viz" / name, vendor / "viz" / Path(name).name)
     names = wheels(vendor / "wheels")
+    # the packages' bytecode, compiled by Pyodide's CPython (the browser's), so the page imports without compiling
+    run(["node", str(HERE / "precompile.mjs"), str(modules), str(vendor / "wheels"), str(vendor / "pycache.zip")],
+        work)
     versions = {p: json.loads((modules / p / "package.json").read_text())["version"]
                 for p in ("pyodide", "@viz-js/viz")}
-    (vendor / "wheels.json").write_text(json.dumps({"wheels": names, "npm": versions}, indent=1), encoding="utf-8")
+    listed = {"wheels": names, "bytecode": "pycache.zip", "npm": versions}
+    (vendor / "wheels.json").write_text(json.dumps(listed, indent=1), encoding="utf-8")
     for name in PAGE:
         shutil.copy2(HERE / name, out / name)
 
