@@ -129,7 +129,7 @@ def test_a_kohya_lora_has_rank_blocks_and_trigger_words(tmp_path: Path) -> None:
     assert d["base"] == "SD 1.x" and d["rank"] == 8 and d["triggers"][:2] == ["mychar", "1girl"]
     assert d["text_encoders"] == ["lora_te"] and "down_blocks.0" in d["blocks"] and "mid_block" in d["blocks"]
     assert d["metadata"]["ss_network_dim"] == "8" and d["config"] is None
-    assert "attn2.to_k down-projection read 768" in d["evidence"]
+    assert "attn2.to_k down-projection reads 768" in d["evidence"]
 
 
 def test_ip_adapter_names_its_image_encoder() -> None:

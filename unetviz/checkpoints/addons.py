@@ -165,15 +165,19 @@ def read_vae(shapes: Mapping[str, Shape], meta: Mapping[str, str], anchor: str) 
                       evidence=f"its latent has {latent} channels", tensors=len(mine), details=details, prefix=prefix)
 
 
+_TE_LAYER = re.compile(r"^(?:text_model\.)?(?:encoder\.layers|transformer\.resblocks)\.(\d+)\.")
+
+
 def read_text_encoder(shapes: Mapping[str, Shape], meta: Mapping[str, str], anchor: str) -> Identified:
     width = shapes[anchor][1] if len(shapes[anchor]) == 2 else None
-    prefix = anchor[: anchor.index("text_model.")] if "text_model." in anchor else anchor[: -len("token_embedding"
-                                                                                                ".weight")]
+    hf = anchor.endswith("embeddings.token_embedding.weight")  # transformers' CLIPTextModel; else open_clip's
+    prefix = anchor[: -len("embeddings.token_embedding.weight" if hf else "token_embedding.weight")]
+    prefix = prefix[: -len("text_model.")] if hf and prefix.endswith("text_model.") else prefix
     mine = _under(shapes, prefix)
-    layers = count_distinct(set(mine), r"(?:encoder\.layers|resblocks)\.(\d+)\.")
+    layers = len({m.group(1) for k in mine if (m := _TE_LAYER.match(k))})
     enc = next((e for e in TEXT_ENCODERS if e.width == width), None)
     bases = [b for b in BASES if enc is not None and any(t.encoder == enc.key for t in b.text) and not b.variant]
-    details = {"naming": "transformers" if "text_model." in anchor else "open_clip", "width": width, "layers": layers,
+    details = {"naming": "transformers" if hf else "open_clip", "width": width, "layers": layers,
                "projection": any(k.startswith("text_projection") for k in mine),
                "encoder": enc.name if enc else None}
     return Identified(kind="text-encoder", name=enc.name if enc else f"text encoder ({width} wide)",

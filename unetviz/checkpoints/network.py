@@ -53,7 +53,7 @@ def network_base(modules: list[NetworkModule]) -> tuple[list[Any], str]:
         if m.part == "unet" and m.path.replace(".", "_").endswith("attn2_to_k") and width:
             algo = m.algo.split("+")[0]
             what = "down-projection" if algo in ("lora", "locon") else f"{ALGOS.get(algo, algo)} factors"
-            return by_context(width), f"its attn2.to_k {what} read {width}"
+            return by_context(width), f"its attn2.to_k {what} {'read' if 'factors' in what else 'reads'} {width}"
     te = {m.part: m.in_width for m in modules if m.part != "unet" and m.in_width
           and m.path.replace(".", "_").endswith("self_attn_q_proj")}
     if te:

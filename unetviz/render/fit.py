@@ -55,9 +55,42 @@ def _addon(a: AddOn) -> list[str]:
     return lines
 
 
-def _said(c: Clash) -> str:
+CONTAINERS = ("attentions", "resnets", "upsamplers", "downsamplers", "transformer_blocks", "motion_modules")
+"""Module lists whose index ends a block's part of a path: what follows is the layer's own name."""
+
+
+def _leaf(path: str) -> str:
+    """A layer's name inside its block: ``attn2.to_k``, ``proj_in``, ``ff.net.0.proj``."""
+    parts = path.split(".")
+    cut = 0
+    for i in range(1, len(parts)):
+        before = parts[i - 1]
+        if parts[i].isdigit() and (before.isdigit() or before.endswith("blocks") or before in CONTAINERS):
+            cut = i + 1
+    return ".".join(parts[cut:]) or path
+
+
+def _said(group: list[Clash]) -> str:
+    """What one module's clashes say: ``reads 2048 where the base has 768``, ``is 640->640 where the base has
+    1280->1280``; a clash that is no module's: ``context width 768 where the base has 2048``."""
+    by = {c.what: c for c in group}
+    if "in-width" in by and "out-width" in by:
+        i, o = by.pop("in-width"), by.pop("out-width")
+        first = f"is {i.file}->{o.file} where the base has {i.base}->{o.base}"
+        return "; ".join([first, *(_one(c) for c in by.values())])
+    return "; ".join(_one(c) for c in group)
+
+
+def _value(v: object) -> str:
+    return "none" if v is None else str(v)
+
+
+def _one(c: Clash) -> str:
+    if c.what == "made for":
+        return f"made for {c.file}; the base is {c.base}"
     verb = VERBS.get(c.what)
-    return f"{verb} {c.file} where the base has {c.base}" if verb else f"{c.what} {c.file} where the base has {c.base}"
+    mine, theirs = _value(c.file), _value(c.base)
+    return f"{verb} {mine} where the base has {theirs}" if verb else f"{c.what} {mine} where the base has {theirs}"
 
 
 def _groups(clashes: tuple[Clash, ...]) -> dict[tuple[str, str], tuple[int, str | None]]:
@@ -70,10 +103,9 @@ def _groups(clashes: tuple[Clash, ...]) -> dict[tuple[str, str], tuple[int, str 
     first: dict[tuple[str, str], str | None] = {}
     for group in per_module.values():
         c = group[0]
-        parts = c.module.split(".")
-        is_path = len(parts) > 2 and " " not in c.module
-        leaf = ".".join(parts[-2:]) if is_path else c.key
-        said = " and ".join(_said(x) for x in group) + ("" if is_path or not c.module else f" ({c.module})")
+        is_path = "." in c.module and " " not in c.module
+        leaf = _leaf(c.module) if is_path else c.key
+        said = _said(group) + ("" if is_path or not c.module else f" ({c.module})")
         key = (leaf, said)
         counts[key] += 1
         first.setdefault(key, c.module if is_path else None)

@@ -73,10 +73,23 @@ def _common(found: Identified) -> list[str]:
 
 
 def _config(config: Any, width: int) -> list[str]:
+    """The config on one line, or one key a line (still JSON to paste into a file); a value too long for the
+    width is spread over lines as indented JSON."""
     flat = json.dumps(config)
     if len(flat) + 10 <= width:
         return ["  config: " + flat]
-    return ["  config:", *("    " + line for line in json.dumps(config, indent=1).splitlines())]
+    lines = ["  config:", "    {"]
+    items = list(config.items())
+    for n, (key, value) in enumerate(items):
+        comma = "," if n < len(items) - 1 else ""
+        one = f"     {json.dumps(key)}: {json.dumps(value)}{comma}"
+        if len(one) <= width:
+            lines.append(one)
+        else:
+            nested = json.dumps(value, indent=1).splitlines()
+            lines.append(f"     {json.dumps(key)}: {nested[0]}")
+            lines += ["     " + line for line in nested[1:-1]] + [f"     {nested[-1]}{comma}"]
+    return [*lines, "    }"]
 
 
 def render_inspection(found: Identified, check: WeightsCheck, file: str, width: int = 120) -> str:

@@ -33,7 +33,7 @@ def check_controlnet(base: BaseModel, name: str, found: Identified, shapes: dict
     cfg = controlnet_config(mine, naming)
     clashes: list[Clash] = []
     c = base.config
-    _same(clashes, "every attn2.to_k (the text context)", "attn2.to_k", "context width",
+    _same(clashes, "", "cross-attention", "context width",
           cfg.get("cross_attention_dim"), c.get("cross_attention_dim"))
     _same(clashes, "add_embedding" if base.naming == "diffusers" else "label_emb", "class embedding",
           "class-embedding in-width", cfg.get("projection_class_embeddings_input_dim"),
@@ -46,7 +46,7 @@ def check_controlnet(base: BaseModel, name: str, found: Identified, shapes: dict
         i += 1
     skips = trace_source(base.own).skips
     targets = [s.to or s.source for s in skips]
-    _same(clashes, "the skip stack", "residuals", "residual count", len(outs), len(skips))
+    _same(clashes, "", "residuals", "residual count", len(outs), len(skips))
     for (key, width), skip in zip(outs, skips, strict=False):
         _same(clashes, f"skip {skip.index} from {skip.source}", key, "residual width", width, skip.channels)
     mid = "middle_block_out.0.weight" if naming == "original" else "controlnet_mid_block.weight"
@@ -66,7 +66,7 @@ def check_ip_adapter(base: BaseModel, name: str, found: Identified, shapes: dict
     targets: list[str] = []
     dropped: list[str] = []
     cross = sum(1 for p, _ in base.attention if ".attn2." in p)
-    _same(clashes, "the cross-attention layers", "ip_adapter", "layer count", len(layers), cross)
+    _same(clashes, "", "ip_adapter", "cross-attention layers", len(layers), cross)
     for index, shape in layers:
         key = f"ip_adapter.{index}.to_k_ip"
         if index >= len(base.attention):
@@ -84,10 +84,11 @@ def check_motion(base: BaseModel, name: str, found: Identified, shapes: dict[str
     widths = list(found.details.get("widths", []))
     theirs = list(base.config.get("block_out_channels", []))
     clashes: list[Clash] = []
-    _same(clashes, "the down blocks", "down_blocks", "levels", len(widths), len(theirs))
+    _same(clashes, "", "down_blocks", "levels", len(widths), len(theirs))
     for i, (w, t) in enumerate(zip(widths, theirs, strict=False)):
         _same(clashes, f"down_blocks.{i}", f"down_blocks.{i}.motion_modules", "width", w, t)
-    return AddOn(file=name, found=found, targets=tuple(f"down_blocks.{i}" for i in range(len(widths))),
+    levels = range(min(len(widths), len(theirs)))
+    return AddOn(file=name, found=found, targets=tuple(f"down_blocks.{i}" for i in levels),
                  clashes=tuple(clashes), notes=("motion modules go between the blocks of diffusers' UNetMotionModel;"
                                                 " blocks named in diffusers' naming",))
 
@@ -95,12 +96,12 @@ def check_motion(base: BaseModel, name: str, found: Identified, shapes: dict[str
 def _made_for(base: BaseModel, name: str, found: Identified, what: str) -> AddOn:
     bases = found.base.split(" / ")
     clashes = [] if base.record is not None and base.record.name in bases else [
-        Clash(module="the base model", key=name, what=what, file=found.base, base=base.model)]
+        Clash(module="", key=what, what="made for", file=found.base, base=base.model)]
     return AddOn(file=name, found=found, clashes=tuple(clashes), notes=(f"made for {found.base}: {found.evidence}",))
 
 
 def check_t2i(base: BaseModel, name: str, found: Identified, shapes: dict[str, Shape]) -> AddOn:
-    return _made_for(base, name, found, "base (by its pixel-unshuffle factor)")
+    return _made_for(base, name, found, "pixel-unshuffle factor")
 
 
 def check_vae(base: BaseModel, name: str, found: Identified, shapes: dict[str, Shape]) -> AddOn:
@@ -114,7 +115,7 @@ def check_text_encoder(base: BaseModel, name: str, found: Identified, shapes: di
     width = found.details.get("width")
     mine = next((e.key for e in TEXT_ENCODERS if e.width == width), None)
     used = [t.encoder for t in base.record.text] if base.record else []
-    clashes = [] if mine in used else [Clash(module="the base's text encoders", key=name, what="encoder width",
+    clashes = [] if mine in used else [Clash(module="", key="text encoder", what="encoder width",
                                              file=width, base=[e.width for e in TEXT_ENCODERS if e.key in used])]
     return AddOn(file=name, found=found, clashes=tuple(clashes))
 
