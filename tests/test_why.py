@@ -31,8 +31,7 @@ def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield
 REAL: list[dict[str, Any]] = json.loads(DATA.read_text(encoding="utf-8"))["errors"]
 WRONG = {"comfyui-6419": "a [64, 4, 3, 3] first conv is also unet2d-attn-64's conv_in: why names it, though the"
-                         " issue's conv is a preview decoder's",
-         "comfyui-9399": "the VAE encoder is found but ranked after ddpm-cifar10's conv_in of the same shape"}
+                         " issue's conv is a preview decoder's"}
 """Real errors ``why`` answers wrongly: listed, never special-cased (strict xfail: a fix shows up)."""
 
 SD15 = unetviz.PRESETS["sd15"].config
@@ -112,13 +111,23 @@ def test_unknown_linear_is_no_match_and_exit_1() -> None:
 # ---- conv ---------------------------------------------------------------------------------------------------------
 def test_inpainting_input_into_four_channel_unet() -> None:
     conv_in = torch.nn.Conv2d(SD15["in_channels"], SD15["block_out_channels"][0], 3, padding=1)
-    text = _error(lambda: conv_in(torch.zeros(2, 9, 8, 8)))
+    text = _error(lambda: conv_in(torch.zeros(2, 9, 64, 64)))
     d = why(text)
     assert d.matched and d.kind == "conv"
     top = d.candidates[0]
     assert top.layer == "conv_in" and top.original == "input_blocks.0.0" and "sd15" in {top.model, *top.also}
     assert any(i.startswith("sd15-inpainting") for i in d.inputs)
     assert "in_channels is 9" in d.fix
+
+
+def test_rgba_image_into_the_vae_ranks_the_vae_first() -> None:
+    AutoencoderKL = _upstream("diffusers", "AutoencoderKL")
+    vae = AutoencoderKL(block_out_channels=(128,), down_block_types=("DownEncoderBlock2D",),
+                        up_block_types=("UpDecoderBlock2D",), layers_per_block=1)  # its first conv as SD's VAE has
+    text = _error(lambda: vae.encoder.conv_in(torch.zeros(1, 4, 352, 512)))
+    d = why(text)
+    assert d.candidates[0].model == "SD VAE" and d.candidates[0].layer == "encoder.conv_in"
+    assert d.inputs[0].startswith("RGBA image") and "ddpm-cifar10" in _models(d)
 
 
 def test_narrowed_to_one_model() -> None:

@@ -5,11 +5,12 @@ conv's weight shape), diffusers' added-conditioning and divisibility messages. S
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .index import Facts
-from .knowledge import AUTOENCODERS, IMAGES, LATENTS, autoencoder_convs, input_meaning, widths_named
+from .knowledge import AUTOENCODERS, IMAGES, LATENTS, Autoencoder, autoencoder_convs, input_meaning, widths_named
 from .parse import Parsed
 from .records import Candidate
 
@@ -25,10 +26,10 @@ class Found:
 
 
 def grouped(hits: list[Candidate]) -> tuple[Candidate, ...]:
-    """One candidate per distinct (layer, widths), the other models having it listed in ``also``."""
-    seen: dict[tuple[str, str], list[Candidate]] = {}
+    """One candidate per distinct (layer in both namings, widths), the other models having it in ``also``."""
+    seen: dict[tuple[str, str, str], list[Candidate]] = {}
     for c in hits:
-        seen.setdefault((c.layer, repr(c.widths)), []).append(c)
+        seen.setdefault((c.layer, c.original, repr(c.widths)), []).append(c)
     out = []
     for group in seen.values():
         first = group[0]
@@ -77,12 +78,17 @@ def conv(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
             for f in models for d, o, b, w in f["convs"] if w == weight]
     reads = {f["name"]: ("image" if f["space"] == "pixel" else "latent") for f in models
              if f["convs"] and f["convs"][0][3] == weight}
+    native = {f["name"]: [f["size"][-1]] for f in models if f["size"]}
+    hinted = {f["name"] for f in models if f.get("hinted")}
     for a in () if narrowed else AUTOENCODERS:
         for path, w, what in autoencoder_convs(a):
             if w == weight:
                 hits.append(Candidate(model=a.name, layer=path, side="layer", widths={"weight": w}))
                 if what != "inner":
                     reads[a.name] = what
+                    native[a.name] = _sizes_of(a, what, models)
+    hits.sort(key=lambda c: (c.model not in hinted, c.model not in reads,
+                             _distance(p.numbers["input"], native.get(c.model, []))))
     # the models whose input is declared to be more than the latent (inpainting, pix2pix): plain latent models
     # are covered by the latent records below
     takes = [(f["name"], input_meaning(f["name"])) for f in models
@@ -94,6 +100,22 @@ def conv(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
         "input_layer": {c.model: c.model in reads for c in hits}, "reads": reads,
         "takes": takes, "latents": latents, "images": images if reads_image else [],
         "meaning": {c.model: input_meaning(c.model) for c in hits}})
+
+
+def _sizes_of(a: Autoencoder, what: str, models: list[Facts]) -> list[int]:
+    """The sizes an autoencoder's conv works at: the latents of the models it feeds (their own sizes), or their
+    images (times the factor)."""
+    latent = next(x for x in LATENTS if x.name == a.latent)
+    sizes = [f["size"][-1] for f in models if f["name"] in latent.feeds and f["size"]]
+    return [s * latent.factor for s in sizes] if what == "image" else sizes
+
+
+def _distance(given: object, sizes: list[int]) -> float:
+    """How far the error's input size (its last axis) is from the nearest size a model works at, in octaves: the
+    ranking of models whose layers have the same shape (an image of 352x512 is a VAE's, not a 32x32 model's)."""
+    if not isinstance(given, list) or len(given) < 3 or not given[-1] or not sizes:
+        return math.inf
+    return min(abs(math.log2(given[-1] / s)) for s in sizes if s)
 
 
 def added_cond(p: Parsed, models: list[Facts]) -> Found:
