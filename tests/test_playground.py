@@ -134,11 +134,20 @@ def shown(pg: Any) -> dict[str, Any]:
       params: document.getElementById('params').textContent,
       sums: [...document.querySelectorAll('#concats td.sum')].map(td => td.textContent),
       skips: [...document.querySelectorAll('#skips tr')].slice(1).map(tr => [...tr.cells].map(c => c.textContent)),
-      nodes: [...document.querySelectorAll('#diagram svg g.node title')].map(t => t.textContent),
+      nodes: [...document.querySelectorAll('#diagram svg g.node text[font-weight="bold"]')].map(t => t.textContent),
+      cats: [...document.querySelectorAll('#diagram svg text')].map(t => t.textContent)
+        .filter(t => t.startsWith('cat ')),
       svg: document.querySelector('#diagram svg') !== null,
       error: document.getElementById('error').hidden ? '' : document.getElementById('error').textContent,
     })""")
     return out
+
+
+def drawn(t: Trace) -> tuple[set[str], list[str]]:
+    """What the units diagram of ``t`` must show: a node per unit (the time embedding is written in the
+    conditioning note beside the U instead), and each concat's sum on its consumer."""
+    cats = ["cat " + " + ".join(str(op.channels) for op in c.inputs) + f" = {c.channels}" for c in t.concats]
+    return {u.path for u in t.units if u.kind != "mlp"}, sorted(cats)
 
 
 def expected(t: Trace) -> dict[str, Any]:
@@ -155,14 +164,18 @@ def test_the_page_traces_sd15_and_follows_layers_per_block() -> None:
         ready(pg, 1)
         first = shown(pg)
         assert {k: first[k] for k in ("params", "sums", "skips")} == expected(before)
-        assert first["svg"] and len(first["nodes"]) > 20 and not first["error"]
+        assert first["svg"] and not first["error"]
+        units = {u.path for u in before.units}
+        assert drawn(before) == (set(first["nodes"]) & units, sorted(first["cats"]))
         field = pg.locator('input[data-key="layers_per_block"]')
         field.fill("3")
         field.press("Enter")
         ready(pg, 2)
         now = shown(pg)
         assert {k: now[k] for k in ("params", "sums", "skips")} == expected(after)
-        assert len(now["nodes"]) > len(first["nodes"])  # a unit more per block: more nodes in the diagram
+        units = {u.path for u in after.units}
+        assert drawn(after) == (set(now["nodes"]) & units, sorted(now["cats"]))
+        assert len(now["nodes"]) > len(first["nodes"])  # a resnet more per block: more nodes in the diagram
         # the first up block takes four inputs now: four concats, the last of them 1280 + 640
         assert [s for s, c in zip(now["sums"], after.concats, strict=True) if c.consumer.startswith("up_blocks.1.")] \
             == [concat_sum(c) for c in after.concats if c.consumer.startswith("up_blocks.1.")]
