@@ -125,7 +125,9 @@ def test_hostile_headers_of_other_kinds(tmp_path: Path) -> None:
     bad_shape = _header(tmp_path / "bad.safetensors", {**lora, "x.lora_up.weight": {"shape": "abc"}})
     deep = tmp_path / "deep.safetensors"
     deep.write_bytes(struct.pack("<Q", 200_002) + b"[" * 100_001 + b"]" * 100_001)
-    for path in (bad_shape, deep):
+    entry = {"dtype": "F16", "shape": [4, 4], "data_offsets": [0, 0]}
+    long_keys = _header(tmp_path / "long.safetensors", {"a.lora_A." * 5000 + str(i): entry for i in range(40)})
+    for path in (bad_shape, deep, long_keys):
         r = cli("inspect", str(path), "-f", "json")
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == "", r.stderr
     # metadata is untrusted text: a value that is no string, a tag list that is no JSON or nested too deep

@@ -172,3 +172,12 @@ def test_json_always_goes_to_stdout(tmp_path: Path, case: str) -> None:
     r = cli("inspect", str(F.write(tmp_path / "x.safetensors", make())), "-f", "json")
     d: dict[str, Any] = json.loads(r.stdout)
     assert r.returncode == 0 and r.stderr == "" and (d["kind"], d["base"]) == (kind, base)
+
+
+def test_a_motion_module_is_traced_as_the_preset_it_matches() -> None:
+    adapter = F.shapes(F.motion())
+    found = identify(adapter)
+    assert found.details["traced_as"] == "animatediff"
+    # every tensor of the adapter is in the preset's UNetMotionModel, with its shape
+    model = unetviz.weights("animatediff").tensors
+    assert all(model[k] == v for k, v in adapter.items())

@@ -129,6 +129,20 @@ def _ip_variant(proj: Mapping[str, Shape]) -> tuple[str, int | None, str]:
     return "unknown", None, "embeds"
 
 
+MOTION_PRESETS = ("animatediff",)
+"""UNetMotionModel presets a motion module with the same widths, frames and mid block is
+traced as (on their own base U-Net)."""
+
+
+def _motion_matches(preset: str, details: Mapping[str, Any]) -> bool:
+    from ..presets import PRESETS
+
+    c = PRESETS[preset].config
+    return bool(list(c.get("block_out_channels", [])) == details["widths"]
+                and c.get("motion_max_seq_length") == details["max_frames"]
+                and bool(c.get("use_motion_mid_block")) == details["mid_block"])
+
+
 _MOTION_IN = re.compile(r"^down_blocks\.(\d+)\.motion_modules\.0\.(?:temporal_transformer\.)?proj_in\.weight$")
 _POS = re.compile(r"\.pos_(?:encoder|embed)\.pe$")
 
@@ -142,6 +156,7 @@ def read_motion(shapes: Mapping[str, Shape], meta: Mapping[str, str], anchor: st
     details: dict[str, Any] = {"naming": naming, "widths": list(widths), "max_frames": pe[1] if pe else None,
                                "mid_block": any(k.startswith("mid_block.") for k in shapes),
                                "whole_unet": "conv_in.weight" in shapes}
+    details["traced_as"] = next((name for name in MOTION_PRESETS if _motion_matches(name, details)), None)
     return Identified(kind="motion-module", name="AnimateDiff motion module" + (
         " with its U-Net (UNetMotionModel)" if details["whole_unet"] else ""), base=named(bases),
         evidence=f"its motion modules are {list(widths)} wide", tensors=len(shapes), details=details)

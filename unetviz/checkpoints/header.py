@@ -16,6 +16,9 @@ from ..core.errors import UnetvizError
 from ..core.records import Shape
 
 MAX_HEADER = 100 * 1024 * 1024
+KEY_MAX = 512
+"""Longer keys are no model's (Stable Diffusion's longest state_dict keys have about 100 characters): the
+readers that match patterns skip them, so a header of huge keys costs its parse and no more."""
 PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 

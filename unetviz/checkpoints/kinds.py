@@ -18,6 +18,7 @@ from typing import Any
 
 from ..core.errors import UnetvizError
 from ..core.records import Shape
+from .header import KEY_MAX
 from .parts import Part, model_type
 
 
@@ -68,7 +69,7 @@ class Kind:
 
     def matching(self, keys: list[str]) -> str | None:
         rx = re.compile("|".join(f"(?:{a})" for a in self.anchors))
-        return next((k for k in keys if rx.search(k)), None)
+        return next((k for k in keys if len(k) <= KEY_MAX and rx.search(k)), None)
 
 
 KINDS = (
@@ -112,8 +113,9 @@ def identify(shapes: Mapping[str, Shape], metadata: Mapping[str, str] | None = N
         reader: Reader = getattr(importlib.import_module(f"{__package__}.{module}"), function)
         found = reader(shapes, metadata or {}, anchor)
         return found if found.model_type else _with_type(found, shapes)
-    raise UnetvizError(f"inspect: {name!r} holds no Stable-Diffusion-style U-Net nor any kind unetviz reads"
-                       f" ({', '.join(k.name for k in KINDS)}): none of their keys is in its header")
+    raise UnetvizError(f"inspect: {name!r} holds no Stable-Diffusion-style U-Net nor any other kind unetviz reads"
+                       " (LoRA/LyCORIS, ControlNet, T2I-/IP-Adapter, motion module, VAE, text encoder): none of"
+                       " their keys is in its header")
 
 
 def _unet(shapes: Mapping[str, Shape]) -> bool:

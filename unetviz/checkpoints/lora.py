@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..core.records import Shape
+from .header import KEY_MAX
 
 SUFFIXES: dict[str, str] = {
     "lora_down.weight": "down", "lora_up.weight": "up", "lora_mid.weight": "mid", "alpha": "alpha",
@@ -35,11 +36,11 @@ _PEFT_NAMED = re.compile(r"^(.+)\.(lora_A|lora_B)\.[A-Za-z0-9_]+\.weight$")
 _PROCESSOR = re.compile(r"^(.+)\.processor\.(to_q|to_k|to_v|to_out)_lora\.(down|up)\.weight$")
 
 PARTS: tuple[tuple[str, str, str], ...] = (
-    ("lora_unet_", "unet", "kohya"), ("lora_te1_", "lora_te1", "kohya"), ("lora_te2_", "lora_te2", "kohya"),
-    ("lora_te_", "lora_te", "kohya"), ("unet.", "unet", "diffusers"), ("text_encoder_2.", "text_encoder_2",
-                                                                      "diffusers"),
-    ("text_encoder.", "text_encoder", "diffusers"), ("base_model.model.", "unet", "peft"),
-    ("model.diffusion_model.", "unet", "original"), ("diffusion_model.", "unet", "original"),
+    ("lora_unet_", "unet", "kohya"), ("lycoris_", "unet", "kohya"), ("lora_te1_", "lora_te1", "kohya"),
+    ("lora_te2_", "lora_te2", "kohya"), ("lora_te_", "lora_te", "kohya"), ("unet.", "unet", "diffusers"),
+    ("text_encoder_2.", "text_encoder_2", "diffusers"), ("text_encoder.", "text_encoder", "diffusers"),
+    ("base_model.model.", "unet", "peft"), ("model.diffusion_model.", "unet", "original"),
+    ("diffusion_model.", "unet", "original"),
 )
 """Module-name prefix -> (the part of the pipeline it changes, the naming style); unprefixed names are U-Net's."""
 
@@ -75,6 +76,8 @@ def underscored(path: str) -> str:
 
 
 def _split(key: str) -> tuple[str, str] | None:
+    if len(key) > KEY_MAX:
+        return None
     if m := _PROCESSOR.match(key):
         out = ".to_out.0" if m.group(2) == "to_out" else f".{m.group(2)}"
         return m.group(1) + out, m.group(3)

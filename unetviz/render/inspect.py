@@ -50,6 +50,9 @@ def render_identified(found: Identified, check: WeightsCheck | None, file: str, 
         lines += _config(found.config, width)
         lines.append(f"  next: unetviz table --config {file}   (its trace)")
     else:
+        if found.details.get("traced_as"):
+            lines.append(f"  traced as: unetviz table {found.details['traced_as']}   (the same motion modules on"
+                         " their base, as UNetMotionModel)")
         lines.append(f"  next: unetviz fit BASE {file}   (does it load into BASE?)")
     return "\n".join(_wrapped(line, width) for line in lines) + "\n"
 
