@@ -38,6 +38,8 @@ def main() -> int:
                     total.append(r["total"])
                 assert not blocked, blocked
     med = statistics.median
+    # the page's figures are wall-clock times: a busy machine (load above its cores) stretches them all
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (1 min) at the end")
     print(f"first load (open -> sd15 shown): median {med(loads) / 1000:.2f} s  (runs: "
           + ", ".join(f"{x / 1000:.2f}" for x in loads) + "; target < 5 s)")
     print(f"re-trace sdxl: median {med(total):.0f} ms = python {med(python):.0f} ms (trace, view, DOT)"
