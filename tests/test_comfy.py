@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import unetviz
 from unetviz.core.errors import UnetvizError
@@ -105,6 +107,53 @@ def test_at_a_failing_size_comfyui_resizes_exactly_where_sgm_fails(source: str, 
     assert f"torch.cat before {fails} fails" in resized[0]
 
 
+@st.composite
+def sgm_configs(draw: Any) -> tuple[dict[str, Any], tuple[int, int]]:
+    """Small configs using sgm's keywords: a depth per level (0: none), a middle depth, the ADM vector."""
+    levels = draw(st.integers(1, 3))
+    per_level = st.lists(st.integers(0, 2), min_size=levels, max_size=levels)
+    cfg: dict[str, Any] = {
+        **SMALL_SGM, "model_channels": draw(st.sampled_from([32, 64])),
+        "channel_mult": draw(st.lists(st.sampled_from([1, 2]), min_size=levels, max_size=levels)),
+        "num_res_blocks": draw(st.integers(1, 2) | per_level.map(lambda v: [x + 1 for x in v])),
+        "attention_resolutions": draw(st.lists(st.sampled_from([1, 2, 4]), max_size=3, unique=True)),
+        "transformer_depth": draw(per_level),  # a list: sgm's keyword, so verify builds ComfyUI's model
+        "transformer_depth_middle": draw(st.none() | st.integers(0, 2)),
+        "num_classes": draw(st.sampled_from([None, "sequential", 7])), "legacy": draw(st.booleans()),
+        "use_linear_in_transformer": draw(st.booleans()), "resblock_updown": draw(st.booleans()),
+        "use_scale_shift_norm": draw(st.booleans()), "disable_middle_self_attn": draw(st.booleans()),
+    }
+    if cfg["num_classes"] != "sequential":
+        del cfg["adm_in_channels"]
+    rates = cfg["attention_resolutions"]  # an attention level of depth 0: sgm and ComfyUI differ (refused)
+    cfg["transformer_depth"] = [max(d, 1) if 2 ** i in rates else d for i, d in enumerate(cfg["transformer_depth"])]
+    unit = 2 ** (levels - 1)
+    return cfg, (unit * draw(st.integers(1, 3)), unit * draw(st.integers(1, 3)))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sgm_configs())
+def test_random_sgm_configs_agree_with_comfyui(case: tuple[dict[str, Any], tuple[int, int]]) -> None:
+    cfg, size = case
+    try:
+        t = unetviz.trace(cfg, size=size)
+    except UnetvizError:
+        return  # a config the constructor refuses (heads that do not divide a width...)
+    report = unetviz.verify(cfg, size)
+    assert report.disagreements == () and any("ComfyUI" in n for n in report.notes), (cfg, size, t.error)
+
+
+def test_single_token_attention_is_counted_as_the_code_that_builds_the_config_runs_it() -> None:
+    """Reproducer: sgm (and ComfyUI) attend with one scaled_dot_product_attention, which FlopCounterMode counts in
+    full; ldm's two einsums count nothing for a size-1 contraction. At 4x4 SDXL's deepest attention level is one
+    token: unetviz counted it as ldm's einsum and disagreed with the real MACs by 1,024."""
+    sdxl, sd15 = unetviz.verify("sdxl-sgm", 4), unetviz.verify("sd15-ldm", 8)
+    assert sdxl.ok and sd15.ok  # against ComfyUI and against CompVis' ldm, MACs included
+    kinds = {name: {x.type for x in unetviz.trace(name, size=4).layers if not x.tensors and "attn" in x.path}
+             for name in ("sdxl-sgm", "sd15-ldm")}
+    assert kinds == {"sdxl-sgm": {"attention"}, "sd15-ldm": {"einsum_attention"}}
+
+
 @pytest.mark.parametrize("config", [SDXL, REFINER, UNCLIP_H, SMALL_SGM, dict(resolve("sd15-ldm")[0]),
                                     {**SMALL_SGM, "transformer_depth": 2, "transformer_depth_middle": None}])
 def test_the_adapter_reads_sgm_configs_as_comfyui_does(config: dict[str, Any]) -> None:
@@ -115,6 +164,12 @@ def test_the_adapter_reads_sgm_configs_as_comfyui_does(config: dict[str, Any]) -
     kept = {k: v for k, v in theirs.items() if k not in comfy.NOT_COMFY}
     assert {k: v for k, v in ours.items() if k in theirs} == kept
     assert set(ours) - set(theirs) <= {"image_size"}
+
+
+def test_an_empty_transformer_at_an_attention_level_is_refused() -> None:
+    """sgm builds SpatialTransformer(depth=0) (norm, proj_in, proj_out) there; ComfyUI builds nothing."""
+    with pytest.raises(UnetvizError, match="transformer_depth 0 at level 1, an attention level"):
+        unetviz.verify({**SMALL_SGM, "transformer_depth": [1, 0]})
 
 
 def test_comfyui_builds_only_spatial_transformers() -> None:

@@ -14,6 +14,7 @@ made on it, kept beside the records they produce.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,8 @@ class Transformer:
     """Width of the text context every block's ``attn2`` (and a disabled ``attn1``) reads."""
     disable_self_attn: bool
     use_linear: bool
+    sdpa: bool = False
+    """sgm's attention (``Plan.sdpa``)."""
 
     @property
     def inner(self) -> int:
@@ -90,6 +93,10 @@ class Plan:
     disable_middle_self_attn: bool
     num_attention_blocks: tuple[int, ...] | None
     use_linear: bool
+    sdpa: bool = False
+    """The attention runs as sgm's ``CrossAttention``: one ``F.scaled_dot_product_attention`` (a config using
+    sgm's keywords, which only sgm builds), not ldm's two einsums (which count nothing for a size-1
+    contraction: a single token)."""
 
 
 def seq(a: Args, key: str, what: str) -> list[Any] | None:
@@ -139,6 +146,25 @@ def _depths(a: Args, levels: int) -> tuple[tuple[int, ...], int]:
     return depths, depths[-1] if middle is None else a.int("transformer_depth_middle", 0)
 
 
+SGM_DEFAULTS: dict[str, Any] = {"adm_in_channels": None, "use_fairscale_checkpoint": False, "offload_to_cpu": False}
+"""sgm's keywords that ldm's UNetModel lacks, at sgm's defaults (``spatial_transformer_attn_type`` only picks the
+attention kernel, and with "softmax-xformers" but no xformers sgm runs "softmax"; it decides nothing here)."""
+
+
+def sgm_keyword(kwargs: Mapping[str, Any]) -> str | None:
+    """The first of sgm's keywords ``kwargs`` sets, which CompVis/Stability's ``ldm`` does not take (so only sgm's
+    code builds the config); None for a config ldm builds. sgm expands an int ``transformer_depth`` per level and
+    defaults ``transformer_depth_middle`` to the last level's, so those are sgm's only when they differ."""
+    depth = kwargs.get("transformer_depth", 1)
+    if isinstance(depth, (list, tuple)):
+        return "transformer_depth"
+    if kwargs.get("num_classes") in ("sequential", "timestep"):
+        return "num_classes"
+    if kwargs.get("transformer_depth_middle") not in (None, depth):
+        return "transformer_depth_middle"
+    return next((k for k, v in SGM_DEFAULTS.items() if kwargs.get(k, v) != v), None)
+
+
 def plan(a: Args, levels: int, nrb: list[int]) -> Plan:
     """The checks ``__init__`` makes before the first module, in its order."""
     spatial = a.bool("use_spatial_transformer")
@@ -166,7 +192,7 @@ def plan(a: Args, levels: int, nrb: list[int]) -> Plan:
                 disable_self_attentions=None if dsa is None else tuple(dsa),
                 disable_middle_self_attn=a.bool("disable_middle_self_attn"),
                 num_attention_blocks=None if nab is None else tuple(nab),
-                use_linear=a.bool("use_linear_in_transformer"))
+                use_linear=a.bool("use_linear_in_transformer"), sdpa=sgm_keyword(a.given) is not None)
 
 
 def head_split(p: Plan, ch: int, where: str) -> tuple[int, int]:
@@ -208,7 +234,7 @@ def attention_for(p: Plan, ch: int, level: int | None, upsample: bool = False) -
         depth = p.depths[level]
         disabled = p.disable_self_attentions[level] if p.disable_self_attentions is not None else False
     return Transformer(channels=ch, heads=heads, dim_head=dim_head, depth=depth, context_dim=p.context_dim,
-                       disable_self_attn=disabled, use_linear=p.use_linear)
+                       disable_self_attn=disabled, use_linear=p.use_linear, sdpa=p.sdpa)
 
 
 def _attention_block(p: Plan, ch: int, where: str, heads: int, dim_head: int) -> Attn:
@@ -338,6 +364,6 @@ def cross_attention(t: Tracer, name: str, x: Act, m: Transformer, context: Act |
         t.linear("to_k", kv, width, inner, bias=False)
         t.linear("to_v", kv, width, inner, bias=False)
         t.attention_matmuls("", x, m.heads, m.dim_head, m.dim_head, x.tokens or 1, kv.tokens or 1,
-                            "einsum_attention")
+                            "attention" if m.sdpa else "einsum_attention")
         out = t.linear("to_out.0", Act(inner, None, "", x.tokens), inner, dim)
         return u.done(out, new=False)

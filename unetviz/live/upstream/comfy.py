@@ -85,6 +85,11 @@ def comfy_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     depth = kw.get("transformer_depth", 1)
     depth = list(depth) if isinstance(depth, (list, tuple)) else [depth] * len(mults)
     rates = kw.pop("attention_resolutions")
+    empty = [level for level in range(len(mults)) if 2 ** level in rates and depth[level] == 0]
+    if empty:  # ComfyUI: `if num_transformers > 0`; sgm builds SpatialTransformer(depth=0): norm, proj_in, proj_out
+        raise UnetvizError(f"verify: transformer_depth 0 at level {empty[0]}, an attention level: sgm builds an empty"
+                           " SpatialTransformer there and ComfyUI's UNetModel none, so ComfyUI cannot stand in for"
+                           " sgm; give that level a depth, or drop it from attention_resolutions")
     t_in: list[int] = []
     t_out: list[int] = []
     for level, n in enumerate(nrb):

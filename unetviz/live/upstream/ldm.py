@@ -18,6 +18,7 @@ import torch
 from ...core.errors import UnetvizError
 from ...core.inputs import TEXT_TOKENS
 from ...core.records import Trace
+from ...families.openai.ldm_parts import sgm_keyword
 
 BATCH = 2
 """Batch size of the forward inputs. Not 1: torch's GroupNorm refuses a group holding a single value
@@ -29,17 +30,12 @@ SGM_ONLY = {"spatial_transformer_attn_type": "softmax", "adm_in_channels": None,
 
 
 def sgm_only(kwargs: dict[str, Any]) -> str | None:
-    """Why this ldm cannot build ``kwargs`` (a keyword only sgm has, set), or None when it can."""
-    depth = kwargs.get("transformer_depth", 1)
-    if kwargs.get("num_classes") in ("sequential", "timestep") or isinstance(depth, (list, tuple)):
+    """Why this ldm cannot build ``kwargs`` (a keyword only sgm has, set: ``ldm_parts.sgm_keyword``), or None."""
+    key = sgm_keyword(kwargs)
+    if key in ("transformer_depth", "num_classes"):
         return ("the installed ldm (stable-diffusion-sdkit 2.1.5, SD 1.x/2.x) has no per-level transformer_depth"
                 " nor num_classes \"sequential\"/\"timestep\" (sgm's, SDXL)")
-    for key, default in SGM_ONLY.items():
-        if key == "transformer_depth_middle" and kwargs.get(key) == depth:
-            continue
-        if key in kwargs and kwargs[key] != default and key != "spatial_transformer_attn_type":
-            return f"{key} is sgm's; the installed ldm (SD 1.x/2.x) has no such argument"
-    return None
+    return None if key is None else f"{key} is sgm's; the installed ldm (SD 1.x/2.x) has no such argument"
 
 
 def _ldm_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
