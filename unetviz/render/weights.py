@@ -47,7 +47,10 @@ def _hints(result: WeightsCheck) -> list[str]:
     if result.file_is:
         return [f"  hint: the file holds {result.file_is}"
                 + (f" (compared in the {' and the '.join(result.tried)} naming)" if result.tried else "")]
-    if result.matched == 0 and result.unexpected and len(result.tried) < 2:
+    if result.matched == 0 and result.unexpected:
+        if len(result.tried) > 1:  # every naming was tried: none to suggest
+            return [f"  hint: no key matches in the {' or the '.join(result.tried)} naming; the file holds no model"
+                    " unetviz recognises"]
         return ["  hint: no key matches; the file may use another naming (the original LDM/SGM names) or hold"
                 " another model"]
     return []
