@@ -172,6 +172,11 @@ def test_an_empty_transformer_at_an_attention_level_is_refused() -> None:
         unetviz.verify({**SMALL_SGM, "transformer_depth": [1, 0]})
 
 
+def test_what_comfyui_lacks_is_said_in_one_line() -> None:
+    with pytest.raises(UnetvizError, match=r"^verify: ComfyUI's UNetModel has no num_classes \"timestep\""):
+        unetviz.verify({**SMALL_SGM, "num_classes": "timestep"})
+
+
 def test_comfyui_builds_only_spatial_transformers() -> None:
     with pytest.raises(UnetvizError, match="use_spatial_transformer: true"):
         comfy.build(None, {"in_channels": 4, "out_channels": 4, "model_channels": 32, "num_res_blocks": 1,

@@ -77,6 +77,9 @@ def comfy_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     if not kwargs.get("use_spatial_transformer", False):
         raise UnetvizError("verify: ComfyUI's UNetModel builds only SpatialTransformer attention"
                            " (use_spatial_transformer: true); this config uses AttentionBlock")
+    if kwargs.get("num_classes") == "timestep":  # ComfyUI's constructor: `else: raise ValueError()`
+        raise UnetvizError("verify: ComfyUI's UNetModel has no num_classes \"timestep\" (sgm's Timestep label"
+                           " embedding), so there is nothing to verify it against")
     kw = {k: v for k, v in kwargs.items() if k not in NOT_COMFY}
     kw.setdefault("image_size", None)  # required positionally, never read by the network
     mults = list(kw.setdefault("channel_mult", (1, 2, 4, 8)))
