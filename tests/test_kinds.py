@@ -181,3 +181,14 @@ def test_a_motion_module_is_traced_as_the_preset_it_matches() -> None:
     # every tensor of the adapter is in the preset's UNetMotionModel, with its shape
     model = unetviz.weights("animatediff").tensors
     assert all(model[k] == v for k, v in adapter.items())
+
+
+@pytest.mark.parametrize(("markers", "types"), [
+    (("edm_mean", "edm_std"), ["EDM (Playground v2.5 latents)"]),
+    (("edm_vpred.sigma_max", "edm_vpred.sigma_min"), ["EDM v-prediction"]), (("v_pred",), ["v-prediction"]),
+    ((), []),
+])
+def test_model_type_markers(markers: tuple[str, ...], types: list[str]) -> None:
+    shapes = F.shapes(F.comfy_unet(F.ldm_kwargs("sdxl-sgm")), "model.diffusion_model.")
+    found = identify({**shapes, **{m: (1, 4, 1, 1) if m.startswith("edm_m") else () for m in markers}})
+    assert found.base == "SDXL base" and list(found.model_type) == types

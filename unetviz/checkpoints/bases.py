@@ -108,7 +108,7 @@ BASES = (
          text=(TextPart(kohya="lora_te1", diffusers="text_encoder", encoder="clip-l"),
                TextPart(kohya="lora_te2", diffusers="text_encoder_2", encoder="openclip-bigg"))),
     Base(name="SDXL refiner", preset=None, context=1280, adm=2560, widths=(384, 768, 1536, 1536),
-         text=(TextPart(kohya="lora_te", diffusers="text_encoder_2", encoder="openclip-bigg"),)),
+         text=(TextPart(kohya="lora_te2", diffusers="text_encoder_2", encoder="openclip-bigg"),)),
 )
 
 
