@@ -20,8 +20,8 @@ from .knowledge import config_of, model_names
 Facts = dict[str, Any]
 """One model's facts: ``name``, ``family``, ``model``, ``in_channels``, ``context``, ``added``, ``rank``,
 ``size``, ``levels``, ``linears`` and ``convs`` (``[diffusers path, original path, in, out | weight shape]``),
-``tensors`` (``[key, other naming's key, shape]``), ``live`` (the family's module prefixes, which a traceback's
-file paths name)."""
+``tensors`` (``[key, other naming's key, shape]``), ``odd_fails`` (an odd size makes it fail), ``skip_first``
+(its concats' order), ``live`` (the family's module prefixes, which a traceback's file paths name)."""
 
 _MEMO: dict[str, Facts] = {}
 _TENSORS: dict[str, list[list[Any]]] = {}
@@ -80,6 +80,8 @@ def compute(name: str, config: Mapping[str, Any]) -> Facts:
     forward = trace_config(dict(config), preset=preset_of(name))
     out["live"] = list(lookup(dict(config))[0].live)
     out.update(_levels(forward))
+    out["skip_first"] = _skip_first(forward)
+    out["odd_fails"] = _odd_fails(config, forward, preset_of(name), out["levels"][-1] if out["levels"] else 1)
     context = config.get("cross_attention_dim", config.get("context_dim"))
     out["context"] = context if isinstance(context, int) else (forward.context[1] if forward.context else None)
     return out
@@ -96,9 +98,36 @@ def _twins(config: Mapping[str, Any]) -> tuple[Trace, dict[str, str], list[tuple
     return pair.diffusers, dict(pair.modules), list(pair.keys)
 
 
+def _odd_fails(config: Mapping[str, Any], t: Trace, preset: str | None, deepest: int) -> bool:
+    """Whether the model fails at all when its input's last axis is half its deepest downscaling short of its own
+    size (odd at a level below the first; diffusers' U-Nets resize their upsampled maps to the skip's and never
+    fail): only those can make a size error."""
+    from ..tracing import trace_config
+
+    size = list(t.in_size)
+    short = max(deepest // 2, 1)
+    if not size or size[-1] <= short:
+        return False
+    size[-1] -= short
+    try:
+        return trace_config(dict(config), size=size, preset=preset).error is not None
+    except UnetvizError:
+        return False
+
+
 def _added(config: Mapping[str, Any]) -> int | None:
     value = config.get("projection_class_embeddings_input_dim", config.get("adm_in_channels"))
     return int(value) if isinstance(value, int) else None
+
+
+def _skip_first(t: Trace) -> bool | None:
+    """Whether the model's skip concats put the skip before the upsampled map (MONAI's ``cat([x, sub(x)])``) or
+    after it (``cat([h, hs.pop()])``): the order torch's message reports the two sizes in."""
+    for c in t.concats:
+        marks = [o.skip is not None for o in c.inputs]
+        if any(marks):
+            return marks[0]
+    return None
 
 
 def _levels(t: Trace) -> Facts:

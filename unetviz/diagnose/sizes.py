@@ -2,10 +2,11 @@
 which input, where, and the nearest sizes that work, all found by running unetviz's tracer.
 
 A skip that is one pixel off its upsampled partner is odd-sized: the input, halved at each level, reached an
-odd size ``s`` at some level. For a model whose skips sit at downscalings ``f`` (1, 2, 4, ... from the index),
-the input ``s * f`` is the first to give exactly ``s`` there; the tracer is run at it and its failure checked
-for both numbers. The sizes that work are the multiples of the model's largest downscaling; the nearest two
-are traced too.
+odd size ``s`` at some level. Which of the message's two sizes is the skip follows from the model's concat order
+(torch names the first operand's size first). For a model downscaling up to ``D`` (from the index), the input
+``s * D / 2**k`` gives exactly ``s`` at the level ``k`` above the bottleneck; the tracer is run there and its
+failure checked for both sizes. The sizes that work are the multiples of ``D``; the nearest two are traced too
+(for the first model found). Models that never fail at odd sizes (diffusers' U-Nets resize instead) are skipped.
 """
 
 from __future__ import annotations
@@ -32,24 +33,23 @@ def concat(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
     if p.numbers.get("cat_dim") == 0:
         return tokens(a, b)
     ranks = _ranks(p)
-    odd = [s for s in (a, b) if s % 2] if abs(a - b) == 1 else [a, b]
     tries = []
     for f in models:
-        if f["rank"] not in ranks or len(f["levels"]) < 2:
+        if f["rank"] not in ranks or len(f["levels"]) < 2 or not f.get("odd_fails", True):
             continue
-        for level in f["levels"][:-1]:
-            for s in odd:
-                n = s * max(level, 1)
-                tries.append((not f.get("hinted", False), abs(math.log2(n / f["size"][-1])), f, n))
-    tries.sort(key=lambda x: (x[0], x[1]))
+        for s in _skip_sizes(p, a, b, f.get("skip_first")):
+            for k, level in _levels_for(s, f["levels"]):
+                n = s * level
+                tries.append((not f.get("hinted", False), abs(math.log2(n / f["size"][-1])), k, f, n))
+    tries.sort(key=lambda x: (x[0], x[1], x[2]))
     hits: list[Candidate] = []
     ran = 0
-    for _, _, f, n in tries:
+    for _, _, _, f, n in tries:
         if (not narrowed and ran >= BUDGET) or len(hits) >= MODELS or any(c.model == f["name"] for c in hits):
             continue
         ran += 1
         failure = _fails(f, n)
-        if failure is None or not {a, b} <= set(_ints(failure[1])):
+        if failure is None or not {a, b} <= _last_sizes(failure[1]):
             continue
         # the nearest working sizes are traced for the first model found (the answer's); the others' are its
         # multiples
@@ -58,7 +58,38 @@ def concat(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
                               widths={"size": _size(f, n), "works": works, "multiple": f["levels"][-1],
                                       "space": f["space"], "factor": f["factor"]}))
     _keep()
-    return Found(candidates=tuple(hits), facts={"ranks": sorted(ranks), "odd": odd})
+    return Found(candidates=tuple(hits), facts={"ranks": sorted(ranks)})
+
+
+def _skip_sizes(p: Parsed, a: int, b: int, skip_first: bool | None) -> list[int]:
+    """Which of the two sizes can be the skip's: torch names the first operand's size first, and a model puts its
+    skip first or last (``skip_first``); a mismatched skip is odd (its partner was halved and doubled)."""
+    if abs(a - b) != 1:
+        return [x for x in (a, b) if x % 2]
+    if p.kind == "concat" and skip_first is not None:
+        skip = a if skip_first else b
+        return [skip] if skip % 2 else []
+    return [x for x in (a, b) if x % 2]
+
+
+def _last_sizes(message: str) -> set[int]:
+    """The last axis of every size (``12x12``, ``5x12x26``) a failure message names; its numbers if it names none."""
+    found = {int(m.split("x")[-1]) for m in re.findall(r"\d+(?:x\d+)+", message)}
+    return found or set(_ints(message))
+
+
+def _levels_for(s: int, levels: list[int]) -> list[tuple[int, int]]:
+    """The downscalings at which a skip of odd size ``s`` can be the first mismatch the forward meets: the decoder
+    merges the deepest level first, so every size below ``s``'s level but the bottleneck must be even, halving
+    by rounding up (strided convs) or down (pooling). Where to run the tracer; the tracer decides."""
+    out = []
+    deepest = levels[-1]
+    for k in range(1, len(levels)):
+        up = [-(-s // 2**j) for j in range(1, k)]
+        down = [s // 2**j for j in range(1, k)]
+        if all(x % 2 == 0 for x in up) or all(x % 2 == 0 for x in down):
+            out.append((k, deepest // 2**k))
+    return [(k, x) for k, x in out if x >= 1]
 
 
 def tokens(a: int, b: int) -> Found:
