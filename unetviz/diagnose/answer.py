@@ -227,7 +227,7 @@ def _divisible(p: Parsed, found: Found) -> tuple[str, str, list[str], list[str]]
     cause = (f"The image must be a whole number of latent pixels: {vae.model} downscales by {n['factor']}, and"
              f" {n['height']}x{n['width']} is not a multiple of it.")
     fix = f"Use a height of {' or '.join(map(str, near[0]))} and a width of {' or '.join(map(str, near[1]))}."
-    return cause, fix, [], [f"{c.model}" for c in found.candidates]
+    return cause, fix, [], []
 
 
 _WORDING = {"matmul": _matmul, "conv": _conv, "state_size": _state_size, "state_keys": _state_keys,

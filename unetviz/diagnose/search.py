@@ -130,8 +130,8 @@ def divisible(p: Parsed, models: list[Facts]) -> Found:
     """A pipeline's check that the image is a whole number of latent pixels: the autoencoders of that factor."""
     factor = int(p.numbers["factor"])  # type: ignore[arg-type]
     vaes = [x for x in LATENTS if x.factor == factor]
-    hits = [Candidate(model=x.name, layer="vae", side="input", widths={"factor": x.factor, "channels": x.channels})
-            for x in vaes]
+    hits = [Candidate(model=x.name, layer="", side="input", widths={"downscales by": x.factor,
+                                                                    "latent channels": x.channels}) for x in vaes]
     h, w = int(p.numbers["height"]), int(p.numbers["width"])  # type: ignore[arg-type]
     return Found(candidates=tuple(hits), facts={"nearest": [_nearest(h, factor), _nearest(w, factor)]})
 

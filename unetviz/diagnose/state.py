@@ -85,7 +85,7 @@ def size_mismatch(p: Parsed, models: list[Facts]) -> Found:
     lines = [(read_key(m.key), m) for m in p.mismatches]
     checkpoint: dict[str, int] = {}
     current: dict[str, int] = {}
-    first: dict[tuple[str, str], tuple[str, str, list[int]]] = {}
+    first: dict[tuple[str, str], tuple[str, str, list[int], bool]] = {}
     for key, m in lines:
         for t in tables:
             entry = t.find(key)
@@ -94,7 +94,7 @@ def size_mismatch(p: Parsed, models: list[Facts]) -> Found:
             for side, shape, score in (("checkpoint", m.checkpoint, checkpoint), ("model", m.model, current)):
                 if fits(key, shape, entry[2]):
                     score[t.name] = score.get(t.name, 0) + 1
-                    first.setdefault((t.name, side), (entry[0], entry[1], list(shape)))
+                    first.setdefault((t.name, side), (entry[0], entry[1], list(shape), bool(key.lora)))
     cands = _ranked(checkpoint, "checkpoint", first) + _ranked(current, "model", first)
     lora = sorted({k.lora for k, _ in lines if k.lora})
     return Found(candidates=tuple(cands), facts={"lines": len(lines), "checkpoint": checkpoint, "model": current,
@@ -102,7 +102,7 @@ def size_mismatch(p: Parsed, models: list[Facts]) -> Found:
 
 
 def _ranked(scores: dict[str, int], side: str,
-            first: dict[tuple[str, str], tuple[str, str, list[int]]]) -> list[Candidate]:
+            first: dict[tuple[str, str], tuple[str, str, list[int], bool]]) -> list[Candidate]:
     """The models fitting the most lines on one side: the best one, the others as tied (``also``)."""
     if not scores:
         return []
@@ -110,11 +110,11 @@ def _ranked(scores: dict[str, int], side: str,
     top = [m for m, n in scores.items() if n == best]
     from ..checkpoints.keymaps import block_id
 
-    key, original, shape = first[(top[0], side)]
+    key, original, shape, lora = first[(top[0], side)]
     module = (original or key).rsplit(".", 1)[0]
     return [Candidate(model=top[0], layer=key, original=original if original != key else "",
                       block_id=block_id(module) if original else "", side=side,
-                      widths={"shape": shape, "lines": best}, also=tuple(top[1:]))]
+                      widths={"lora" if lora else "shape": shape, "lines": best}, also=tuple(top[1:]))]
 
 
 def missing_unexpected(p: Parsed, models: list[Facts]) -> Found:

@@ -20,7 +20,7 @@ _KINDS = {"matmul": "matrix product (a Linear's widths)", "conv": "conv input ch
           "concat": "concat sizes", "broadcast": "tensor sizes", "added_cond": "added conditioning",
           "divisible": "image size", "other": "error"}
 _HIDDEN = ("space", "factor", "layers")
-_LABELS = {"lines": "fits mismatched keys:", "works": "works at",
+_LABELS = {"lines": "fits mismatched keys:", "works": "works at", "lora": "LoRA factor",
            "multiple": "needs multiples of", "size": "fails at"}
 
 
@@ -68,7 +68,8 @@ def _candidate(c: Candidate) -> Text:
         t.append(f"\n  = {c.original}")
     if c.block_id:
         t.append(f"  [{c.block_id}]", style="magenta")
-    numbers = ", ".join(f"{_LABELS.get(k, k)} {_fmt(k, v)}" for k, v in c.widths.items() if k not in _HIDDEN)
+    numbers = ", ".join(f"{_LABELS.get(k, k)} {_fmt(k, v)}" for k, v in c.widths.items()
+                        if k not in _HIDDEN and not (k == "works" and not v))
     if "keys" in c.widths:
         numbers = f"owns {c.widths['keys']} of the {c.widths['of']} keys"
     alike = c.widths.get("layers", 1)
@@ -81,8 +82,6 @@ def _candidate(c: Candidate) -> Text:
 
 
 def _fmt(key: str, v: object) -> str:
-    if key == "works" and not v:
-        return "(not traced)"
     if isinstance(v, list):
         sep = " or " if key == "works" else "x"
         return sep.join(str(x) for x in v) if v else "-"
