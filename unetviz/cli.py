@@ -227,7 +227,7 @@ def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOp
         if format is WeightsFormat.json:
             _print(json.dumps(result.to_dict(), indent=1) + "\n")
         else:
-            _print(render_check(result, str(check)) + "\n")
+            _print(render_check(result, str(check), width()) + "\n")
         return 0 if result.ok else 1
     w = api.weights(src, None if naming is None else naming.value)
     _print(w.to_json() + "\n" if format is WeightsFormat.json else render_weights(w, width()))

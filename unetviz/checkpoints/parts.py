@@ -38,7 +38,8 @@ class Part:
 
 
 _EMBEDDER = re.compile(r"^(conditioner\.embedders\.\d+)\.")
-_LABELS = {"model": "the U-Net (model.diffusion_model)", "first_stage_model": "VAE", "vae": "VAE", "model_ema": "EMA copy of the U-Net",
+_LABELS = {"model": "the U-Net (model.diffusion_model)", "first_stage_model": "VAE", "vae": "VAE",
+           "model_ema": "EMA copy of the U-Net",
            "control_model": "ControlNet", "embedder": "CLIP image encoder (unCLIP)",
            "noise_augmentor": "image-embedding noise augmentor (unCLIP)"}
 """Top-level prefixes of single-file checkpoints (ldm, sgm, ControlNet 1.0 full files, unCLIP)."""

@@ -40,13 +40,24 @@ def _listed(label: str, items: list[str]) -> list[str]:
     return [*items[:LIST_MAX], f"  ... and {len(items) - LIST_MAX} more {label} (--format json lists all)"]
 
 
+def _wrapped(line: str, width: int) -> str:
+    if len(line) <= width:
+        return line
+    import textwrap
+
+    indent = " " * (len(line) - len(line.lstrip()) + 2)
+    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                                   break_on_hyphens=False))
+
+
 def _hints(result: WeightsCheck) -> list[str]:
     """Why it does not match: what the file is, when that is known; another naming only if one is untried."""
     if result.ok:
         return []
     if result.file_is:
-        return [f"  hint: the file holds {result.file_is}"
-                + (f" (compared in the {' and the '.join(result.tried)} naming)" if result.tried else "")]
+        tried = "; both namings were compared" if len(result.tried) > 1 else (
+            f"; compared in the {result.tried[0]} naming" if result.tried else "")
+        return [f"  hint: the file holds {result.file_is}{tried}"]
     if result.matched == 0 and result.unexpected:
         if len(result.tried) > 1:  # every naming was tried: none to suggest
             return [f"  hint: no key matches in the {' or the '.join(result.tried)} naming; the file holds no model"
@@ -56,16 +67,20 @@ def _hints(result: WeightsCheck) -> list[str]:
     return []
 
 
-def render_check(result: WeightsCheck, source: str) -> str:
+def render_check(result: WeightsCheck, source: str, width: int = 120) -> str:
+    """The comparison's verdict and hint wrapped to ``width`` at spaces; every key line whole."""
     where = f" (under the prefix {result.prefix!r})" if result.prefix else ""
     where += f" in the {result.naming} naming" if result.naming else ""
-    lines = [f"{source}: {result.matched} tensors match{where}"
-             + ("" if result.ok else f"; {len(result.missing)} missing, {len(result.unexpected)} unexpected,"
-                                     f" {len(result.mismatched)} with another shape")]
+    verdict = f"{result.matched} tensors match{where}" + (
+        "" if result.ok else f"; {len(result.missing)} missing, {len(result.unexpected)} unexpected,"
+                             f" {len(result.mismatched)} with another shape")
+    # a long path takes the first line alone, so the verdict reads whole below it
+    lines = [f"{source}: {verdict}"] if len(source) + len(verdict) + 2 <= width else [f"{source}:", f"  {verdict}"]
     if result.other:
         lines.append(f"  {result.other} other tensors in the file (outside {result.prefix!r}: other components)"
                      " set aside")
     lines += _hints(result)
+    lines = [_wrapped(line, width) for line in lines]  # sentences; the key lines below stay whole
     lines += _listed("missing", [f"  missing     {k} {list(s)}" for k, s in result.missing])
     lines += _listed("unexpected", [f"  unexpected  {k} {list(s)}" for k, s in result.unexpected])
     lines += _listed("with another shape", [f"  shape       {k}: model {list(a)}, file {list(b)}"
