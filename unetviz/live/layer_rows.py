@@ -135,6 +135,7 @@ def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None, rank: 
         # a token sequence (position_net's grounding tokens, a gated fuser's) has its channels last
         out_c = int(out.shape[-1] if _is_sequence(module, out, rank) else out.shape[1])
     out_size = None
-    if row.in_size is not None or _channel_first(module, out, rank):
+    # a module fed a map that returns tokens (UNETR's patch embedding: DxHxW in, (B, N, C) out) has no out size
+    if not _is_sequence(module, out, rank) and (row.in_size is not None or _channel_first(module, out, rank)):
         out_size = _size(out)
     return replace(row, out_channels=out_c, out_size=out_size)
