@@ -167,7 +167,7 @@ def test_the_page_traces_sd15_and_follows_layers_per_block() -> None:
         assert first["svg"] and not first["error"]
         units = {u.path for u in before.units}
         assert drawn(before) == (set(first["nodes"]) & units, sorted(first["cats"]))
-        field = pg.locator('input[data-key="layers_per_block"]')
+        field = pg.locator('textarea[data-key="layers_per_block"]')
         field.fill("3")
         field.press("Enter")
         ready(pg, 2)
@@ -205,7 +205,7 @@ def test_a_link_loads_its_config_and_shows_a_failure() -> None:
         failure = pg.inner_text("#failure")
         assert t.error.message in failure and f"at {t.error.at}" in failure
         widths = unetviz.PRESETS["nnunet-lung-2d"].config["arch_kwargs"]["features_per_stage"]
-        assert pg.input_value('input[data-key="arch_kwargs.features_per_stage"]') == ", ".join(map(str, widths))
+        assert pg.input_value('textarea[data-key="arch_kwargs.features_per_stage"]') == ", ".join(map(str, widths))
         assert not blocked
 
 

@@ -1,7 +1,6 @@
 // The playground: unetviz (its wheel, in Pyodide) traces the config; Graphviz (WebAssembly) draws the DOT it
 // writes. Everything is loaded from this folder (vendor/, built by `make playground`); the state is the URL's hash.
 import { loadPyodide } from "./vendor/pyodide/pyodide.mjs";
-import { instance as vizInstance } from "./vendor/viz/viz.js";
 
 const $ = (id) => document.getElementById(id);
 const T0 = performance.now();
@@ -108,7 +107,7 @@ function draw(v) {
 // --- controls -----------------------------------------------------------------------------------------------------
 function show(value) {
   if (!Array.isArray(value)) return String(value);
-  return value.some((x) => Array.isArray(x)) ? JSON.stringify(value) : value.join(", ");
+  return value.some((x) => Array.isArray(x)) ? pretty(value) : value.join(", ");
 }
 
 function token(s) {
@@ -138,23 +137,34 @@ function controls(c) {
   const box = $("knobs"), have = new Set();
   for (const k of c.knobs) {
     have.add(k.key);
-    let input = box.querySelector(`input[data-key="${k.key}"]`);
+    let input = box.querySelector(`textarea[data-key="${k.key}"]`);
     if (!input) {
       const row = document.createElement("div");
       row.className = "row";
       row.innerHTML = `<label for="k-${esc(k.key)}" title="${esc(k.key)}">${esc(k.label)}</label>`
-        + `<input id="k-${esc(k.key)}" data-key="${esc(k.key)}" type="text" spellcheck="false" autocomplete="off">`;
+        + `<textarea id="k-${esc(k.key)}" data-key="${esc(k.key)}" rows="1" spellcheck="false"></textarea>`;
       box.append(row);
-      input = row.querySelector("input");
+      input = row.querySelector("textarea");
+      // one line that grows to show a long list whole; Enter applies the value, as in a one-line field
+      input.addEventListener("keydown", (e) => {
+        if (e.key === "Enter") { e.preventDefault(); input.dispatchEvent(new Event("change")); }
+      });
+      input.addEventListener("input", () => fit(input));
       input.addEventListener("input", () => later(() => knob(input)));
       input.addEventListener("change", () => knob(input));
     }
     if (document.activeElement !== input) input.value = show(k.value);
+    fit(input);
     input.title = `${k.key}${k.given ? "" : " (the default)"}`;
     input.classList.toggle("default", !k.given);
     input.dataset.value = JSON.stringify(k.value);
   }
-  for (const input of box.querySelectorAll("input")) if (!have.has(input.dataset.key)) input.parentElement.remove();
+  for (const input of box.querySelectorAll("textarea")) if (!have.has(input.dataset.key)) input.parentElement.remove();
+}
+
+function fit(area) {
+  area.style.height = "auto";
+  area.style.height = `${area.scrollHeight + 2}px`;
 }
 
 function knob(input) {
@@ -201,10 +211,11 @@ function wire() {
 // --- start: Graphviz and Python load side by side ---------------------------------------------------------------
 async function start() {
   if (matchMedia("(max-width: 760px)").matches) $("json-box").open = false;  // a phone: the U first
-  const vizReady = vizInstance();
   const here = new URL(".", location.href).href;
   const phases = timing.phases = {};
-  const py = await loadPyodide({ indexURL: `${here}vendor/pyodide/`, packages: [] });
+  const pyReady = loadPyodide({ indexURL: `${here}vendor/pyodide/`, packages: [] });  // first: it takes longest
+  const vizReady = import("./vendor/viz/viz.js").then((m) => m.instance());
+  const py = await pyReady;
   phases.pyodide = performance.now();
   const listed = await (await fetch("vendor/wheels.json")).json();
   const site = py.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
