@@ -192,3 +192,22 @@ def test_model_type_markers(markers: tuple[str, ...], types: list[str]) -> None:
     shapes = F.shapes(F.comfy_unet(F.ldm_kwargs("sdxl-sgm")), "model.diffusion_model.")
     found = identify({**shapes, **{m: (1, 4, 1, 1) if m.startswith("edm_m") else () for m in markers}})
     assert found.base == "SDXL base" and list(found.model_type) == types
+
+
+@pytest.mark.parametrize("case", ["kohya LoRA SD 1.5", "LyCORIS LoHa", "LyCORIS LoKr", "ControlNet 1.1 standalone",
+                                  "ControlNet diffusers SDXL", "T2I-Adapter SD 1.5", "IP-Adapter SD 1.5",
+                                  "AnimateDiff motion module", "VAE diffusers", "CLIP-L text encoder",
+                                  "SD 2.1 unCLIP-H (diffusers)"])
+@pytest.mark.parametrize("damage", [(), (1,), (3, 0, 7, 9, 1)])
+def test_keys_of_a_kind_with_shapes_of_none_are_one_line(tmp_path: Path, case: str, damage: tuple[int, ...],
+                                                           built: dict[str, F.Shapes]) -> None:
+    """A damaged header (every shape replaced) is named or refused in one line, never a traceback."""
+    make, kind, _, _ = CASES[case]
+    if kind in ("loha", "lokr"):
+        pytest.importorskip("lycoris")
+    shapes = built.setdefault(case, make())
+    path = F.write(tmp_path / "damaged.safetensors", dict.fromkeys(shapes, damage))
+    for args in (("inspect", str(path)), ("fit", "sd15", str(path))):
+        r = cli(*args)
+        assert r.returncode in (0, 1, 2) and "Traceback" not in r.stderr, r.stderr
+        assert r.returncode != 2 or (r.stderr.startswith("error: ") and r.stderr.count("\n") == 1), r.stderr

@@ -111,7 +111,12 @@ def identify(shapes: Mapping[str, Shape], metadata: Mapping[str, str] | None = N
             continue
         module, _, function = kind.reader.partition(":")
         reader: Reader = getattr(importlib.import_module(f"{__package__}.{module}"), function)
-        found = reader(shapes, metadata or {}, anchor)
+        try:
+            found = reader(shapes, metadata or {}, anchor)
+        except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+            # keys of one kind, shapes of none: a damaged or hand-made header, refused in one line
+            raise UnetvizError(f"inspect: {name!r} has {kind.name} keys ({anchor}) but shapes no"
+                               f" {kind.name} has ({type(e).__name__}: {e})") from None
         return found if found.model_type else _with_type(found, shapes)
     raise UnetvizError(f"inspect: {name!r} holds no Stable-Diffusion-style U-Net nor any other kind unetviz reads"
                        " (LoRA/LyCORIS, ControlNet, T2I-/IP-Adapter, motion module, VAE, text encoder): none of"

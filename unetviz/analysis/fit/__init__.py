@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...checkpoints.kinds import identify_file
+from ...checkpoints.kinds import Identified, identify_file
 from ...core.errors import UnetvizError
+from ...core.records import Shape
 from .base import load_base
 from .kinds import CHECKS
 from .network import NETWORK_KINDS, check_network
@@ -31,6 +32,14 @@ def fit(base: str | Path | dict[str, Any], files: list[Path]) -> FitReport:
 
 def _check(base: BaseModel, path: Path) -> AddOn:
     found, shapes = identify_file(path, "fit")
+    try:
+        return _checked(base, path, found, shapes)
+    except (IndexError, KeyError, TypeError, ValueError) as e:  # a header whose shapes no such file has
+        raise UnetvizError(f"fit: {path.name!r}: its {found.name} tensors have shapes no {found.name} has"
+                           f" ({type(e).__name__}: {e})") from None
+
+
+def _checked(base: BaseModel, path: Path, found: Identified, shapes: dict[str, Shape]) -> AddOn:
     if found.kind in NETWORK_KINDS:
         return check_network(base, path.name, found, shapes)
     check = CHECKS.get(found.kind)
