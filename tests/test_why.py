@@ -30,8 +30,7 @@ def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
         mp.setenv("UNETVIZ_CACHE_DIR", str(tmp_path_factory.mktemp("why-cache")))
         yield
 REAL: list[dict[str, Any]] = json.loads(DATA.read_text(encoding="utf-8"))["errors"]
-WRONG = {"comfyui-6419": "a [64, 4, 3, 3] first conv is also unet2d-attn-64's conv_in: why names it, though the"
-                         " issue's conv is a preview decoder's"}
+WRONG: dict[str, str] = {}
 """Real errors ``why`` answers wrongly: listed, never special-cased (strict xfail: a fix shows up)."""
 
 SD15 = unetviz.PRESETS["sd15"].config

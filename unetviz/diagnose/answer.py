@@ -68,7 +68,8 @@ def _no_match(p: Parsed, found: Found, scope: str) -> str:
 
 def _short(c: Candidate) -> str:
     """``attn2.to_k in IN01``: the end of the path, enough for a sentence (the whole path is listed below)."""
-    return ".".join(c.layer.split(".")[-2:]) + (f" in {c.block_id}" if c.block_id else "")
+    parts = c.layer.split(".")
+    return ".".join(parts[-2:] if len(parts) > 3 else parts) + (f" in {c.block_id}" if c.block_id else "")
 
 
 def _matmul(p: Parsed, found: Found) -> tuple[str, str, list[str], list[str]]:

@@ -83,7 +83,8 @@ class Latent:
 
 @dataclass(frozen=True, kw_only=True)
 class Autoencoder:
-    """A diffusers ``AutoencoderKL`` by the config keys that fix its outer convs' shapes."""
+    """A diffusers ``AutoencoderKL`` (or ``AutoencoderTiny``, TAESD) by the config keys that fix its outer convs'
+    shapes."""
 
     name: str
     """Short name (``SD VAE``)."""
@@ -97,6 +98,9 @@ class Autoencoder:
     """``use_quant_conv`` / ``use_post_quant_conv`` (True unless the config turns them off)."""
     source: str
     """The config file."""
+    tiny: bool = False
+    """An ``AutoencoderTiny``: ``widths`` are its encoder's and decoder's block widths; its first convs are
+    ``encoder.layers.0`` and ``decoder.layers.0``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,6 +186,10 @@ AUTOENCODERS: tuple[Autoencoder, ...] = (
                 source="stabilityai/sd-vae-ft-mse config.json (SD 1.x/2.x; SDXL's VAE has the same shapes)"),
     Autoencoder(name="SD3/FLUX VAE", image_channels=3, widths=(128, 256, 512, 512), latent="SD3/FLUX VAE",
                 quant_convs=False, source="black-forest-labs/FLUX.1-dev vae/config.json (use_quant_conv false)"),
+    Autoencoder(name="TAESD", image_channels=3, widths=(64, 64, 64, 64), latent="SD VAE", quant_convs=False,
+                tiny=True, source="madebyollin/taesd config.json (AutoencoderTiny's defaults; previewers use it)"),
+    Autoencoder(name="TAEF1", image_channels=3, widths=(64, 64, 64, 64), latent="SD3/FLUX VAE", quant_convs=False,
+                tiny=True, source="madebyollin/taef1 config.json (latent_channels 16)"),
 )
 IMAGES: tuple[Image, ...] = (
     Image(name="RGB image", channels=3), Image(name="RGBA image (RGB + alpha)", channels=4),
@@ -194,6 +202,9 @@ def autoencoder_convs(a: Autoencoder) -> list[tuple[str, list[int], str]]:
     The encoder writes a mean and a log-variance (2 x latent channels)."""
     z = next(x.channels for x in LATENTS if x.name == a.latent)
     first, last = a.widths[0], a.widths[-1]
+    if a.tiny:  # EncoderTiny / DecoderTiny: each opens with a 3x3 conv to its first block width
+        return [("encoder.layers.0", [first, a.image_channels, 3, 3], "image"),
+                ("decoder.layers.0", [first, z, 3, 3], "latent")]
     convs = [("encoder.conv_in", [first, a.image_channels, 3, 3], "image"),
              ("encoder.conv_out", [2 * z, last, 3, 3], "inner")]
     if a.quant_convs:
