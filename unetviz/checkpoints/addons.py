@@ -14,9 +14,10 @@ from typing import Any
 from ..core.records import Shape
 from .bases import BASES, IMAGE_ENCODERS, TEXT_ENCODERS, Base, by_context, by_widths, named
 from .controlnet import UNION_KEYS, controlnet_config
-from .inspect import count_distinct, find_unet, inspect_shapes
+from .inspect import inspect_shapes
 from .kinds import Identified
 from .parts import parts
+from .shapes import count_distinct, find_unet
 
 T2I_FACTORS = ((8, ("SD 1.x", "SD 2.x")), (16, ("SDXL base",)))
 """Pixel-unshuffle factor of diffusers' T2IAdapter types -> bases: ``full_adapter``/``light_adapter`` turn the

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.records import Shape
-from .inspect import count_distinct, encoder_levels
+from .shapes import count_distinct, encoder_levels
 
 UNION_KEYS = ("task_embedding", "control_add_embedding", "transformer_layes", "spatial_ch_projs", "control_type_proj")
 """Modules only ControlNet-union models have (diffusers' ``ControlNetUnionModel``, xinsir's union ControlNets)."""

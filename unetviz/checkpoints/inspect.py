@@ -10,7 +10,6 @@ listed in ``undetermined``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +17,11 @@ from typing import Any
 from ..core.errors import UnetvizError
 from ..core.records import Shape
 from .bases import by_context
+from .shapes import DIFFUSERS_PREFIXES, ORIGINAL_PREFIXES, count_distinct, encoder_levels, find_unet
 
-ORIGINAL_PREFIXES = ("model.diffusion_model.", "model_ema.diffusion_model.", "diffusion_model.", "")
-DIFFUSERS_PREFIXES = ("unet.", "model.", "")
+__all__ = ["DIFFUSERS_PREFIXES", "ORIGINAL_PREFIXES", "SCHEMA", "Inspection", "count_distinct", "encoder_levels",
+           "find_unet", "inspect_shapes", "to_dict"]
+
 SCHEMA = "unetviz.inspect/1"
 
 
@@ -44,29 +45,6 @@ class Inspection:
     """Other tensors in the file by their first key component (VAE, text encoders, EMA copies)."""
     undetermined: tuple[str, ...] = ()
     """Config keys the shapes cannot decide; their values come from the matched known model."""
-
-
-def _under(shapes: Mapping[str, Shape], prefix: str) -> dict[str, Shape]:
-    return {k[len(prefix):]: s for k, s in shapes.items() if k.startswith(prefix)}
-
-
-def count_distinct(keys: set[str], pattern: str) -> int:
-    """How many distinct values the ``(\\d+)`` in ``pattern`` takes among ``keys``."""
-    rx = re.compile(pattern)
-    return len({m.group(1) for k in keys if (m := rx.match(k))})
-
-
-def find_unet(shapes: Mapping[str, Shape]) -> tuple[str, str, dict[str, Shape]] | None:
-    """(prefix, naming, the U-Net's shapes without the prefix) of the U-Net in a file, or None."""
-    for prefix in ORIGINAL_PREFIXES:
-        if f"{prefix}input_blocks.0.0.weight" in shapes and f"{prefix}out.2.weight" in shapes:
-            return prefix, "original", _under(shapes, prefix)
-    for prefix in DIFFUSERS_PREFIXES:
-        if f"{prefix}conv_in.weight" in shapes and f"{prefix}conv_out.weight" in shapes:
-            unet = _under(shapes, prefix)
-            if any(k.startswith("down_blocks.") for k in unet):
-                return prefix, "diffusers", unet
-    return None
 
 
 def inspect_shapes(shapes: Mapping[str, Shape], name: str = "file") -> Inspection:
@@ -101,21 +79,6 @@ def _finish(shapes: Mapping[str, Shape], prefix: str, naming: str, unet: dict[st
 
 
 # ---- original (ldm / sgm) naming ------------------------------------------------------------------
-def encoder_levels(unet: dict[str, Shape], model_channels: int) -> list[dict[str, Any]]:
-    """Per encoder level: res blocks, width multiplier, transformer depth of each block."""
-    keys = set(unet)
-    n_input = count_distinct(keys, r"input_blocks\.(\d+)\.")
-    levels: list[dict[str, Any]] = [{"mult": None, "depths": []}]
-    for i in range(1, n_input):
-        if f"input_blocks.{i}.0.op.weight" in unet:  # a Downsample: the next level starts
-            levels.append({"mult": None, "depths": []})
-            continue
-        width = unet[f"input_blocks.{i}.0.in_layers.2.weight"][0]
-        levels[-1]["mult"] = width // model_channels
-        levels[-1]["depths"].append(count_distinct(keys, rf"input_blocks\.{i}\.1\.transformer_blocks\.(\d+)\."))
-    return levels
-
-
 def _original_config(unet: dict[str, Shape]) -> tuple[dict[str, Any], str, tuple[str, ...]]:
     conv_in = unet["input_blocks.0.0.weight"]
     mc, in_channels = conv_in[0], conv_in[1]

@@ -20,6 +20,7 @@ from ..core.errors import UnetvizError
 from ..core.records import Shape
 from .header import KEY_MAX
 from .parts import Part, model_type
+from .shapes import find_unet
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,8 +125,6 @@ def identify(shapes: Mapping[str, Shape], metadata: Mapping[str, str] | None = N
 
 
 def _unet(shapes: Mapping[str, Shape]) -> bool:
-    from .inspect import find_unet
-
     return find_unet(shapes) is not None
 
 
