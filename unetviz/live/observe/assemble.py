@@ -16,7 +16,8 @@ from ...core.quantities import layer_macs
 from ...core.records import Failure, Size, Trace
 from ..capture import Capture, capture, tensors_in
 from .skips import mark_skips, pair_skips
-from .units import data_units, make_unit, unit_of, unit_paths
+from .unit_records import channel_last_units, make_unit, wrapped_type
+from .units import data_units, unit_of, unit_paths
 
 
 def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: str, in_channels: int,
@@ -37,7 +38,8 @@ def build_trace(model: nn.Module, cap: Capture, blocks: list[str], *, family: st
 
     concats, adds, skips, lifo = pair_skips(cap, unit_at)
     rank = len(in_size) if frames_axis is None else 2  # a video model's blocks pass (B*F, C, H, W)
-    units = tuple(make_unit(u, layers, blocks, rank) for u in events)
+    last = channel_last_units(cap, events)
+    units = tuple(make_unit(u, layers, blocks, rank, wrapped_type(model, u.path), u.path in last) for u in events)
     out = next(tensors_in(cap.output), None) if cap.error is None else None
     out_c, out_size = sample_shape(out, frames_axis)
     state = model.state_dict(keep_vars=True)

@@ -15,18 +15,22 @@ its path (nnU-Net's ``stages``, iterated) stands for its steps.
 
 Blocks are read the same way (``data_units``): a heading whose calls merge skips at more than one resolution
 (nnU-Net's and smp's ``decoder``, a ModuleList of levels) is half of the U, not a block: its steps are blocks
-of their own. And a step under no heading that is a stack of like steps (``_stack``: StackedConvBlocks' ``convs``
-of ConvDropoutNormReLU, StackedResidualBlocks' ``blocks`` of BasicBlockD, a ResNet ``layer1``) is a heading
-over them, as a diffusers block is over its resnets: the stack's entries are the units.
+of their own. So is a heading whose call returns maps at more than two sizes (SwinUNETR's ``swinViT``, every
+level's hidden state): its steps are read as the model's own, each Swin stage (a BasicLayer, with its list of
+blocks) a heading over its transformer blocks and merging. A call whose layers are all channel-last (a Swin
+block's LayerNorms and Linears) holds no U: its 4-d tensors are windows and attention scores. And a step
+under no heading that is a stack of like steps (``_stack``: StackedConvBlocks' ``convs`` of ConvDropoutNormReLU,
+StackedResidualBlocks' ``blocks`` of BasicBlockD, a ResNet ``layer1``) is a heading over them, as a diffusers
+block is over its resnets: the stack's entries are the units.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from ...core.kinds import kind_of
-from ...core.records import Layer, Size, Unit, enclosing
-from ..capture import Capture, ModuleEvent, UnitEvent
+from ...core.records import enclosing
+from ..capture import Capture, ModuleEvent
+from .unit_records import tokens_only
 
 CONTAINERS = (nn.ModuleList, nn.ModuleDict)
 
@@ -46,10 +50,13 @@ def _has_params(m: nn.Module) -> bool:
 
 def unit_paths(model: nn.Module) -> tuple[dict[str, str], list[str]]:
     """(unit path -> class name, block heading paths): see the module docstring."""
+    return _read_tree(model, "", {id(m): p for p, m in model.named_modules()})
+
+
+def _read_tree(model: nn.Module, root: str, canonical: dict[int, str]) -> tuple[dict[str, str], list[str]]:
+    """``unit_paths`` of the module at ``root``, read as a top level: its steps are blocks or headings."""
     units: dict[str, str] = {}
     blocks: list[str] = []
-
-    canonical = {id(m): p for p, m in model.named_modules()}
 
     def walk(m: nn.Module, path: str, level: int) -> None:
         for name, child in m.named_children():
@@ -70,7 +77,7 @@ def unit_paths(model: nn.Module) -> tuple[dict[str, str], list[str]]:
             elif _has_params(child):
                 units[p] = type(child).__name__
 
-    walk(model, "", 0)
+    walk(model.get_submodule(root), root, 0)
     return units, blocks
 
 
@@ -95,6 +102,10 @@ def _steps(model: nn.Module, path: str, canonical: dict[int, str]) -> list[str]:
 def _wrapper(events: list[ModuleEvent], cap: Capture) -> bool:
     """A call of the module holds a U (a skip made and merged inside it) or returns maps of several sizes."""
     flow = cap.flow
+    if all(tokens_only(cap.layers[ev.first:ev.last]) for ev in events):
+        # only channel-last layers: it works on tokens (a Swin block), its 4-d maps are attention scores and
+        # windows, no resolution of the U
+        return False
     for ev in events:
         if len(set(ev.out_sizes)) > 1 or _down_and_up(ev, cap) or _cut_in_a_stage(ev, cap):
             return True
@@ -159,6 +170,12 @@ def data_units(model: nn.Module, cap: Capture, static: list[str], blocks: list[s
     for ev in cap.modules:
         events.setdefault(ev.path, []).append(ev)
     heads = [b for b in blocks if not _several_levels(events.get(b, []), cap)]
+    for b in [b for b in heads if _returns_levels(events.get(b, []))]:
+        # an encoder returning the maps of every level (SwinUNETR's swinViT) is no block: its steps are read
+        # as the model's own, each stage holding a list of steps (a Swin BasicLayer) a heading over them
+        inner, more = _read_tree(model, b, canonical)
+        static = [p for p in static if not p.startswith(f"{b}.")] + list(inner)
+        heads = [h for h in heads if h != b] + more
     chosen: set[str] = set()
 
     def expand(path: str) -> None:
@@ -186,6 +203,12 @@ def data_units(model: nn.Module, cap: Capture, static: list[str], blocks: list[s
     for p in static:
         expand(p)
     return [ev for ev in cap.modules if ev.path in chosen], heads
+
+
+def _returns_levels(calls: list[ModuleEvent]) -> bool:
+    """The heading's call returns maps at more than two sizes: a block returns at most its own level's and the
+    next one's (a diffusers down block's resnet outputs and its downsampler's), so this spans levels."""
+    return any(len(set(ev.out_sizes)) > 2 for ev in calls)
 
 
 def _several_levels(calls: list[ModuleEvent], cap: Capture) -> bool:
@@ -221,36 +244,3 @@ def _stack(model: nn.Module, path: str, canonical: dict[int, str]) -> list[str]:
 def unit_of(path: str, units: list[str]) -> str:
     """The unit a layer or a skip's source lies in; a path under none is its own."""
     return enclosing(path, units) or path
-
-
-def block_of(path: str, blocks: list[str]) -> str:
-    """The heading a unit sits under; a unit under none is a block of its own (as in the tracer)."""
-    return enclosing(path, blocks) or path
-
-
-def make_unit(u: UnitEvent, layers: tuple[Layer, ...], blocks: list[str], rank: int = 2) -> Unit:
-    """The record of a unit; ``rank``: the spatial dims of the tensors its sizes are read from (the sample's,
-    or 2 for a video model, whose blocks fold the frames into the batch)."""
-    in_size, out_size = _sz(u.in_shape, rank), _sz(u.out_shape, rank)
-    in_c, out_c = _ch(u.in_shape, rank), _ch(u.out_shape, rank)
-    if u.last - u.first == 1 and layers[u.first].path == u.path:
-        # a bare layer: its own row tells, as the symbolic trace makes it (a video model's GroupNorm on
-        # (B, C, F, H, W), transformer_in.norm, is FxHxW)
-        row = layers[u.first]
-        in_c, out_c, in_size, out_size = row.in_channels, row.out_channels, row.in_size, row.out_size
-    return Unit(path=u.path, kind=kind_of(u.path, u.type, in_size, out_size), type=u.type, in_channels=in_c,
-                out_channels=out_c, in_size=in_size, out_size=out_size, params=u.params, first=u.first,
-                last=u.last, block=block_of(u.path, blocks))
-
-
-def _ch(shape: tuple[int, ...] | None, rank: int = 2) -> int:
-    """Channels: dim 1, but the last dim of a token sequence (B, N, C), which a 3-d tensor is in any model
-    but a 1-D one (``layer_rows``): position_net's boxes are 4 wide, not 30."""
-    if rank != 1 and shape is not None and len(shape) == 3:
-        return shape[2]
-    return shape[1] if shape is not None and len(shape) > 1 else 0
-
-
-def _sz(shape: tuple[int, ...] | None, rank: int = 2) -> Size | None:
-    """The spatial size of a channel-first tensor of the sample's rank (length, HxW, DxHxW, FxHxW)."""
-    return shape[2:] if shape is not None and len(shape) == 2 + rank else None
