@@ -96,8 +96,12 @@ def test_unetr_rows_are_tokens() -> None:
     assert rows["vit.blocks.0.mlp.linear1"].out_channels == 192
     assert "vit.blocks.0.norm_cross_attn.weight" in dict(t.manifest)  # made, never run
     assert "vit.blocks.0.norm_cross_attn" not in {x.path for x in t.layers}
-    up = next(u for u in t.units if u.path == "encoder2")
-    assert (up.in_channels, up.in_size, up.out_size) == (96, (2, 4, 3), (16, 32, 24))
+    # a UnetrPrUpBlock (a ModuleList of upsamplings) heads one unit a 2x upsampling, as the observer reads it
+    ups = [u for u in t.units if u.block == "encoder2"]
+    assert [(u.path, u.kind, u.in_channels, u.in_size, u.out_size) for u in ups] == [
+        ("encoder2.transp_conv_init", "upsample", 96, (2, 4, 3), (4, 8, 6)),
+        ("encoder2.blocks.0", "upsample", 16, (4, 8, 6), (8, 16, 12)),
+        ("encoder2.blocks.1", "upsample", 16, (8, 16, 12), (16, 32, 24))]
     assert [s.source for s in t.skips] == [
         "encoder1.layer.lrelu", "encoder2.blocks.1.1.lrelu", "encoder3.blocks.0.1.lrelu",
         "encoder4.transp_conv_init.conv"]  # no block after it: the transposed conv returns the map
@@ -141,6 +145,46 @@ def test_swin_attention_is_batched_over_windows() -> None:
 def test_failing_sizes_fail_at_the_same_module(cfg: dict[str, Any], size: Size, at: str | None, words: str) -> None:
     t = check_against_real(cfg, size)
     assert t.error is not None and t.error.at == at and words in t.error.message, t.error
+
+
+# ---- unetviz.verify: the observer and the symbolic trace agree to the last unit and block ---------------------
+FAILING: list[tuple[dict[str, Any], Size]] = [
+    (UNETR_3D, (80, 96, 96)),  # 180 patch tokens against 216 position embeddings
+    (UNETR_3D, (8, 96, 96)),  # smaller than a patch: the patch embedding's conv, inside the block owning them
+    (UNETR_2D_CONV, (16, 64)),  # decoder2's concat
+    (SWIN_BTCV, (96, 96, 80)),  # the model's own check, before any layer
+    ({**SWIN_3D, "num_heads": [5, 2, 3, 4]}, (32, 32, 32)),  # the first window attention, inside swinViT
+    ({**SWIN_2D_V2, "patch_size": 1}, (20, 20)),  # decoder5's concat
+]
+
+
+@pytest.mark.parametrize(("cfg", "size"), [*CONFIGS.values(), *FAILING],
+                         ids=[*CONFIGS, *(f"{c['_target_'].split('.')[-1]}-fails-at-{'x'.join(map(str, s))}"
+                                          for c, s in FAILING)])
+def test_verify_agrees_on_every_unit_and_block(cfg: dict[str, Any], size: Size) -> None:
+    """Zero disagreements at the default size and where the forward fails: a UnetrPrUpBlock (a ModuleList of
+    upsamplings) is a heading over them; a UnetrBasicBlock is the resnet or conv block it wraps; SwinUNETR's
+    ``swinViT`` returns every level's map, so it is no block: its stages head their transformer blocks and merging,
+    which run on channel-last maps (C channels, the positions as tokens, as the symbolic trace reads them);
+    UNETR's patch embedding returns tokens (no out size)."""
+    r = unetviz.verify(cfg, "x".join(map(str, size)))
+    assert not r.disagreements, r.disagreements
+    assert r.ok and (r.error_ours is None) == (r.error_real is None) == (size in [s for _, s in CONFIGS.values()])
+
+
+def test_the_observer_reads_swin_stages_as_headings_over_channel_last_blocks() -> None:
+    """The observed trace alone (the model handed to unetviz.trace as a module): the same units and blocks."""
+    model = real(SWIN_3D)
+    seen = unetviz.trace(model, size=(64, 64, 64), observe_only=True)
+    units = {u.path: u for u in seen.units}
+    block = units["swinViT.layers1.0.blocks.0"]
+    assert (block.kind, block.in_channels, block.in_size, block.block) == ("transformer", 12, None,
+                                                                           "swinViT.layers1.0")
+    merge = units["swinViT.layers1.0.downsample"]
+    assert (merge.kind, merge.in_channels, merge.out_channels) == ("downsample", 12, 24)
+    assert units["swinViT.patch_embed"].block == "swinViT.patch_embed"
+    assert units["encoder1"].kind == "resnet"  # UnetrBasicBlock(res_block=True) wraps a UnetResBlock
+    assert "swinViT" not in dict(seen.blocks)
 
 
 # ---- configs MONAI rejects -----------------------------------------------------------------------------------

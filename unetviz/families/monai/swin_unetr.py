@@ -14,6 +14,7 @@ from math import ceil, prod
 
 from ...core.config import Args
 from ...core.errors import NOT_TRACED, NotTraced, UnetvizError
+from ...core.kinds import resampling
 from ...core.records import Size, fmt_size
 from ...engine.tracer import Act, Tracer
 from .config import dims, int_seq, size_of
@@ -110,7 +111,9 @@ def patch_embed(t: Tracer, x: Act, f: int, patch: Size, norm: bool) -> Act:
     """``PatchEmbed``: the input padded up to whole patches, ``proj`` (kernel = stride = the patch), and with
     ``patch_norm`` a LayerNorm over the flattened positions."""
     size = tuple(ceil(s / p) * p for s, p in zip(x.size or (), patch, strict=True))
-    with t.unit("patch_embed", "embed", "PatchEmbed", x) as u:
+    # a step that shrinks the resolution is a sampler whatever its class (core.kinds): patches of 2 halve it
+    kind = resampling(x.size, tuple(s // p for s, p in zip(size, patch, strict=True))) or "embed"
+    with t.unit("patch_embed", kind, "PatchEmbed", x) as u:
         y = t.conv("proj", Act(x.channels, size, x.source), x.channels, f, patch, patch, 0, dims=len(patch))
         if norm:
             t.layer_norm("norm", Act(f, None, y.source, prod(y.size or ())), f)

@@ -52,16 +52,22 @@ def basic_block(w: _Walk, name: str, x: Act, in_c: int, c: int, res: bool) -> Ac
 
 
 def pr_up_block(w: _Walk, name: str, x: Act, in_c: int, c: int, num_layer: int, conv_block: bool, res: bool) -> Act:
-    """``UnetrPrUpBlock``: ``transp_conv_init``, then each of ``blocks`` (an upsampling, and a conv block)."""
-    with w.t.unit(name, "upsample", "UnetrPrUpBlock", x) as u:
-        x = up_conv(w, "transp_conv_init", x, in_c, c)
+    """``UnetrPrUpBlock``: ``transp_conv_init``, then each of ``blocks`` (an upsampling, and a conv block). Its
+    ``blocks`` is a ModuleList, so it is a heading (``docs/design.md``) over one unit a 2x upsampling."""
+    t, ups = w.t, num_layer + 1
+    title = f"UnetrPrUpBlock: {ups} 2x upsampling{'s' * (ups > 1)} to {c} ch{', each + a conv block' * conv_block}"
+    with t.block(name, title, order=("transp_conv_init", "blocks")):
+        with t.unit("transp_conv_init", "conv", "Convolution", x) as u:
+            x = u.done(up_conv(w, "", x, in_c, c), new=False)
         for i in range(num_layer):
-            if conv_block:
-                x = up_conv(w, f"blocks.{i}.0", x, c, c)
-                x = w.block(f"blocks.{i}.1", x, c, c, (3,) * w.d, (1,) * w.d, res)
-            else:
-                x = up_conv(w, f"blocks.{i}", x, c, c)
-        return u.done(x, new=False)
+            with t.unit(f"blocks.{i}", "conv", "Sequential" if conv_block else "Convolution", x) as u:
+                if conv_block:
+                    y = up_conv(w, "0", x, c, c)
+                    y = w.block("1", y, c, c, (3,) * w.d, (1,) * w.d, res)
+                else:
+                    y = up_conv(w, "", x, c, c)
+                x = u.done(y, new=False)
+        return x
 
 
 def up_block(w: _Walk, name: str, x: Act, in_c: int, c: int, res: bool) -> Act:
