@@ -30,7 +30,9 @@ def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
         mp.setenv("UNETVIZ_CACHE_DIR", str(tmp_path_factory.mktemp("why-cache")))
         yield
 REAL: list[dict[str, Any]] = json.loads(DATA.read_text(encoding="utf-8"))["errors"]
-WRONG: dict[str, str] = {}
+WRONG = {"unet-nested-3": "no model unetviz knows reproduces 74 vs 75 within the size search's budget of traces:"
+                          " it answers 'no match' with the divisibility note, where a known model (ADM's pooling) could"
+                          " have been named"}
 """Real errors ``why`` answers wrongly: listed, never special-cased (strict xfail: a fix shows up)."""
 
 SD15 = unetviz.PRESETS["sd15"].config
@@ -362,7 +364,7 @@ def judge(expect: dict[str, Any], d: Diagnosis) -> list[str]:
 
 
 def test_real_errors_have_sources() -> None:
-    assert len(REAL) >= 20
+    assert len(REAL) >= 20 and sum(1 for e in REAL if e.get("held_out")) >= 10
     for e in REAL:
         assert e["source"]["url"].startswith(f"https://github.com/{e['source']['repository']}/")
         assert e["text"] and e["judgement"] and "matched" in e["expect"]

@@ -177,6 +177,8 @@ def _concat(flat: str) -> Parsed | None:
         numbers: dict[str, int | list[int]] = {"cat_dim": g[0], "expected": g[1], "got": g[2]}
         if n in (1, 2):
             numbers["dim"] = g[3]
+        if n in (0, 1):  # "Expected size A but got size B for tensor number N": A is the first operand's
+            numbers["ordered"] = 1
         return Parsed(kind="concat", message=m.group(0), numbers=numbers)
     keras = _KERAS.search(flat)
     if keras:

@@ -62,11 +62,13 @@ def concat(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
 
 
 def _skip_sizes(p: Parsed, a: int, b: int, skip_first: bool | None) -> list[int]:
-    """Which of the two sizes can be the skip's: torch names the first operand's size first, and a model puts its
-    skip first or last (``skip_first``); a mismatched skip is odd (its partner was halved and doubled)."""
+    """Which of the two sizes can be the skip's: torch's current message names the first operand's size first
+    (``ordered``), and a model puts its skip first or last (``skip_first``); a mismatched skip is odd (its partner
+    was halved and doubled). The older messages (``Got A and B``) are read in either order: their order is not
+    documented and the issues' examples disagree."""
     if abs(a - b) != 1:
         return [x for x in (a, b) if x % 2]
-    if p.kind == "concat" and skip_first is not None:
+    if p.kind == "concat" and skip_first is not None and p.numbers.get("ordered"):
         skip = a if skip_first else b
         return [skip] if skip % 2 else []
     return [x for x in (a, b) if x % 2]
