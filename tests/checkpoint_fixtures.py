@@ -111,6 +111,18 @@ def peft(root: Any, prefix: str = "unet.", rank: int = 4) -> Shapes:
     return out
 
 
+def attn_procs(unet: Any, rank: int = 4) -> Shapes:
+    """diffusers' older LoRA format (``LoRAAttnProcessor``, ``unet.save_attn_procs``): per attention processor,
+    ``to_q_lora``/``to_k_lora``/``to_v_lora``/``to_out_lora`` with ``down``/``up`` Linears."""
+    out: Shapes = {}
+    for name in unet.attn_processors:
+        attn = unet.get_submodule(name[: -len(".processor")])
+        for proj, linear in (("to_q", attn.to_q), ("to_k", attn.to_k), ("to_v", attn.to_v), ("to_out", attn.to_out[0])):
+            out[f"{name}.{proj}_lora.down.weight"] = (rank, linear.in_features)
+            out[f"{name}.{proj}_lora.up.weight"] = (linear.out_features, rank)
+    return out
+
+
 def lycoris(root: Any, algo: str, only: str = ".attn", **kwargs: Any) -> Shapes:
     """LyCORIS' own modules (``lycoris.modules``) around every attention Linear of ``root`` (whose name holds
     ``only``), kohya-named. DoRA (``weight_decompose``) reads the wrapped weight's norms, so its Linear is

@@ -46,7 +46,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     sdxl.update(F.kohya(F.clip_text(768, 12), "lora_te1", te))
     made = {
         "lora15": sd15, "loraxl": sdxl, "cn11": F.shapes(F.cldm_controlnet(F.ldm_kwargs("sd15-ldm"))),
-        "cn15": F.shapes(F.controlnet()), "cnxl": F.shapes(F.controlnet(sdxl=True)),
+        "cn15": F.shapes(F.controlnet()), "attnprocs": F.attn_procs(F.diffusers_unet("sd15")),
+        "cnxl": F.shapes(F.controlnet(sdxl=True)),
         "ip15": F.ip_adapter(F.diffusers_unet("sd15"), F.image_proj_plain(1024, 768)),
         "motion": F.shapes(F.motion()), "vae": F.shapes(F.vae()), "t2ixl": F.shapes(F.t2i(xl=True)),
         "refiner": F.shapes(F.comfy_unet(REFINER), "model.diffusion_model."),
@@ -66,9 +67,13 @@ def fit(base: str | Path, *names: Path, columns: int = 80) -> tuple[int, dict[st
 @pytest.mark.parametrize(("base", "names"), [
     ("sd15", ("lora15", "cn11", "cn15", "ip15", "motion", "vae")), ("sd15-ldm", ("lora15", "cn11")),
     ("sdxl", ("loraxl", "cnxl", "vae", "t2ixl")), ("sdxl-sgm", ("loraxl", "cnxl")), ("sdxl.safetensors", ("loraxl",)),
+    ("sd15.json", ("lora15", "attnprocs", "cn11")),
 ])
 def test_add_ons_on_their_own_base_fit(files: dict[str, Path], base: str, names: tuple[str, ...]) -> None:
     source: str | Path = files["sdxl"] if base == "sdxl.safetensors" else base
+    if base == "sd15.json":  # a config file: diffusers' unet/config.json of SD 1.5
+        source = files["lora15"].with_name("config.json")
+        source.write_text(json.dumps({"_class_name": "UNet2DConditionModel", **F._config("sd15")}))
     code, d, text = fit(source, *(files[n] for n in names))
     assert code == 0 and d["ok"] and d["schema"] == "unetviz.fit/1", text
     lora = d["files"][0]

@@ -60,6 +60,8 @@ CASES: dict[str, tuple[Callable[[], F.Shapes], str, str, str]] = {
     "kohya LoCon SD 1.5": (lambda: F.kohya(F.diffusers_unet("sd15"), "lora_unet", (
         "Transformer2DModel", "ResnetBlock2D", "Downsample2D", "Upsample2D")), "lora", "SD 1.x", "LoCon"),
     "peft LoRA SDXL": (lambda: F.peft(F.diffusers_unet("sdxl")), "lora", "SDXL base", "LoRA (peft"),
+    "diffusers LoRA (attention processors)": (lambda: F.attn_procs(F.diffusers_unet("sd15")), "lora", "SD 1.x",
+                                              "LoRA (diffusers"),
     "peft LoRA SD 1.5": (lambda: F.peft(F.diffusers_unet("sd15")), "lora", "SD 1.x", "LoRA (peft"),
     "LyCORIS LoHa": (lambda: F.lycoris(F.diffusers_unet("sd15"), "loha"), "loha", "SD 1.x", "LoHa"),
     "LyCORIS LoKr": (lambda: F.lycoris(F.diffusers_unet("sdxl"), "lokr"), "lokr", "SDXL base", "LoKr"),

@@ -106,8 +106,9 @@ def parse_network(shapes: Mapping[str, Shape]) -> tuple[list[NetworkModule], lis
         styles[style] = styles.get(style, 0) + 1
         modules.append(_module(name, part, path, parts))
     style = max(styles, key=lambda s: styles[s]) if styles else ""
-    if style == "diffusers" and any(k.endswith(("lora_A.weight", "lora_B.weight")) for k in shapes):
-        style = "peft"
+    if style in ("diffusers", "peft"):  # the suffixes tell diffusers' own formats from peft's lora_A/lora_B
+        own = any(_PROCESSOR.match(k) or k.endswith(".lora.down.weight") for k in shapes if len(k) <= KEY_MAX)
+        style = "diffusers" if own else "peft"
     return modules, other, style
 
 
