@@ -231,14 +231,14 @@ def test_inspect_agrees_with_comfyui_detection(tmp_path: Path, name: str) -> Non
     detection = comfy.load("model_detection")
     state = {k: torch.empty(s, device="meta") for k, s in shapes.items()}
     theirs = detection.detect_unet_config(state, ORIGINAL)
-    ours = detection.convert_config({k: v for k, v in found.config.items() if k != "family"})  # ComfyUI's terms
+    ours = detection.convert_config({k: v for k, v in found.unet.config.items() if k != "family"})  # ComfyUI's terms
     ours.setdefault("adm_in_channels", None)
     differ = {k: (ours.get(k), theirs.get(k)) for k in COMPARED if ours.get(k) != theirs.get(k)}
     assert differ == {}
-    assert found.matches == named
+    assert found.unet.matches == named
     assert type(detection.model_config_from_unet_config(theirs, state)).__name__ == comfy_class
     # and the config inspect gives is the fixture's network
-    assert unetviz.weights(found.config).tensors == {k[len(ORIGINAL):]: v for k, v in shapes.items()}
+    assert unetviz.weights(found.unet.config).tensors == {k[len(ORIGINAL):]: v for k, v in shapes.items()}
 
 
 def _diffusers_shapes(preset: str, in_channels: int) -> dict[str, tuple[int, ...]]:
@@ -262,7 +262,7 @@ def test_inspect_of_diffusers_naming_agrees_with_comfyui_detection(tmp_path: Pat
     detection = comfy.load("model_detection")
     state = {k[len("unet."):]: torch.empty(s, device="meta") for k, s in shapes.items()}
     theirs = detection.unet_config_from_diffusers_unet(state)
-    twin = unetviz.api.weights(found.config, naming="original").tensors
+    twin = unetviz.api.weights(found.unet.config, naming="original").tensors
     ours = detection.detect_unet_config({k: torch.empty(s, device="meta") for k, s in twin.items()}, "")
     differ = {k: (ours.get(k), theirs.get(k)) for k in COMPARED if ours.get(k) != theirs.get(k)}
-    assert differ == {} and found.matches == named
+    assert differ == {} and found.unet.matches == named

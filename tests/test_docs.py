@@ -218,6 +218,13 @@ def _fixtures(folder: Path) -> None:
     header_only(folder / "unet.safetensors", dict(unetviz.weights("sd15").tensors))
     original = unetviz.weights("sd15", naming="original").tensors
     header_only(folder / "v1-5-pruned.safetensors", {f"model.diffusion_model.{k}": s for k, s in original.items()})
+    # a kohya LoRA for SD 1.5 (`unetviz fit`): rank 4 on every attention projection
+    lora: dict[str, tuple[int, ...]] = {}
+    for key, (out, into) in ((k, s) for k, s in unetviz.weights("sd15").tensors.items()
+                             if ".attn" in k and k.endswith(("to_q.weight", "to_k.weight", "to_v.weight"))):
+        name = "lora_unet_" + key.removesuffix(".weight").replace(".", "_")
+        lora.update({f"{name}.lora_down.weight": (4, into), f"{name}.lora_up.weight": (out, 4), f"{name}.alpha": ()})
+    header_only(folder / "lora.safetensors", lora)
     # the nnU-Net tutorial's plans file, with its dataset.json, and a trained model's folder
     import shutil
 

@@ -33,11 +33,12 @@ def test_a_header_gives_a_config_whose_trace_has_the_real_params(tmp_path: Path,
     tensors = {prefix + k: v for k, v in w.tensors.items()}
     tensors.update({f"first_stage_model.encoder.{i}.weight": (8,) for i in range(4)} if prefix == ORIGINAL else {})
     found, check = unetviz.api.inspect(header_file(tmp_path / "x.safetensors", tensors))
-    assert (found.naming, found.prefix, found.matches) == (naming, prefix, matches)
+    assert check is not None and found.kind == "unet"
+    assert (found.unet.naming, found.unet.prefix, found.unet.matches) == (naming, prefix, matches)
     assert check.ok and check.matched == found.tensors == len(w.tensors)
-    assert unetviz.trace(found.config).params == w.params
+    assert unetviz.trace(found.unet.config).params == w.params
     if prefix == ORIGINAL:
-        assert found.other_components == {"first_stage_model": 4}
+        assert found.unet.other_components == {"first_stage_model": 4}
 
 
 def test_an_inpainting_header_is_named_and_traced(tmp_path: Path) -> None:

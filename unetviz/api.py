@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .analysis.cost import CostReport
     from .analysis.diff import Diff
     from .analysis.fit import FitReport
-    from .checkpoints.inspect import Inspection
+    from .checkpoints.kinds import Identified
     from .diagnose import Diagnosis
     from .render.weights import WeightsCheck
 
@@ -117,37 +117,26 @@ def keymap(source: Source) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
     return twins(_config_of(constructed(source))).keys
 
 
-def check(source: Source, path: str | Path) -> WeightsCheck:
-    """How a weights file (a safetensors header or a JSON manifest) matches ``source``'s manifest, in
-    whichever naming the file uses: the model's own, or the other one where the model has both."""
-    from .checkpoints.header import read_shapes
-    from .render.weights import check_weights
+def check(source: Source, path: str | Path, naming: str | None = None) -> WeightsCheck:
+    """How a weights file (a safetensors header or a JSON manifest) matches ``source``'s manifest: in
+    ``naming`` (``diffusers`` or ``original``; refused when the model has no such naming), or in each naming
+    the model has, keeping the best. ControlNets are read in either naming too."""
+    from .checkpoints.check import check_file
 
-    shapes = read_shapes(Path(path))
-    t = constructed(source)
-    result = check_weights(t, shapes, own_naming(t))
-    if result.matched < len(t.manifest):
-        other = "original" if own_naming(t) == "diffusers" else "diffusers"
-        try:
-            second = check_weights(_twin(t, other), shapes, other)
-        except UnetvizError:
-            return result  # no second naming: the first answer stands
-        if second.matched > result.matched:
-            return second
-    return result
+    return check_file(source, path, naming)
 
 
-def inspect(path: str | Path) -> tuple[Inspection, WeightsCheck]:
-    """What is this checkpoint? Its naming, prefix, family and a config rebuilt from the header's shapes
-    (never the data, never a pickle), with how the config's manifest matches the file."""
-    from .checkpoints.header import read_shapes
-    from .checkpoints.inspect import inspect_shapes
-    from .render.weights import check_weights
+def inspect(path: str | Path) -> tuple[Identified, WeightsCheck | None]:
+    """What is this file? A U-Net checkpoint, a LoRA/LyCORIS, ControlNet, T2I-/IP-Adapter, motion module, VAE
+    or text encoder, read from its header alone (never the data, never a pickle): ``.kind``, ``.base`` (read
+    from its widths), ``.details``, ``.config`` where unetviz traces it (``.unet`` for U-Net checkpoints: the
+    naming, prefix and the known model matched). The check compares that config's manifest with the file
+    (``None`` for kinds unetviz does not trace)."""
+    from .checkpoints.check import check_shapes
+    from .checkpoints.kinds import identify_file
 
-    p = Path(path)
-    shapes = read_shapes(p, "inspect")
-    found = inspect_shapes(shapes, p.name)
-    return found, check_weights(weights(found.config), shapes)
+    found, shapes = identify_file(Path(path))
+    return found, None if found.config is None else check_shapes(dict(found.config), shapes)
 
 
 def cost(source: Source | Module, sizes: str | Sequence[SizeText] | None = None, batch: int | None = None,

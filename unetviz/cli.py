@@ -221,9 +221,7 @@ def weights(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOp
 
     src = _source(source, preset, config, configuration, dataset)
     if check is not None:
-        from .checkpoints.check import check_file
-
-        result = check_file(src, check, None if naming is None else naming.value)
+        result = api.check(src, check, None if naming is None else naming.value)
         if format is WeightsFormat.json:
             _print(json.dumps(result.to_dict(), indent=1) + "\n")
         else:
@@ -322,13 +320,10 @@ def inspect(file: Annotated[Path, typer.Argument(help="A .safetensors file (only
     text encoder: its base model (read from its widths), its details, and a config where unetviz traces it."""
     import json
 
-    from .checkpoints.check import check_shapes
-    from .checkpoints.kinds import identify_file
+    from .api import inspect as run
     from .render.inspect import inspect_dict, render_identified
 
-    found, shapes = identify_file(file)
-    # a kind unetviz traces is compared with its rebuilt config's manifest, in either naming
-    check = None if found.config is None else check_shapes(dict(found.config), shapes)
+    found, check = run(file)  # a kind unetviz traces is compared with its rebuilt config's manifest
     if format is WeightsFormat.json:
         _print(json.dumps(inspect_dict(found, file.name, check), indent=1) + "\n")
     else:
@@ -390,8 +385,8 @@ def diff(a: Annotated[str, typer.Argument(help="A preset name or a config file."
     return 0
 
 
-@app.command(epilog="Examples: [bold]unetviz fit sd15 my-lora.safetensors[/bold] ·"
-                    " [bold]unetviz fit sdxl-base.safetensors control.safetensors -f json[/bold]")
+@app.command(epilog="Examples: [bold]unetviz fit sd15 lora.safetensors[/bold] ·"
+                    " [bold]unetviz fit v1-5-pruned.safetensors lora.safetensors -f json[/bold]")
 def fit(base: Annotated[str, typer.Argument(help="The base model: a checkpoint (.safetensors), a preset name or a"
                                              " config file.", show_default=False)],
         files: Annotated[list[Path], typer.Argument(help="The add-ons: LoRAs, ControlNets, adapters, motion modules,"
@@ -415,7 +410,8 @@ def fit(base: Annotated[str, typer.Argument(help="The base model: a checkpoint (
 
 
 @app.command(epilog="Examples: [bold]unetviz why \"mat1 and mat2 shapes cannot be multiplied (77x2048 and"
-                    " 768x320)\"[/bold] · [bold]unetviz why \"$(cat error.txt)\" --model sdxl[/bold]")
+                    " 768x320)\"[/bold] · [bold]unetviz why \"Given groups=1, weight of size [320, 4, 3, 3], expected"
+                    " input[1, 9, 64, 64] to have 4 channels, but got 9 channels instead\" -m sd15[/bold]")
 def why(text: Annotated[str, typer.Argument(help="The error text, or a whole traceback, as pasted.",
                                             show_default=False)],
         model: Annotated[str | None, typer.Option("--model", "-m", help="Narrow the search to this model: a preset"

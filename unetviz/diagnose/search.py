@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .index import Facts
+from .index import Facts, all_facts
 from .knowledge import AUTOENCODERS, IMAGES, LATENTS, Autoencoder, autoencoder_convs, input_meaning, widths_named
 from .parse import Parsed
 from .records import Candidate
@@ -91,7 +91,8 @@ def conv(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
                              _distance(p.numbers["input"], native.get(c.model, []))))
     # the models whose input is declared to be more than the latent (inpainting, pix2pix): plain latent models
     # are covered by the latent records below
-    takes = [(f["name"], input_meaning(f["name"])) for f in models
+    # the other side of the clash may be any model, whatever model the search was narrowed to
+    takes = [(f["name"], input_meaning(f["name"])) for f in (all_facts() if narrowed else models)
              if f["in_channels"] == got and f["rank"] == len(weight) - 2 and input_meaning(f["name"])]
     latents = [(x.name, x.channels) for x in LATENTS if x.channels == got]
     images = [x.name for x in IMAGES if x.channels == got]
