@@ -131,7 +131,7 @@ def test_cli_reads_pixels_and_warns_about_a_huge_latent() -> None:
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "N (the length)" in bad.stderr
 
 
-PUBLIC = ("trace", "weights", "verify", "cost", "inspect", "keymap", "check", "diff")
+PUBLIC = ("trace", "weights", "verify", "cost", "inspect", "keymap", "check", "diff", "fit", "why")
 
 
 def test_the_public_face_is_functions_and_typed() -> None:

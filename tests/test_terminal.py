@@ -73,7 +73,8 @@ def _safetensors(path: str) -> None:
 
 EVERY_COMMAND = [["table", "sdxl", "--depth", "layers"], ["table", "sd15", "--depth", "blocks"], ["weights", "sdxl"],
                  ["keymap", "sdxl"], ["presets"], ["cost", "sdxl"], ["cost", "nnunet-lung-3d-fullres"],
-                 ["diff", "sd15", "sdxl"], ["inspect", "{file}"], ["verify", "ddpm-cifar10"]]
+                 ["diff", "sd15", "sdxl"], ["inspect", "{file}"], ["verify", "ddpm-cifar10"], ["fit", "sd15", "{file}"],
+                 ["why", "mat1 and mat2 shapes cannot be multiplied (77x2048 and 768x320)"]]
 
 
 @pytest.mark.parametrize("columns", [80, 100])

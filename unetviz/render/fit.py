@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import Counter
+from collections.abc import Sequence
 
 from ..analysis.fit import AddOn, Clash, FitReport
 from ..checkpoints.lora import block_of
@@ -30,7 +31,9 @@ def render_fit(report: FitReport, width: int) -> str:
 def _addon(a: AddOn) -> list[str]:
     f = a.found
     mark = "fits" if a.ok else "DOES NOT FIT"
-    lines = [f"{a.file}: {mark}: {f.name} made for {f.base} ({f.evidence})"]
+    whole = [c for c in a.clashes if c.what == "kind"]  # a model, not an add-on: no shapes were compared
+    made = f"{f.name} ({f.evidence})" if whole else f"{f.name} made for {f.base} ({f.evidence})"
+    lines = [f"{a.file}: {mark}: {made}"]
     if a.targets:
         blocks = list(dict.fromkeys(block_of(t) for t in a.targets))
         where = ", ".join(blocks) if "?" not in blocks else f"{len(set(a.targets))} places"
@@ -40,9 +43,10 @@ def _addon(a: AddOn) -> list[str]:
         lines += [f"    {name}" for name in a.dropped[:3]]
         if len(a.dropped) > 3:
             lines.append(f"    ... and {len(a.dropped) - 3} more (--format json lists all)")
-    if a.clashes:
-        groups = _groups(a.clashes)
-        lines.append(f"  {len(a.clashes)} shape clashes" + _widths(a.clashes) + ":")
+    clashes = [c for c in a.clashes if c.what != "kind"]
+    if clashes:
+        groups = _groups(clashes)
+        lines.append(f"  {len(clashes)} shape clashes" + _widths(clashes) + ":")
         for (leaf, said), (n, first) in list(groups.items())[:SHOWN]:
             if first is None:
                 lines.append(f"    {leaf}: {said}")
@@ -81,7 +85,7 @@ def _said(group: list[Clash]) -> str:
     return "; ".join(_one(c) for c in group)
 
 
-def _widths(clashes: tuple[Clash, ...]) -> str:
+def _widths(clashes: Sequence[Clash]) -> str:
     """The width pairs behind the clashes, most frequent first: ``640 for 768 (236), 2048 for 1280 (40)``."""
     pairs = Counter((c.file, c.base) for c in clashes if c.what in VERBS)
     if not pairs:
@@ -102,7 +106,7 @@ def _one(c: Clash) -> str:
     return f"{verb} {mine} where the base has {theirs}" if verb else f"{c.what} {mine} where the base has {theirs}"
 
 
-def _groups(clashes: tuple[Clash, ...]) -> dict[tuple[str, str], tuple[int, str | None]]:
+def _groups(clashes: Sequence[Clash]) -> dict[tuple[str, str], tuple[int, str | None]]:
     """Clashes by (layer name, what it reads/writes against the base): how many layers, and the first one's
     base module (None for a clash that is no module's: a count, the text context)."""
     per_module: dict[str, list[Clash]] = {}
