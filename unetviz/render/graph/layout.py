@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ...core.kinds import KINDS, kind_of
-from ...core.records import Failure, Layer, Size, Trace, Unit, numel, within
+from ...core.records import Failure, Layer, Size, Trace, Unit, numel
 from ...core.records import fmt_size as fmt
 from .rows import Link, pairs_of, rows_of
 
@@ -87,13 +87,29 @@ def _is_vector(layers: tuple[Layer, ...], first: int, last: int) -> bool:
     return bool(span) and all(x.in_size is None and x.tokens is None for x in span)
 
 
-def _outside(trace: Trace, it: Item, x: Layer) -> bool:
+def _modules(trace: Trace) -> tuple[frozenset[str], frozenset[str]]:
+    """Every layer's path, and every module at or above a layer: a source is inside the model when it is one
+    of the second or lies within one of the first (set lookups instead of a scan of the layers for every
+    token layer, which was most of SDXL's diagram time)."""
+    layers = frozenset(y.path for y in trace.layers)
+    above: set[str] = set()
+    for path in layers:
+        parts = path.split(".")
+        above.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return layers, frozenset(above)
+
+
+def _outside(trace: Trace, it: Item, x: Layer, modules: tuple[frozenset[str], frozenset[str]]) -> bool:
     """``x`` reads a tensor from outside the image path: a named input (``encoder_hidden_states``), or, with
     no source recorded, a width the unit's image never has. Windows folded into the batch (Swin) and keys
-    and values pooled from the image (SegFormer's reduction) are fewer tokens of the image's own width."""
+    and values pooled from the image (SegFormer's reduction) are fewer tokens of the image's own width.
+    ``modules``: ``_modules(trace)``."""
     if x.source:
-        inside = x.source == "input" or any(within(y.path, x.source) or within(x.source, y.path)
-                                            for y in trace.layers)
+        layers, above = modules
+        parts = x.source.split(".")
+        # a layer within the source (the source is at or above a layer), or the source within a layer
+        inside = x.source == "input" or x.source in above or any(".".join(parts[:i]) in layers
+                                                                 for i in range(1, len(parts) + 1))
         return not inside
     widths = {it.in_channels, it.out_channels}
     widths |= {y.in_channels for y in trace.layers[it.first : it.last]
@@ -108,6 +124,7 @@ def _conditioning(trace: Trace, tops: list[Item], main: list[Item]) -> list[str]
     ctx_dims: set[int] = set()
     ctx_tokens: set[int] = set()
     ctx_users: set[str] = set()
+    modules = _modules(trace)
     for it in main:
         span = trace.layers[it.first : it.last]
         if any(x.in_size is None and x.tokens is None for x in span):
@@ -115,7 +132,7 @@ def _conditioning(trace: Trace, tops: list[Item], main: list[Item]) -> list[str]
         image = numel(it.in_size)
         for x in span:
             # a token sequence whose length is not the image's: keys/values from an outside context
-            if x.tokens is not None and image > 1 and x.tokens != image and _outside(trace, it, x):
+            if x.tokens is not None and image > 1 and x.tokens != image and _outside(trace, it, x, modules):
                 ctx_dims.add(x.in_channels)
                 ctx_tokens.add(x.tokens)
                 ctx_users.add(x.path.rsplit(".", 1)[0])
