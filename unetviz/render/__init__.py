@@ -1,1 +1,1 @@
-"""Renderers: they return text or rich renderables and never print (only cli.py prints)."""
+"""Renderers: they return text or rich renderables and never print (only unetviz.cli prints)."""

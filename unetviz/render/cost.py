@@ -5,7 +5,7 @@ with its resolution at each size), memory per size (activations, weights + activ
 training estimate, nnU-Net's own estimate for its networks), then where the activation peak is and what the
 training figure holds. The tables fit the width given (lower-priority columns are dropped, the per-level table
 is split by sizes, nothing is cut with an ellipsis); the sentences wrap at spaces. matplotlib is imported only
-by ``plot_cost``. Never prints; ``cli.py`` prints what ``run_cost`` returns.
+by ``plot_cost``. Never prints; ``unetviz.cli`` prints what ``run_cost`` returns.
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def diff_text(d: Diff, width: int = 100, changed_only: bool = False) -> str:
 
 
 def render_diff(d: Diff, width: int = 100, changed_only: bool = False) -> Group:
-    """A rich renderable of the comparison (``cli.py`` prints it)."""
+    """A rich renderable of the comparison (``unetviz.cli`` prints it)."""
     from rich.console import Group
     from rich.text import Text
 

@@ -1,6 +1,6 @@
 """The ``verify`` report as a rich renderable: a one-line verdict and a table of disagreements.
 
-Returns renderables, never prints; ``cli.py`` prints them.
+Returns renderables, never prints; ``unetviz.cli`` prints them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 It fits the width it is given without cutting a path or a number: paths are shown relative to the
 heading they sit under (an indented tree), columns are dropped by priority as the width shrinks,
-and a dropped note or skip is printed under its row, wrapped. Only ``cli.py`` prints.
+and a dropped note or skip is printed under its row, wrapped. Only ``unetviz.cli`` prints.
 """
 
 from __future__ import annotations
