@@ -139,6 +139,23 @@ def test_narrowed_to_one_model() -> None:
     assert any(i.startswith("sd15-pix2pix") for i in why(text).inputs)
 
 
+def test_narrowed_search_still_names_what_made_the_other_side() -> None:
+    text = ("Given groups=1, weight of size [320, 4, 3, 3], expected input[2, 9, 64, 64] to have 4 channels, but got"
+            " 9 channels instead")
+    d = why(text, model="sd15")
+    assert _models(d) == {"sd15"} and any(i.startswith("sd15-inpainting") for i in d.inputs)
+
+
+def test_a_conv_message_with_its_weight_cut_off() -> None:
+    conv_in = torch.nn.Conv2d(SD15["in_channels"], SD15["block_out_channels"][0], 3, padding=1)
+    full = _error(lambda: conv_in(torch.zeros(2, 9, 64, 64)))
+    cut = full[full.index("expected input"):]  # as pasted from the end of a long line
+    d = why(cut)
+    assert d.matched and d.kind == "conv" and not d.numbers["weight"]
+    assert d.candidates[0].layer == "conv_in" and any(i.startswith("sd15-inpainting") for i in d.inputs)
+    assert "in_channels is 9" in d.fix
+
+
 # ---- state_dict: both namings, prefixes, LoRA keys, missing/unexpected keys ------------------------------------------
 def test_sd2_checkpoint_into_sd1_config_original_naming() -> None:
     SpatialTransformer = _upstream("ldm.modules.attention", "SpatialTransformer")

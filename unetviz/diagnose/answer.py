@@ -108,13 +108,17 @@ def _conv(p: Parsed, found: Found) -> tuple[str, str, list[str], list[str]]:
     n = p.numbers
     top = found.candidates[0]
     weight = n["weight"] if isinstance(n["weight"], list) else [n["weight"]] * 2
+    if not weight:  # the weight's shape was cut off the pasted message: the count it expects stands in
+        expected = n["expected"]
+        weight = [0, expected if isinstance(expected, int) else 0]
     reads = found.facts["reads"].get(top.model, "")
     meaning = found.facts["meaning"].get(top.model) or (f"the {reads}" if reads else "its input")
     takes = [f"{m} ({what or 'its input'})" for m, what in found.facts["takes"]]
     latents = [f"the {name} latent" for name, _ in found.facts["latents"]]
     inputs = [*found.facts["images"], *takes, *latents]
     owners = names([top.model, *top.also])
-    alternatives = [f"{c.model}'s {c.layer} has the same weight" for c in found.candidates[1:3]]
+    same = "has the same weight" if n["weight"] else f"reads {weight[1]} channels too"
+    alternatives = [f"{c.model}'s {c.layer} {same}" for c in found.candidates[1:3]]
     if not found.facts["input_layer"].get(top.model):
         cause = (f"{_short(top)} of {owners} takes {weight[1]} channels and got {n['got']}: a layer inside the"
                  " model, so the weights and the config disagree.")

@@ -61,7 +61,8 @@ _MATMUL = (
     re.compile(rf"a and b must have same reduction dim, but got \[{_N},\s*{_N}\] X \[{_N},\s*{_N}\]"),
     re.compile(rf"Matrix size-incompatible: In\[0\]: \[{_N},\s*{_N}\], In\[1\]: \[{_N},\s*{_N}\]"),
 )
-_CONV = re.compile(rf"Given (?:groups|transposed)=\d+, weight of size {_LIST}, expected input{_LIST} to have {_N}"
+# the weight's part is often cut off when the message is pasted: the rest still names both channel counts
+_CONV = re.compile(rf"(?:Given (?:groups|transposed)=\d+, weight of size {_LIST}, )?expected input{_LIST} to have {_N}"
                    rf" channels, but got {_N} channels instead")
 _SIZE = re.compile(r"size mismatch for ([\w.\-]+): copying a param with shape torch\.Size\(" + _LIST +
                    r"\) from checkpoint, the shape in current model is torch\.Size\(" + _LIST + r"\)")
@@ -132,7 +133,7 @@ def _conv(flat: str) -> Parsed | None:
     if not hits:
         return None
     m = hits[-1]
-    weight, given = _ints(m.group(1)), _ints(m.group(2))
+    weight, given = _ints(m.group(1) or ""), _ints(m.group(2))  # no weight: []
     return Parsed(kind="conv", message=m.group(0), numbers={"weight": weight, "input": given,
                                                             "expected": int(m.group(3)), "got": int(m.group(4))})
 

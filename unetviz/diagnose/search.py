@@ -74,15 +74,20 @@ def conv(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
     U-Nets, the outer convs of the known autoencoders (unless the search is narrowed to one model)."""
     weight = list(p.numbers["weight"])  # type: ignore[arg-type]
     got = int(p.numbers["got"])  # type: ignore[arg-type]
+    rank, expected = len(p.numbers["input"]), int(p.numbers["expected"])  # type: ignore[arg-type]
+
+    def fits(w: list[int]) -> bool:  # without the weight's shape (cut off): any conv of that rank reading that many
+        return w == weight if weight else len(w) == rank and w[1] == expected
+
     hits = [Candidate(model=f["name"], layer=d, original=o, block_id=b, side="layer", widths={"weight": w})
-            for f in models for d, o, b, w in f["convs"] if w == weight]
+            for f in models for d, o, b, w in f["convs"] if fits(w)]
     reads = {f["name"]: ("image" if f["space"] == "pixel" else "latent") for f in models
-             if f["convs"] and f["convs"][0][3] == weight}
+             if f["convs"] and fits(f["convs"][0][3])}
     native = {f["name"]: [f["size"][-1]] for f in models if f["size"]}
     hinted = {f["name"] for f in models if f.get("hinted")}
     for a in () if narrowed else AUTOENCODERS:
         for path, w, what in autoencoder_convs(a):
-            if w == weight:
+            if fits(w):
                 hits.append(Candidate(model=a.name, layer=path, side="layer", widths={"weight": w}))
                 if what != "inner":
                     reads[a.name] = what
@@ -93,7 +98,7 @@ def conv(p: Parsed, models: list[Facts], narrowed: bool = False) -> Found:
     # are covered by the latent records below
     # the other side of the clash may be any model, whatever model the search was narrowed to
     takes = [(f["name"], input_meaning(f["name"])) for f in (all_facts() if narrowed else models)
-             if f["in_channels"] == got and f["rank"] == len(weight) - 2 and input_meaning(f["name"])]
+             if f["in_channels"] == got and f["rank"] == rank - 2 and input_meaning(f["name"])]
     latents = [(x.name, x.channels) for x in LATENTS if x.channels == got]
     images = [x.name for x in IMAGES if x.channels == got]
     reads_image = any(reads.get(c.model) == "image" for c in hits)
