@@ -79,10 +79,25 @@ def _unit_title(trace: Trace, path: str, block: str) -> str:
 
 def _add_column(g: Any, graphviz: Any, trace: Trace, flow: Flow, col: Column, k: int,
                 extra: list[str]) -> None:
+    """Column ``k`` in a frameless cluster that also holds its head ``h{k}`` on the top row: every such
+    cluster spans the ranks from the top row down, so no two overlap and the heads' order is theirs. Without
+    it dot packs a short column into the free ranks below an earlier one (the encoder's third level left of
+    its second, the bottleneck left of the deepest encoder level). A column with nothing in it (no
+    conditioning) draws no box: an empty cluster has no place, and its title landed on the diagram's."""
+    wrap = graphviz.Digraph(name=f"cluster_w{k}")
+    wrap.attr(label="", peripheries="0")
+    wrap.node(f"h{k}", style="invis", label="", width="0.1", height="0.1")
+    if col.groups or extra:
+        _add_boxes(wrap, graphviz, trace, flow, col, k, extra)
+    g.subgraph(wrap)
+
+
+def _add_boxes(g: Any, graphviz: Any, trace: Trace, flow: Flow, col: Column, k: int, extra: list[str]) -> None:
     titles = dict(trace.blocks)
     members = {gp: (u, ids) for gp, u, ids in flow.groups}
     c = graphviz.Digraph(name=f"cluster_col{k}")
-    c.attr(label=f"<<B>{esc(col.title)}</B>>", style="rounded", color="#d1d5db", fontsize="13", labeljust="l")
+    c.attr(label=f"<<B>{esc(col.title)}</B>>", style="rounded", color="#d1d5db", fontsize="13", labeljust="l",
+           peripheries="1")  # the frame the wrapper has not
     for nid in extra:
         _node(c, trace, flow.nodes[nid], "", col)
     runs: list[tuple[str, list[str]]] = []  # consecutive units under one block heading
@@ -187,13 +202,10 @@ def _anchor(g: Any, flow: Flow, cols: list[Column], col_of: dict[str, int]) -> N
     """The top row orders the columns; each column's nodes that nothing above them in the column feeds
     hang from it at their band's rank (weight 0: a floor, not a pull)."""
     heads = ["legend", "h_band", *[f"h{k}" for k in range(len(cols))]]
-    with g.subgraph() as s:
+    with g.subgraph() as s:  # the heads themselves are declared in their clusters
         s.attr(rank="same")
         for h in heads:
-            if h == "legend":
-                s.node(h, legend(flow=True), shape="plaintext", style="", fontsize="9")
-            else:
-                s.node(h, style="invis", label="", width="0.1", height="0.1")
+            s.node(h)
     for a, b in pairwise(heads):
         g.edge(a, b, style="invis")
     fed = {e.head for e in flow.edges if e.role not in ("context", "skip", "aside")
@@ -208,13 +220,20 @@ def _anchor(g: Any, flow: Flow, cols: list[Column], col_of: dict[str, int]) -> N
         prev[k] = n.id
 
 
-def _add_bands(g: Any, bands: list[str]) -> None:
+def _add_bands(g: Any, graphviz: Any, bands: list[str]) -> None:
+    """The legend and the bands' sizes left of the columns, in a frameless cluster of their own like each
+    column's: beside clusters, a loose node is placed wherever mincross likes (the legend went right)."""
+    wrap = graphviz.Digraph(name="cluster_wband")
+    wrap.attr(label="", peripheries="0")
+    wrap.node("legend", legend(flow=True), shape="plaintext", style="", fontsize="9")
+    wrap.node("h_band", style="invis", label="", width="0.1", height="0.1")
     for b, label in enumerate(bands):
         if not label:
             continue
-        g.node(f"band{b}", f"<<B>{esc(label)}</B>>", shape="plaintext", style="", fontsize="14",
-               fontcolor="#6b7280")
-        g.edge("h_band", f"band{b}", style="invis", minlen=str(1 + b * BAND_STEP))
+        wrap.node(f"band{b}", f"<<B>{esc(label)}</B>>", shape="plaintext", style="", fontsize="14",
+                  fontcolor="#6b7280")
+        wrap.edge("h_band", f"band{b}", style="invis", minlen=str(1 + b * BAND_STEP))
+    g.subgraph(wrap)
 
 
 def flow_graph(trace: Trace, title: str, two_pass: bool = False) -> tuple[Any, Flow, list[str]]:
@@ -235,11 +254,11 @@ def flow_graph(trace: Trace, title: str, two_pass: bool = False) -> tuple[Any, F
     g.attr("edge", color="#4b5563", arrowsize="0.5", penwidth="0.8", fontname=FONT, fontsize="9")
     grouped = {gp for c in cols for gp in c.groups}
     loose = [n.id for n in flow.nodes.values() if n.group not in grouped]
+    _add_bands(g, graphviz, bands)
     for k, col in enumerate(cols):
         extra = [nid for nid in loose if col_of[nid] == k]
         _add_column(g, graphviz, trace, flow, col, k, extra)
     late = graphviz.Digraph() if two_pass else g
     _add_edges(g, late, flow, col_of)
     _anchor(g, flow, cols, col_of)
-    _add_bands(g, bands)
     return g, flow, list(late.body) if two_pass else []
