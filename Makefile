@@ -67,7 +67,7 @@ demo: $(CORE)
 	@echo "  make .venv && unetviz verify sd15 # check it against the real diffusers model (~6 GB of torch)"
 
 test: $(FULL) dot playground chromium
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -rs -p no:cacheprovider
 	$(MAKE) --no-print-directory lint
 
 lint: $(FULL)
