@@ -15,12 +15,14 @@ import unetviz
 from unetviz.render.graph.bands import columns
 from unetviz.render.graph.draw import _build, _two_pass
 from unetviz.render.graph.flow import build_flow
+from unetviz.render.graph.flowdot import _column_of
 
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None or shutil.which("neato") is None,
                                 reason="Graphviz's `dot` and `neato` are not installed")
 
-# 3-D and 2-D segmentation nets (no conditioning column: the empty one drew its title over the diagram's)
-PRESETS = ("nnunet-lung-3d-fullres", "nnunet-lung-2d", "monai-spleen-ct", "nnunet-lung-resenc-m")
+# 3-D and 2-D segmentation nets (no conditioning column: the empty one drew its title over the diagram's),
+# and a text-to-image U-Net with one
+PRESETS = ("nnunet-lung-3d-fullres", "nnunet-lung-2d", "monai-spleen-ct", "nnunet-lung-resenc-m", "sd15")
 
 Box = tuple[float, float, float, float]
 
@@ -93,3 +95,17 @@ def test_no_label_is_printed_over_the_title(drawn: dict[str, tuple[unetviz.Trace
     clash = [(o.get("name", o.get("_gvid")), text) for o in [*layout.get("objects", []), *layout.get("edges", [])]
              for text, other in _texts(o) if _overlap(box, other)]
     assert not clash
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_edge_inside_a_column_runs_downwards(drawn: dict[str, tuple[unetviz.Trace, dict[str, Any]]],
+                                                   preset: str) -> None:
+    # a root (a named tensor, a pooling with no layer of its own) was chained below the node it feeds: dot
+    # broke the cycle by turning the edge over (ResEnc's skip.1.conv above its column, time_proj below linear_1)
+    t, layout = drawn[preset]
+    flow = build_flow(t)
+    col = _column_of(flow, columns(t, flow)[0])
+    y = {o["name"]: float(o["pos"].split(",")[1]) for o in layout["objects"] if "pos" in o}
+    inner = [e for e in flow.edges if e.role in ("flow", "temb") and col[e.tail] == col[e.head]]
+    assert len(inner) > 40
+    assert not [(flow.nodes[e.tail].text, flow.nodes[e.head].text) for e in inner if y[e.tail] <= y[e.head]]

@@ -208,16 +208,35 @@ def _anchor(g: Any, flow: Flow, cols: list[Column], col_of: dict[str, int]) -> N
             s.node(h)
     for a, b in pairwise(heads):
         g.edge(a, b, style="invis")
-    fed = {e.head for e in flow.edges if e.role not in ("context", "skip", "aside")
-           and col_of[e.tail] == col_of[e.head]}
+    inner = [e for e in flow.edges if e.role not in ("context", "skip", "aside") and col_of[e.tail] == col_of[e.head]]
+    fed = {e.head for e in inner}
     prev: dict[int, str] = {}
-    for n in flow.nodes.values():  # in execution order
-        k = col_of[n.id]
+    for nid in _roots_first(flow, inner, fed):
+        k = col_of[nid]
         if k not in prev:  # the column's first node: at its band's rank, one invisible chain per column
-            g.edge(f"h{k}", n.id, style="invis", weight="0", minlen=str(1 + cols[k].band * BAND_STEP))
-        elif n.id not in fed:  # fed from elsewhere (the context, the last column): beside its predecessor
-            g.edge(prev[k], n.id, style="invis", minlen="0")
-        prev[k] = n.id
+            g.edge(f"h{k}", nid, style="invis", weight="0", minlen=str(1 + cols[k].band * BAND_STEP))
+        elif nid not in fed:  # fed from elsewhere (the context, the last column): beside its predecessor
+            g.edge(prev[k], nid, style="invis", minlen="0")
+        prev[k] = nid
+
+
+def _roots_first(flow: Flow, inner: list[Any], fed: set[str]) -> list[str]:
+    """The nodes in execution order, except that a root (a named tensor: ``time_proj``, a pooling with no
+    layer of its own) comes just before the first node it feeds in its column. It is added to the flow when
+    that node reads it, so after it: chained after its own consumer, it made a cycle dot broke by turning
+    the edge upside down (ResEnc's ``skip.1.conv`` above its column, ``time_proj`` below ``linear_1``)."""
+    roots: dict[str, list[str]] = {}
+    for e in inner:
+        if e.tail not in fed:
+            roots.setdefault(e.head, []).append(e.tail)
+    order: list[str] = []
+    seen: set[str] = set()
+    for nid in flow.nodes:
+        for r in [*roots.get(nid, []), nid]:
+            if r not in seen:
+                seen.add(r)
+                order.append(r)
+    return order
 
 
 def _add_bands(g: Any, graphviz: Any, bands: list[str]) -> None:
