@@ -3,9 +3,8 @@
 ``blocks``: one node per block heading (plus the head and tail units under no heading), laid out as
 a U; ``units``: one node per unit, the same U; ``layers``: every layer, drawn as data flow (each
 edge from the layer's recorded input producer), clustered per unit and block, in columns per
-resolution level that step down and back up. The U layout is in ``graph_units.py`` and
-``graph_layout.py``, the layer diagram in ``graph_flow.py``, ``graph_bands.py`` and
-``graph_flowdot.py``.
+resolution level that step down and back up. The U layout is in ``units.py`` and ``layout.py``,
+the layer diagram in ``flow.py``, ``bands.py`` and ``flowdot.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Graphviz statements of the layer diagram: columns per level, clusters per block and unit.
 
-An invisible top row orders the columns left to right; each column hangs below it from its band's
+An invisible top row orders the columns left to right (each column and its head on that row share a
+frameless cluster, so no column is packed under another); each column hangs below it from its band's
 rank (``BAND_STEP`` ranks per level), so the encoder columns step down, the bottleneck is lowest and
 the decoder climbs back: the U, laid out left to right. Edges inside a column set the ranks; edges
 between columns (the sampler into the next level, the skips, the context) do not (constraint=false).
