@@ -95,7 +95,8 @@ def _elements(channels: int, size: tuple[int, ...] | None, tokens: int | None) -
 def _work(x: Layer, copies: int | None) -> int:
     """Elements a layer's step holds at once: input and output, or an attention's q, k, v and scores."""
     if x.type not in ATTENTION_TYPES:
-        return _elements(x.in_channels, x.in_size, x.tokens) + _elements(x.out_channels, x.out_size, x.tokens)
+        return _elements(x.in_channels, x.in_size, x.tokens) + _elements(x.out_channels, x.out_size,
+                                                                          x.written_tokens)
     tq, tk = x.tokens or 0, x.kv_tokens or 0
     qkv = x.in_channels * (tq + tk) + x.out_channels * (tk + tq)
     if x.type == "linear_attention" or copies is None:

@@ -101,7 +101,7 @@ def saved_elements(t: Trace, materialised: bool) -> int:
     for x in t.layers:
         if x.path in into_cat:
             continue
-        size = numel(x.out_size) if x.out_size is not None else (x.tokens or 1)
+        size = numel(x.out_size) if x.out_size is not None else (x.written_tokens or 1)
         out += x.out_channels * size * x.batch
         if materialised and x.type in ATTENTION_TYPES and x.type != "linear_attention":
             out += (x.heads or 1) * (x.tokens or 0) * (x.kv_tokens or 0) * x.batch

@@ -94,7 +94,8 @@ def layer_out_elements(layer: Layer) -> int:
     """Elements of the layer's output at batch 1 (an attention row: attn·v's); summed, the elements written."""
     if layer.out_size is None and layer.tokens is None and layer.type.startswith("Conv"):
         return 0  # the conv fails: no output
-    per_row = layer.out_channels * (numel(layer.out_size) if layer.out_size is not None else layer.tokens or 1)
+    tokens = layer.written_tokens  # AttentionPooling reads 77 tokens and writes 1
+    per_row = layer.out_channels * (numel(layer.out_size) if layer.out_size is not None else tokens or 1)
     return layer.batch * per_row
 
 

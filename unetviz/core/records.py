@@ -97,6 +97,15 @@ class Layer:
     the query's sequence length; ``None`` on every other row."""
     kv_tokens: int | None = None
     """For an attention-matmul row: the key/value sequence length (memory kv included)."""
+    out_tokens: int | None = None
+    """The output's sequence length where it is not ``tokens``: diffusers' ``AttentionPooling`` reads 77 tokens and
+    writes one pooled vector (1), MONAI's ``PatchEmbeddingBlock`` reads a map and writes its patch tokens, GLIGEN's
+    text-image position net reads 30 boxes and writes 60 tokens. ``None``: as many as it reads (``written_tokens``)."""
+
+    @property
+    def written_tokens(self) -> int | None:
+        """The output's sequence length: ``out_tokens`` where the layer changes it, else ``tokens``."""
+        return self.tokens if self.out_tokens is None else self.out_tokens
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -177,7 +177,9 @@ class Tracer:
         self.layers.append(Layer(batch=self.batch, path=full, type=type_, in_channels=in_c, out_channels=out.channels,
                                  in_size=x.size,
                                  out_size=out.size, kernel=kernel, stride=stride, padding=padding, params=params,
-                                 tensors=keyed, unit=self._unit or full, note=note, tokens=x.tokens, source=x.source))
+                                 tensors=keyed, unit=self._unit or full, note=note, tokens=x.tokens, source=x.source,
+                                 # a module that changes the sequence length (pooling, a patch embedding)
+                                 out_tokens=out.tokens if out.tokens not in (None, x.tokens) else None))
         if failed:
             # recorded first: the real module is entered (its hooks fire) before it raises
             raise ModelFailure(full, f"{full} ({type_}) expects {in_c} input channels but gets {x.channels}"

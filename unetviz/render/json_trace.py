@@ -37,6 +37,8 @@ def layer_dict(x: Layer, names: dict[str, str] | None = None, values: dict[str, 
         d["source"] = x.source
     if x.tokens is not None:
         d["tokens"] = x.tokens
+    if x.out_tokens is not None:  # it writes another number of tokens than it reads (attention pooling: 1)
+        d["out_tokens"] = x.out_tokens
     if x.heads is not None:  # an attention-matmul row
         d["heads"], d["kv_tokens"] = x.heads, x.kv_tokens
     if x.note:

@@ -96,9 +96,9 @@ def _pool(t: Tracer, x: Act, dim: int, heads: int) -> Act:
     tokens = x.tokens or 1
     with t.scope("pool", order=("k_proj", "q_proj", "v_proj")):
         fails = bool(dim % heads)  # then it raises inside: its row has no output width
-        # entered with the (B, tokens, dim) context; it returns the pooled (B, dim)
-        t.owner("", "AttentionPooling", Act(x.channels, None, x.source, tokens), Act(0 if fails else dim, None, ""),
-                [("positional_embedding", (1, dim))])
+        # entered with the (B, tokens, dim) context; it returns the pooled (B, dim): one token
+        t.owner("", "AttentionPooling", Act(x.channels, None, x.source, tokens),
+                Act(0 if fails else dim, None, "", 1), [("positional_embedding", (1, dim))])
         cls = Act(dim, None, x.source, 1)
         t.linear("q_proj", cls, dim, dim)
         if fails:
