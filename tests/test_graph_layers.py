@@ -109,3 +109,19 @@ def test_every_edge_inside_a_column_runs_downwards(drawn: dict[str, tuple[unetvi
     inner = [e for e in flow.edges if e.role in ("flow", "temb") and col[e.tail] == col[e.head]]
     assert len(inner) > 40
     assert not [(flow.nodes[e.tail].text, flow.nodes[e.head].text) for e in inner if y[e.tail] <= y[e.head]]
+
+
+def test_a_residual_block_ends_in_the_sum_of_its_two_paths(drawn: dict[str, tuple[unetviz.Trace, dict[str, Any]]]) \
+        -> None:
+    # ResEnc's BasicBlockD: nonlin2 (no parameters) reads conv2.norm + skip.1.norm; the next block read
+    # conv2.norm alone, and the skip path ended nowhere
+    t, _ = drawn["nnunet-lung-resenc-m"]
+    flow = build_flow(t)
+    at = {x.path: f"L{i}" for i, x in enumerate(t.layers)}
+    blocks = [p[: -len(".skip.1.norm")] for p in at if p.endswith(".skip.1.norm")]
+    assert len(blocks) == 4
+    for b in blocks:
+        nxt = next(t.layers[i].path for i in range(len(t.layers)) if t.layers[i].source == f"{b}.nonlin2")
+        (head,) = [e.tail for e in flow.edges if e.head == at[nxt]]
+        assert flow.nodes[head].role == "sum"
+        assert {e.tail for e in flow.edges if e.head == head} == {at[f"{b}.conv2.norm"], at[f"{b}.skip.1.norm"]}

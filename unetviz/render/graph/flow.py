@@ -146,6 +146,10 @@ class _Builder:
             return []
         ran = [j for j in range(min(i, len(self.layers))) if within(self.layers[j].path, parent)
                and j not in self.holders and j not in self.vector]
+        if ran and all(j < i for p, j in self.index.items() if within(p, parent)):
+            # the parent has run all its layers: the step reads what the parent combines at its end (a
+            # ResEnc block's nonlin2 reads the ⊕ of conv2.norm and skip.1.norm), not only its last layer
+            return self.output_of(parent)
         return [f"L{ran[-1]}"] if ran else []
 
     def gather(self, i: int) -> list[str]:
