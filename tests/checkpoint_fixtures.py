@@ -265,3 +265,118 @@ def schedule_buffers(steps: int = 1000) -> Shapes:
     names = [m.group(1) for m in re.finditer(r"self\.register_buffer\('(\w+)', [^\n]*\n?", body)
              if "persistent=False" not in m.group(0)]
     return {n: (steps,) for n in names}
+
+
+def open_clip_text(name: str, prefix: str) -> Shapes:
+    """open_clip's own model (``ViT-H-14``, ``ViT-bigG-14``; built from its config JSON on meta, nothing
+    downloaded) without its image tower, under ``prefix``: what ldm's ``FrozenOpenCLIPEmbedder`` (SD 2.x,
+    ``cond_stage_model.model.``) and sgm's ``FrozenOpenCLIPEmbedder2`` (SDXL, ``conditioner.embedders.1.model.``)
+    keep after ``del model.visual``."""
+    open_clip = upstream("open_clip")
+
+    model = open_clip.create_model(name, pretrained=None, device="meta")
+    return {k: v for k, v in shapes(model, prefix).items() if not k.startswith(prefix + "visual.")}
+
+
+FLUX_COMFY: dict[str, Any] = {
+    # ComfyUI's model_detection.detect_unet_config for a FLUX.1 dev checkpoint (double_blocks / single_blocks)
+    "in_channels": 16, "out_channels": 16, "vec_in_dim": 768, "context_in_dim": 4096, "hidden_size": 3072,
+    "mlp_ratio": 4.0, "num_heads": 24, "depth": 19, "depth_single_blocks": 38, "axes_dim": [16, 56, 56],
+    "theta": 10000, "qkv_bias": True, "guidance_embed": True, "patch_size": 2}
+SD3_MEDIUM: dict[str, Any] = {
+    # stabilityai/stable-diffusion-3-medium-diffusers transformer/config.json
+    "sample_size": 128, "patch_size": 2, "in_channels": 16, "num_layers": 24, "attention_head_dim": 64,
+    "num_attention_heads": 24, "joint_attention_dim": 4096, "caption_projection_dim": 1536,
+    "pooled_projection_dim": 2048, "out_channels": 16, "pos_embed_max_size": 192}
+
+
+def flux(original: bool = False) -> Any:
+    """FLUX.1's transformer: diffusers' FluxTransformer2DModel (its defaults are FLUX.1's), or ComfyUI's Flux
+    (BFL's names: ``double_blocks.N.img_attn.qkv``), on meta."""
+    if original:
+        from unetviz.live.upstream import comfy
+
+        with torch.device("meta"):
+            return comfy.load("ldm.flux.model").Flux(operations=comfy.load("ops").disable_weight_init,
+                                                     device="meta", **FLUX_COMFY)
+    with torch.device("meta"):
+        return upstream("diffusers").FluxTransformer2DModel()
+
+
+def sd3(original: bool = False) -> Any:
+    """SD3 medium's transformer: diffusers' SD3Transformer2DModel, or ComfyUI's MMDiT (Stability's names:
+    ``joint_blocks.N.x_block.attn.qkv``), on meta."""
+    if original:
+        from unetviz.live.upstream import comfy
+
+        context = {"target": "torch.nn.Linear", "params": {"in_features": 4096, "out_features": 1536}}
+        with torch.device("meta"):
+            return comfy.load("ldm.modules.diffusionmodules.mmdit").MMDiT(
+                operations=comfy.load("ops").disable_weight_init, device="meta", input_size=None, patch_size=2,
+                in_channels=16, depth=24, adm_in_channels=2048, pos_embed_max_size=192, out_channels=16,
+                context_embedder_config=context, num_patches=192 * 192)
+    with torch.device("meta"):
+        return upstream("diffusers").SD3Transformer2DModel(**SD3_MEDIUM)
+
+
+CONTROL_LORA_FULL = ("input_hint_block.", "zero_convs.", "middle_block_out.")
+"""Control-LoRA modules stored whole: the ControlNet's own (new) layers; every other Linear/Conv2d of its U-Net
+copy is a low-rank pair (diffusers' ``CONTROL_LORA_TO_DIFFUSERS`` maps exactly those: to_q..to_out, ff, proj_in/
+proj_out, the resnets' convs and emb_layers, op, skip_connection, time_embed, label_emb, input_blocks.0.0)."""
+
+
+def control_lora(kwargs: dict[str, Any], rank: int = 128) -> Shapes:
+    """Stability's Control-LoRA (stabilityai/control-lora), as ComfyUI's ``ControlLora`` loads it into a cldm
+    ControlNet made with ``ControlLoraOps``: ``lora_controlnet``; ``<module>.up`` (out, rank[, 1, 1]) and
+    ``<module>.down`` (rank, in[, kh, kw]), multiplied flattened (``torch.mm(up.flatten(1), down.flatten(1))``),
+    with the module's ``.bias``; norms and the new layers whole."""
+    out: Shapes = {"lora_controlnet": ()}
+    model = cldm_controlnet(kwargs)
+    for name, module in model.named_modules():
+        if not isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)) or name.startswith(CONTROL_LORA_FULL):
+            continue
+        weight = tuple(module.weight.shape)
+        out[f"{name}.up"] = (weight[0], rank, *([1] * (len(weight) - 2)))
+        out[f"{name}.down"] = (rank, *weight[1:])
+    for key, shape in shapes(model).items():
+        module = key.rsplit(".", 1)[0]
+        if f"{module}.up" not in out or key.endswith(".bias"):
+            out[key] = shape
+    return out
+
+
+def ip_adapter_faceid(unet: Any, plus: bool = False, rank: int = 128, clip_hidden: int = 1280) -> Shapes:
+    """IP-Adapter FaceID / FaceID-plus (tencent-ailab/IP-Adapter ``ip_adapter_faceid.py``): ``image_proj`` is
+    ``MLPProjModel`` (``proj`` = Linear(512, 1024), GELU, Linear(1024, context x 4); ``norm``), the plus one
+    ``ProjPlusModel`` with a ``perceiver_resampler`` (``FacePerceiverResampler``: ``proj_in`` Linear(CLIP hidden,
+    context), 4 layers of ``PerceiverAttention`` + ``FeedForward``, ``proj_out``, ``norm_out``); ``ip_adapter``
+    is every attention processor (``attention_processor_faceid.py``): ``LoRAAttnProcessor`` (attn1) and
+    ``LoRAIPAttnProcessor`` (attn2, with ``to_k_ip``/``to_v_ip``), each with ``to_q_lora``/``to_k_lora``/
+    ``to_v_lora``/``to_out_lora`` (``LoRALinearLayer``: ``down`` Linear(in, rank), ``up`` Linear(rank, out))."""
+    ctx = unet.config.cross_attention_dim
+    out: Shapes = {"image_proj.proj.0.weight": (1024, 512), "image_proj.proj.0.bias": (1024,),
+                   "image_proj.proj.2.weight": (ctx * 4, 1024), "image_proj.proj.2.bias": (ctx * 4,),
+                   "image_proj.norm.weight": (ctx,), "image_proj.norm.bias": (ctx,)}
+    if plus:
+        r = "image_proj.perceiver_resampler."
+        out.update({f"{r}proj_in.weight": (ctx, clip_hidden), f"{r}proj_in.bias": (ctx,),
+                    f"{r}proj_out.weight": (ctx, ctx), f"{r}proj_out.bias": (ctx,), f"{r}norm_out.weight": (ctx,),
+                    f"{r}norm_out.bias": (ctx,)})
+        inner = (ctx // 64) * 64
+        for i in range(4):
+            out.update({f"{r}layers.{i}.0.norm1.weight": (ctx,), f"{r}layers.{i}.0.norm1.bias": (ctx,),
+                        f"{r}layers.{i}.0.norm2.weight": (ctx,), f"{r}layers.{i}.0.norm2.bias": (ctx,),
+                        f"{r}layers.{i}.0.to_q.weight": (inner, ctx), f"{r}layers.{i}.0.to_kv.weight": (inner * 2, ctx),
+                        f"{r}layers.{i}.0.to_out.weight": (ctx, inner), f"{r}layers.{i}.1.0.weight": (ctx,),
+                        f"{r}layers.{i}.1.0.bias": (ctx,), f"{r}layers.{i}.1.1.weight": (ctx * 4, ctx),
+                        f"{r}layers.{i}.1.3.weight": (ctx, ctx * 4)})
+    for i, name in enumerate(unet.attn_processors):
+        attn = unet.get_submodule(name[: -len(".processor")])
+        hidden, reads = attn.to_q.out_features, attn.to_k.in_features
+        for proj, width in (("to_q", hidden), ("to_k", reads), ("to_v", reads), ("to_out", hidden)):
+            out[f"ip_adapter.{i}.{proj}_lora.down.weight"] = (rank, width)
+            out[f"ip_adapter.{i}.{proj}_lora.up.weight"] = (hidden, rank)
+        if name.endswith("attn2.processor"):
+            out[f"ip_adapter.{i}.to_k_ip.weight"] = (hidden, ctx)
+            out[f"ip_adapter.{i}.to_v_ip.weight"] = (hidden, ctx)
+    return out

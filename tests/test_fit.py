@@ -52,7 +52,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "motion": F.shapes(F.motion()), "vae": F.shapes(F.vae()), "t2ixl": F.shapes(F.t2i(xl=True)),
         "refiner": F.shapes(F.comfy_unet(REFINER), "model.diffusion_model."),
         "sdxl": F.shapes(F.comfy_unet(F.ldm_kwargs("sdxl-sgm")), "model.diffusion_model."),
+        "clxl": F.control_lora(F.ldm_kwargs("sdxl-sgm")), "cl15": F.control_lora(F.ldm_kwargs("sd15-ldm")),
+        "faceid15": F.ip_adapter_faceid(F.diffusers_unet("sd15")),
+        "faceidxl": F.ip_adapter_faceid(F.diffusers_unet("sdxl"), plus=True),
+        "flux": F.peft(F.flux(), "transformer."), "sd3": F.kohya(F.sd3(original=True), "lora_unet", ("JointBlock",)),
     }
+    if importlib.util.find_spec("open_clip") is not None:
+        made["clip_h"] = F.open_clip_text("ViT-H-14", "cond_stage_model.model.")
+        made["clip_g"] = F.open_clip_text("ViT-bigG-14", "conditioner.embedders.1.model.")
     return {k: F.write(d / f"{k}.safetensors", v) for k, v in made.items()}
 
 
@@ -150,3 +157,48 @@ def test_bad_input_is_one_line_and_exit_2(files: dict[str, Path], tmp_path: Path
         r = cli("fit", *args)
         assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
         assert r.stdout == ""
+
+
+@pytest.mark.parametrize(("base", "names"), [
+    ("sdxl", ("clxl", "faceidxl", "clip_g")), ("sdxl-sgm", ("clxl",)), ("sd15", ("cl15", "faceid15")),
+    ("sd15-ldm", ("cl15",)), ("sd21", ("clip_h",)),
+])
+def test_control_lora_faceid_and_open_clip_fit_their_base(files: dict[str, Path], base: str,
+                                                          names: tuple[str, ...]) -> None:
+    if any(n not in files for n in names):
+        pytest.skip("open_clip_torch is not installed")
+    code, d, text = fit(base, *(files[n] for n in names))
+    assert code == 0 and d["ok"], text
+    first = d["files"][0]
+    if first["kind"] in ("control-lora", "ip-adapter"):  # every low-rank pair lands on a base module
+        assert first["targets"] and not first["dropped"] and not first["clashes"]
+
+
+def test_control_lora_faceid_and_open_clip_on_another_base(files: dict[str, Path]) -> None:
+    code, d, text = fit("sd15", files["clxl"])
+    whats = _whats(d)
+    assert code == 1 and ("context width", 2048, 768) in whats and ("residual count", 9, 12) in whats
+    clash = next(c for c in d["files"][0]["clashes"] if c["module"].endswith("attn2.to_k"))
+    assert (clash["what"], clash["file"], clash["base"]) == ("in-width", 2048, 768)
+    assert "label_emb.0.0" in d["files"][0]["dropped"]  # SD 1.x has no class embedding
+    assert "attn2.to_k reads 2048 where the base has 768" in text
+    code, d, text = fit("sdxl", files["faceid15"])
+    lora = [c for c in d["files"][0]["clashes"] if c["file_key"].endswith("to_k_lora.down.weight")
+            and ".attn2." in c["module"]]
+    assert code == 1 and lora and {(c["file"], c["base"]) for c in lora} == {(768, 2048)}
+    if "clip_h" in files:
+        code, d, _ = fit("sdxl", files["clip_h"])
+        c = d["files"][0]["clashes"]
+        assert code == 1 and [(x["what"], x["file"], x["base"]) for x in c] == [("encoder width", 1024, [768, 1280])]
+
+
+@pytest.mark.parametrize(("name", "model"), [("flux", "FLUX.1"), ("sd3", "SD3 medium / SD3.5 medium")])
+def test_a_transformer_lora_on_a_unet_says_so(files: dict[str, Path], name: str, model: str) -> None:
+    """A FLUX.1/SD3 LoRA on a U-Net base: exit 1, one line saying it is a transformer's, no shape list."""
+    code, d, text = fit("sdxl", files[name])
+    f = d["files"][0]
+    assert code == 1 and f["made_for"] == model and not f["targets"] and not f["dropped"]
+    assert [c["what"] for c in f["clashes"]] == ["kind"]
+    line = " ".join(text.split())
+    assert f"note: a LoRA for {model}'s transformer (" in line and "not a U-Net: it cannot load into SDXL base's" \
+        " U-Net" in line and "shape clashes" not in text

@@ -103,6 +103,37 @@ CASES: dict[str, tuple[Callable[[], F.Shapes], str, str, str]] = {
         "unet", "SD 2.1 unCLIP-H", "unCLIP-H U-Net"),
     "SD 1.5 with EMA, schedule, VAE, markers": (_full_sd15, "unet", "SD 1.x", "SD 1.x U-Net"),
 }
+KOHYA_FLUX = ("DoubleStreamBlock", "SingleStreamBlock")
+"""kohya's sd-scripts networks/lora_flux.py: FLUX's target classes (BFL's names, prefix lora_unet)."""
+OTHERS: dict[str, tuple[Callable[[], F.Shapes], str, str, str]] = {
+    # open_clip's own names, where single-file checkpoints keep them (the prefix tells SDXL base from refiner)
+    "OpenCLIP-H (open_clip, SD 2.x checkpoint)": (lambda: F.open_clip_text("ViT-H-14", "cond_stage_model.model."),
+                                                  "text-encoder", "SD 2.x", "ViT-H"),
+    "OpenCLIP-H (open_clip, SD 2.x in sgm's naming)": (lambda: F.open_clip_text(
+        "ViT-H-14", "conditioner.embedders.0.model."), "text-encoder", "SD 2.x", "ViT-H"),
+    "OpenCLIP-bigG (open_clip, SDXL checkpoint)": (lambda: F.open_clip_text(
+        "ViT-bigG-14", "conditioner.embedders.1.model."), "text-encoder", "SDXL base", "bigG"),
+    "OpenCLIP-bigG (open_clip, SDXL refiner checkpoint)": (lambda: F.open_clip_text(
+        "ViT-bigG-14", "conditioner.embedders.0.model."), "text-encoder", "SDXL refiner", "bigG"),
+    # LoRAs of transformer denoisers: named for what they are, not "unknown"
+    "FLUX.1 LoRA (diffusers/peft)": (lambda: F.peft(F.flux(), "transformer."), "lora", "FLUX.1",
+                                     "LoRA for FLUX.1's transformer (peft"),
+    "FLUX.1 LoRA (kohya)": (lambda: F.kohya(F.flux(original=True), "lora_unet", KOHYA_FLUX), "lora", "FLUX.1",
+                            "LoRA for FLUX.1's transformer (kohya"),
+    "SD3 LoRA (diffusers/peft)": (lambda: F.peft(F.sd3(), "transformer."), "lora", "SD3 medium / SD3.5 medium",
+                                  "SD3 medium / SD3.5 medium's transformer"),
+    "SD3 LoRA (kohya)": (lambda: F.kohya(F.sd3(original=True), "lora_unet", ("JointBlock",)), "lora",
+                         "SD3 medium / SD3.5 medium", "transformer (kohya"),
+    "Control-LoRA SDXL": (lambda: F.control_lora(F.ldm_kwargs("sdxl-sgm")), "control-lora", "SDXL base",
+                          "Control-LoRA"),
+    "Control-LoRA SD 1.5": (lambda: F.control_lora(F.ldm_kwargs("sd15-ldm"), rank=64), "control-lora", "SD 1.x",
+                            "Control-LoRA"),
+    "IP-Adapter FaceID SD 1.5": (lambda: F.ip_adapter_faceid(F.diffusers_unet("sd15")), "ip-adapter", "SD 1.x",
+                                 "(FaceID)"),
+    "IP-Adapter FaceID plus SDXL": (lambda: F.ip_adapter_faceid(F.diffusers_unet("sdxl"), plus=True), "ip-adapter",
+                                    "SDXL base", "(FaceID plus)"),
+}
+CASES.update(OTHERS)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +146,8 @@ def test_each_kind_is_named_with_its_base(case: str, built: dict[str, F.Shapes])
     make, kind, base, words = CASES[case]
     if kind in ("loha", "lokr", "dora"):
         pytest.importorskip("lycoris")  # LyCORIS' own modules (lycoris-lora, with toml)
+    if "open_clip" in case:
+        pytest.importorskip("open_clip")  # open_clip_torch
     shapes = built.setdefault(case, make())
     found = identify(shapes, META if kind == "lora" else {})
     assert (found.kind, found.base) == (kind, base), (found.name, found.evidence)
@@ -199,7 +232,8 @@ def test_model_type_markers(markers: tuple[str, ...], types: list[str]) -> None:
 @pytest.mark.parametrize("case", ["kohya LoRA SD 1.5", "LyCORIS LoHa", "LyCORIS LoKr", "ControlNet 1.1 standalone",
                                   "ControlNet diffusers SDXL", "T2I-Adapter SD 1.5", "IP-Adapter SD 1.5",
                                   "AnimateDiff motion module", "VAE diffusers", "CLIP-L text encoder",
-                                  "SD 2.1 unCLIP-H (diffusers)"])
+                                  "SD 2.1 unCLIP-H (diffusers)", "FLUX.1 LoRA (kohya)", "Control-LoRA SD 1.5",
+                                  "IP-Adapter FaceID SD 1.5"])
 @pytest.mark.parametrize("damage", [(), (1,), (3, 0, 7, 9, 1)])
 def test_keys_of_a_kind_with_shapes_of_none_are_one_line(tmp_path: Path, case: str, damage: tuple[int, ...],
                                                            built: dict[str, F.Shapes]) -> None:
@@ -213,3 +247,58 @@ def test_keys_of_a_kind_with_shapes_of_none_are_one_line(tmp_path: Path, case: s
         r = cli(*args)
         assert r.returncode in (0, 1, 2) and "Traceback" not in r.stderr, r.stderr
         assert r.returncode != 2 or (r.stderr.startswith("error: ") and r.stderr.count("\n") == 1), r.stderr
+
+
+JSON_FIELDS: dict[str, dict[str, Any]] = {
+    "OpenCLIP-bigG (open_clip, SDXL checkpoint)": {
+        "naming": "open_clip", "width": 1280, "layers": 32, "projection": True,
+        "prefix": "conditioner.embedders.1.model.", "tensors": 390},
+    "FLUX.1 LoRA (kohya)": {"naming": "kohya", "rank": 8, "modules": 304, "blocks": [
+        *(f"double_blocks.{i}" for i in range(19)), *(f"single_blocks.{i}" for i in range(38))]},
+    "SD3 LoRA (diffusers/peft)": {"naming": "peft", "rank": 4},
+    "Control-LoRA SDXL": {"rank": 128, "context": 2048, "class_embedding": 2816, "zero_convs": 9,
+                          "conditioning_channels": 3, "lora_modules": 383},
+    "IP-Adapter FaceID SD 1.5": {"variant": "FaceID", "face_embedding": 512, "lora_rank": 128, "lora_layers": 32,
+                                 "cross_attention_layers": 16},
+    "IP-Adapter FaceID plus SDXL": {"variant": "FaceID plus", "face_embedding": 512, "image_encoder_width": 1280,
+                                    "reads": "a face embedding and CLIP hidden states"},
+}
+"""Fields of ``inspect -f json`` the fixture's construction fixes (ranks, counts and widths it was built with)."""
+
+
+@pytest.mark.parametrize("case", list(JSON_FIELDS))
+def test_other_kinds_json_and_80_columns(tmp_path: Path, case: str, built: dict[str, F.Shapes]) -> None:
+    """The JSON carries the kind's fields; the rich output fits 80 columns with every key and path whole."""
+    make, kind, base, words = CASES[case]
+    if "open_clip" in case:
+        pytest.importorskip("open_clip")
+    path = F.write(tmp_path / "x.safetensors", built.setdefault(case, make()))
+    r = cli("inspect", str(path), "-f", "json")
+    d = json.loads(r.stdout)
+    assert r.returncode == 0 and (d["kind"], d["base"]) == (kind, base) and words in d["name"]
+    assert {k: d[k] for k in JSON_FIELDS[case]} == JSON_FIELDS[case]
+    text = cli("inspect", str(path), columns=80).stdout
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    assert f"made for {base}" in " ".join(text.split())
+    if "FLUX" in case or "SD3" in case:  # said not traced; no `fit BASE` to suggest
+        assert "not a U-Net: unetviz does not trace it" in " ".join(text.split()) and "next:" not in text
+        assert d["denoiser"].startswith(f"{base}'s transformer (") and d["config"] is None
+    if case == "FLUX.1 LoRA (kohya)":
+        assert "lora_unet_double_blocks_0_img_attn_qkv" in text.split()  # a key is never cut
+        assert "blocks: double_blocks.0-18, single_blocks.0-37" in text
+
+
+def test_transformer_bases_are_declared_from_the_real_models() -> None:
+    """The declared FLUX.1/SD3 widths and block counts are those of diffusers' models (built as their configs
+    say) and of ComfyUI's (the original names)."""
+    from unetviz.checkpoints.bases import TRANSFORMER_BASES
+
+    flux, sd3, _ = TRANSFORMER_BASES
+    for record, model in ((flux, F.flux()), (sd3, F.sd3())):
+        assert type(model).__name__ == record.model
+        assert model.config.num_attention_heads * model.config.attention_head_dim == record.hidden
+        for diffusers, _, count in record.blocks:
+            assert len(getattr(model, diffusers)) == count
+    for record, model in ((flux, F.flux(original=True)), (sd3, F.sd3(original=True))):
+        for _, original, count in record.blocks:
+            assert len(getattr(model, original)) == count

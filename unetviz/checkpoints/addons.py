@@ -107,27 +107,62 @@ def read_ip_adapter(shapes: Mapping[str, Shape], meta: Mapping[str, str], anchor
     proj = {k[len("image_proj."):]: s for k, s in shapes.items() if k.startswith("image_proj.")}
     variant, reads, field = _ip_variant(proj)
     encoder = next((e.name for e in IMAGE_ENCODERS if reads is not None and getattr(e, field) == reads), None)
-    if variant == "FaceID":
-        encoder = f"an InsightFace face embedding ({reads} wide), not a CLIP image encoder"
-    bases = by_context(ctx)
     details: dict[str, Any] = {"variant": variant, "image_encoder": encoder or f"unknown ({reads} wide)",
                                "image_encoder_width": reads, "reads": "hidden states" if field == "hidden"
                                else "image embeddings", "cross_attention_layers": layers, "context": ctx}
-    return Identified(kind="ip-adapter", name=f"IP-Adapter ({variant})", base=named(bases),
+    if variant.startswith("FaceID"):  # MLPProjModel / ProjPlusModel read an InsightFace embedding first
+        face = proj["proj.0.weight"][1]
+        details["face_embedding"] = face
+        details["image_encoder"] = (f"{encoder or f'unknown ({reads} wide)'}, its hidden states, and an InsightFace"
+                                    f" face embedding ({face} wide)" if field == "hidden" else
+                                    f"an InsightFace face embedding ({face} wide), not a CLIP image encoder")
+        details["reads"] = "a face embedding" + (" and CLIP hidden states" if field == "hidden" else "")
+    downs = [s for k, s in shapes.items() if _IP_LORA.match(k) and len(s) == 2]
+    if downs:  # FaceID's LoRA on every attention processor
+        ranks = sorted({s[0] for s in downs})
+        details["lora_rank"] = ranks[0] if len(ranks) == 1 else ranks
+        details["lora_layers"] = count_distinct(set(shapes), r"^ip_adapter\.(\d+)\.to_q_lora\.down\.weight$")
+    return Identified(kind="ip-adapter", name=f"IP-Adapter ({variant})", base=named(by_context(ctx)),
                       evidence=f"its to_k_ip reads {ctx}", tensors=len(shapes), details=details)
+
+
+_IP_LORA = re.compile(r"^ip_adapter\.\d+\.to_(q|k|v|out)_lora\.down\.weight$")
 
 
 def _ip_variant(proj: Mapping[str, Shape]) -> tuple[str, int | None, str]:
     """(variant, the image encoder width its projection reads, which width: ``embeds`` or ``hidden``)."""
+    if "perceiver_resampler.proj_in.weight" in proj:  # ProjPlusModel: a face embedding, then CLIP hidden states
+        return "FaceID plus", proj["perceiver_resampler.proj_in.weight"][1], "hidden"
     if "proj_in.weight" in proj:  # the Resampler of IP-Adapter plus: reads the encoder's hidden states
         return "plus", proj["proj_in.weight"][1], "hidden"
     if "proj.weight" in proj:  # ImageProjModel: one Linear from the image embedding
         return "plain", proj["proj.weight"][1], "embeds"
     if "proj.0.weight" in proj and "proj.3.weight" in proj:  # MLPProjModel: full face
         return "full face", proj["proj.0.weight"][1], "embeds"
-    if "proj.0.weight" in proj:
-        return "FaceID", proj["proj.0.weight"][1], "embeds"
+    if "proj.0.weight" in proj:  # ip_adapter_faceid's MLPProjModel: Linear(512, 1024), GELU, Linear, norm
+        return "FaceID", None, "embeds"
     return "unknown", None, "embeds"
+
+
+def read_control_lora(shapes: Mapping[str, Shape], meta: Mapping[str, str], anchor: str) -> Identified:
+    """Stability's Control-LoRA: a cldm ControlNet whose U-Net copy is low-rank ``.up``/``.down`` pairs over the
+    base's own weights (ComfyUI's ``ControlLora``), its hint block and zero convs whole."""
+    downs = {k[: -len(".down")]: s for k, s in shapes.items() if k.endswith(".down") and len(s) >= 2}
+    ctx = next((s[1] for k, s in downs.items() if k.endswith("attn2.to_k")), None)
+    label = downs.get("label_emb.0.0") or shapes.get("label_emb.0.0.weight")
+    adm = label[1] if label is not None and len(label) == 2 else None
+    bases = by_context(ctx, adm, exact_adm=True) if ctx is not None else []
+    ranks = sorted({s[0] for s in downs.values()})
+    hint = shapes.get("input_hint_block.0.weight")
+    details: dict[str, Any] = {
+        "naming": "original (cldm)", "rank": ranks[0] if len(ranks) == 1 else ranks, "lora_modules": len(downs),
+        "conditioning_channels": hint[1] if hint is not None and len(hint) > 1 else None,
+        "zero_convs": count_distinct(set(shapes), r"^zero_convs\.(\d+)\."), "context": ctx, "class_embedding": adm,
+        "note": "its U-Net copy is the base's own weights plus these low-rank updates: it loads only beside its base"}
+    evidence = (f"its attn2.to_k down-projection reads {ctx}" + (f", its class embedding {adm}" if adm else "")
+                if ctx is not None else "no cross-attention pair whose width tells the base")
+    return Identified(kind="control-lora", name="Control-LoRA (Stability)", base=named(bases), evidence=evidence,
+                      tensors=len(shapes), details=details)
 
 
 MOTION_PRESETS = ("animatediff",)
@@ -192,7 +227,10 @@ def read_text_encoder(shapes: Mapping[str, Shape], meta: Mapping[str, str], anch
     mine = _under(shapes, prefix)
     layers = len({m.group(1) for k in mine if (m := _TE_LAYER.match(k))})
     enc = next((e for e in TEXT_ENCODERS if e.width == width), None)
-    bases = [b for b in BASES if enc is not None and any(t.encoder == enc.key for t in b.text) and not b.variant]
+    # in a checkpoint, where the encoder sits tells the base (SDXL's bigG is embedder 1, the refiner's 0)
+    known = bool(prefix) and any(prefix in t.checkpoint for b in BASES for t in b.text)
+    bases = [b for b in BASES if enc is not None and not b.variant and any(
+        t.encoder == enc.key and (prefix in t.checkpoint or not known) for t in b.text)]
     details = {"naming": "transformers" if hf else "open_clip", "width": width, "layers": layers,
                "projection": any(k.startswith("text_projection") for k in mine),
                "encoder": enc.name if enc else None}

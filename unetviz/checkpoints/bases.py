@@ -63,6 +63,10 @@ class TextPart:
     """diffusers' prefix (``text_encoder``, ``text_encoder_2``)."""
     encoder: str
     """``TEXT_ENCODERS`` key."""
+    checkpoint: tuple[str, ...] = ()
+    """Its key prefixes in a single-file checkpoint (ldm's ``cond_stage_model.``, sgm's ``conditioner.embedders.N.``),
+    as ComfyUI's ``supported_models`` reads them (``process_clip_state_dict``): the index tells SDXL's bigG
+    (``embedders.1``) from the refiner's (``embedders.0``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,24 +95,27 @@ class Base:
 
 
 _SD_WIDTHS = (320, 640, 1280, 1280)
+_SD2_TEXT = TextPart(kohya="lora_te", diffusers="text_encoder", encoder="openclip-h",
+                     checkpoint=("cond_stage_model.model.", "conditioner.embedders.0.model."))
 BASES = (
     Base(name="SD 1.x", preset="sd15", context=768, adm=None, widths=_SD_WIDTHS,
-         text=(TextPart(kohya="lora_te", diffusers="text_encoder", encoder="clip-l"),)),
-    Base(name="SD 2.x", preset="sd21", context=1024, adm=None, widths=_SD_WIDTHS,
-         text=(TextPart(kohya="lora_te", diffusers="text_encoder", encoder="openclip-h"),)),
-    Base(name="SD 2.1 unCLIP-H", preset=None, context=1024, adm=2048, widths=_SD_WIDTHS,
-         text=(TextPart(kohya="lora_te", diffusers="text_encoder", encoder="openclip-h"),),
+         text=(TextPart(kohya="lora_te", diffusers="text_encoder", encoder="clip-l",
+                        checkpoint=("cond_stage_model.transformer.",)),)),
+    Base(name="SD 2.x", preset="sd21", context=1024, adm=None, widths=_SD_WIDTHS, text=(_SD2_TEXT,)),
+    Base(name="SD 2.1 unCLIP-H", preset=None, context=1024, adm=2048, widths=_SD_WIDTHS, text=(_SD2_TEXT,),
          note="its class embedding reads a 1024-wide ViT-H image embedding and a 1024-wide noise-level embedding",
          variant=True),
-    Base(name="SD 2.1 unCLIP-L", preset=None, context=1024, adm=1536, widths=_SD_WIDTHS,
-         text=(TextPart(kohya="lora_te", diffusers="text_encoder", encoder="openclip-h"),),
+    Base(name="SD 2.1 unCLIP-L", preset=None, context=1024, adm=1536, widths=_SD_WIDTHS, text=(_SD2_TEXT,),
          note="its class embedding reads a 768-wide ViT-L image embedding and a 768-wide noise-level embedding",
          variant=True),
     Base(name="SDXL base", preset="sdxl", context=2048, adm=2816, widths=(320, 640, 1280),
-         text=(TextPart(kohya="lora_te1", diffusers="text_encoder", encoder="clip-l"),
-               TextPart(kohya="lora_te2", diffusers="text_encoder_2", encoder="openclip-bigg"))),
+         text=(TextPart(kohya="lora_te1", diffusers="text_encoder", encoder="clip-l",
+                        checkpoint=("conditioner.embedders.0.transformer.",)),
+               TextPart(kohya="lora_te2", diffusers="text_encoder_2", encoder="openclip-bigg",
+                        checkpoint=("conditioner.embedders.1.model.",)))),
     Base(name="SDXL refiner", preset=None, context=1280, adm=2560, widths=(384, 768, 1536, 1536),
-         text=(TextPart(kohya="lora_te2", diffusers="text_encoder_2", encoder="openclip-bigg"),)),
+         text=(TextPart(kohya="lora_te2", diffusers="text_encoder_2", encoder="openclip-bigg",
+                        checkpoint=("conditioner.embedders.0.model.",)),)),
 )
 
 
@@ -135,3 +142,68 @@ def text_encoder(width: int) -> TextEncoder | None:
 def named(bases: list[Base]) -> str:
     """``SD 1.x`` or ``SD 1.x / SD 2.x`` (when the shapes cannot tell them apart), ``unknown`` for none."""
     return " / ".join(b.name for b in bases) or "unknown"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransformerBase:
+    """A base whose denoiser is a transformer (an MMDiT), not a U-Net: its LoRAs are named for it, but unetviz
+    traces no such model and ``fit`` takes no such base."""
+
+    name: str
+    """What people call it (``FLUX.1``)."""
+    model: str
+    """The diffusers class of its denoiser (``FluxTransformer2DModel``)."""
+    source: str
+    """Where its widths are read from."""
+    hidden: int
+    """Its hidden width (heads x head width): what every block's attention projections read."""
+    blocks: tuple[tuple[str, str, int], ...]
+    """Its block lists: (diffusers' name, the original (BFL/Stability) name, how many)."""
+    reads_hidden: tuple[str, ...]
+    """Module paths inside a block (``.`` as ``_``, either naming) whose in-width is ``hidden``."""
+    note: str = ""
+    """What else tells it apart, or what the widths cannot."""
+
+
+TRANSFORMER_BASES = (
+    TransformerBase(
+        name="FLUX.1", model="FluxTransformer2DModel", hidden=3072,
+        source="diffusers FluxTransformer2DModel's defaults (FLUX.1 dev/schnell): 24 heads x 128, num_layers 19,"
+               " num_single_layers 38",
+        blocks=(("transformer_blocks", "double_blocks", 19), ("single_transformer_blocks", "single_blocks", 38)),
+        reads_hidden=("attn_to_q", "attn_to_k", "attn_to_v", "attn_add_q_proj", "attn_add_k_proj", "attn_add_v_proj",
+                      "ff_net_0_proj", "ff_context_net_0_proj", "proj_mlp", "img_attn_qkv", "txt_attn_qkv",
+                      "img_mlp_0", "txt_mlp_0", "linear1"),
+        note="FLUX.1 dev and schnell have the same shapes"),
+    TransformerBase(
+        name="SD3 medium / SD3.5 medium", model="SD3Transformer2DModel", hidden=1536,
+        source="stabilityai/stable-diffusion-3-medium-diffusers transformer/config.json, as diffusers'"
+               " SD3Transformer2DModel takes it: 24 heads x 64, num_layers 24 (SD3.5 medium: the same widths)",
+        blocks=(("transformer_blocks", "joint_blocks", 24),),
+        reads_hidden=("attn_to_q", "attn_to_k", "attn_to_v", "attn_add_q_proj", "attn_add_k_proj", "attn_add_v_proj",
+                      "ff_net_0_proj", "ff_context_net_0_proj", "x_block_attn_qkv", "context_block_attn_qkv",
+                      "x_block_mlp_fc1", "context_block_mlp_fc1"),
+        note="SD3 medium and SD3.5 medium share their widths"),
+    TransformerBase(
+        name="SD3.5 large", model="SD3Transformer2DModel", hidden=2432,
+        source="stabilityai/stable-diffusion-3.5-large transformer/config.json, as diffusers' SD3Transformer2DModel"
+               " takes it: 38 heads x 64, num_layers 38",
+        blocks=(("transformer_blocks", "joint_blocks", 38),),
+        reads_hidden=("attn_to_q", "attn_to_k", "attn_to_v", "attn_add_q_proj", "attn_add_k_proj", "attn_add_v_proj",
+                      "ff_net_0_proj", "ff_context_net_0_proj", "x_block_attn_qkv", "context_block_attn_qkv",
+                      "x_block_mlp_fc1", "context_block_mlp_fc1")),
+)
+"""Bases with a transformer denoiser, looked up by the hidden width a LoRA's block module reads."""
+
+
+def transformer_base(path: str, width: int | None) -> TransformerBase | None:
+    """The transformer base a LoRA module (its path with ``_`` for ``.``, its in-width) was made for: the path is
+    a block module that reads the hidden width, and the width is that base's."""
+    for t in TRANSFORMER_BASES:
+        for diffusers, original, _ in t.blocks:
+            for name in (diffusers, original):
+                head, _, rest = path.partition(name + "_")
+                index, _, leaf = rest.partition("_")
+                if head in ("", "transformer_") and index.isdigit() and leaf in t.reads_hidden and width == t.hidden:
+                    return t
+    return None

@@ -74,6 +74,8 @@ class Kind:
 
 
 KINDS = (
+    Kind(key="control-lora", name="Control-LoRA", reader="addons:read_control_lora",
+         anchors=(r"^lora_controlnet$",)),
     Kind(key="controlnet", name="ControlNet", reader="addons:read_controlnet",
          anchors=(r"(^|\.)input_hint_block\.0\.weight$", r"(^|\.)controlnet_cond_embedding\.conv_in\.weight$")),
     Kind(key="t2i-adapter", name="T2I-Adapter", reader="addons:read_t2i",
@@ -97,7 +99,8 @@ KINDS = (
          anchors=(r"(^|\.)token_embedding\.weight$",)),
     Kind(key="ema", name="EMA copy of a U-Net", reader="addons:read_ema", anchors=(r"^model_ema\.diffusion_model",)),
 )
-"""Tried in this order: a ControlNet or a motion module holds U-Net-like keys, so they come before ``unet``;
+"""Tried in this order: a Control-LoRA holds a ControlNet's hint block, so it comes first; a ControlNet or a
+motion module holds U-Net-like keys, so they come before ``unet``;
 a full checkpoint holds a VAE and text encoders, so ``unet`` comes before them."""
 
 

@@ -39,10 +39,12 @@ PARTS: tuple[tuple[str, str, str], ...] = (
     ("lora_unet_", "unet", "kohya"), ("lycoris_", "unet", "kohya"), ("lora_te1_", "lora_te1", "kohya"),
     ("lora_te2_", "lora_te2", "kohya"), ("lora_te_", "lora_te", "kohya"), ("unet.", "unet", "diffusers"),
     ("text_encoder_2.", "text_encoder_2", "diffusers"), ("text_encoder.", "text_encoder", "diffusers"),
+    ("transformer.", "unet", "diffusers"), ("lora_transformer_", "unet", "kohya"),
     ("base_model.model.", "unet", "peft"), ("model.diffusion_model.", "unet", "original"),
     ("diffusion_model.", "unet", "original"),
 )
-"""Module-name prefix -> (the part of the pipeline it changes, the naming style); unprefixed names are U-Net's."""
+"""Module-name prefix -> (the part of the pipeline it changes, the naming style); unprefixed names are U-Net's.
+Part ``unet`` is the denoiser, whichever it is: diffusers saves a FLUX/SD3 LoRA under ``transformer.``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +163,8 @@ def _module(name: str, part: str, path: str, r: dict[str, Shape]) -> NetworkModu
                          in_total=total, kernel=kernel, rank=rank)
 
 
-_BLOCK = re.compile(r"^(down_blocks|up_blocks|input_blocks|output_blocks)[._](\d+)|^(mid_block|middle_block)"
+_BLOCK = re.compile(r"^(down_blocks|up_blocks|input_blocks|output_blocks|transformer_blocks|single_transformer_blocks"
+                    r"|double_blocks|single_blocks|joint_blocks)[._](\d+)|^(mid_block|middle_block)"
                     r"|^(conv_in|conv_out|time_embedding|time_embed|add_embedding|label_emb|out)(?=[._]|$)")
 
 

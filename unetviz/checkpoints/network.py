@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.records import Shape
-from .bases import BASES, by_context, named, text_encoder
+from .bases import BASES, TRANSFORMER_BASES, by_context, named, text_encoder, transformer_base
 from .kinds import Identified
 from .lora import NetworkModule, block_of, parse_network
 
@@ -39,6 +39,11 @@ def read_network(shapes: Mapping[str, Shape], meta: Mapping[str, str], anchor: s
         "text_encoders": sorted({m.part for m in modules if m.part != "unet"}),
         "other_keys": len([k for k in other if k not in ("lora_te_text_projection",)]),
     }
+    denoiser = next((t for t in TRANSFORMER_BASES if bases == [t]), None)
+    if denoiser is not None:  # a LoRA of a transformer denoiser: named, not traced
+        name = name.replace(f" ({style} naming)", f" for {denoiser.name}'s transformer ({style} naming)")
+        details["denoiser"] = (f"{denoiser.name}'s transformer ({denoiser.model}), not a U-Net: unetviz does not"
+                               " trace it, and `fit` takes U-Net bases")
     details.update(_metadata(meta))
     key = "dora" if dora else "loha" if "loha" in algos else "lokr" if "lokr" in algos else "lora"
     return Identified(kind=key, name=name, base=named(bases), evidence=evidence, tensors=len(shapes), details=details)
@@ -54,6 +59,13 @@ def network_base(modules: list[NetworkModule]) -> tuple[list[Any], str]:
             algo = m.algo.split("+")[0]
             what = "down-projection" if algo in ("lora", "locon") else f"{ALGOS.get(algo, algo)} factors"
             return by_context(width), f"its attn2.to_k {what} {'read' if 'factors' in what else 'reads'} {width}"
+    for m in modules:
+        # a transformer denoiser (FLUX.1, SD3): a block module that reads its hidden width
+        width = m.in_width or m.in_total
+        denoiser = transformer_base(m.path.replace(".", "_"), width) if m.part == "unet" else None
+        if denoiser is not None:
+            where = m.path if "." in m.path else m.name
+            return [denoiser], f"its {where} down-projection reads {width}, {denoiser.name}'s hidden width"
     te = {m.part: m.in_width for m in modules if m.part != "unet" and m.in_width
           and m.path.replace(".", "_").endswith("self_attn_q_proj")}
     if te:
@@ -67,7 +79,8 @@ def network_base(modules: list[NetworkModule]) -> tuple[list[Any], str]:
 def _block_order(block: str) -> tuple[int, int, str]:
     order = {"conv_in": 0, "time_embedding": 0, "time_embed": 0, "add_embedding": 0, "label_emb": 0,
              "down_blocks": 1, "input_blocks": 1, "mid_block": 2, "middle_block": 2, "up_blocks": 3,
-             "output_blocks": 3, "conv_out": 4, "out": 4}
+             "output_blocks": 3, "conv_out": 4, "out": 4, "transformer_blocks": 1, "double_blocks": 1,
+             "joint_blocks": 1, "single_transformer_blocks": 2, "single_blocks": 2}
     head, _, index = block.partition(".")
     return order.get(head, 5), int(index) if index.isdigit() else 0, head
 

@@ -10,9 +10,10 @@ from ..checkpoints.compare import WeightsCheck
 from ..checkpoints.inspect import SCHEMA, Inspection, to_dict
 from ..checkpoints.kinds import Identified
 
-SHOWN_DETAILS = ("naming", "rank", "algorithms", "modules", "unet_modules", "text_encoder_modules", "blocks",
-                 "text_encoders", "triggers", "conditioning_channels", "zero_convs", "union_modules",
-                 "downscale_factor", "variant", "image_encoder", "reads", "cross_attention_layers", "widths",
+SHOWN_DETAILS = ("denoiser", "naming", "rank", "algorithms", "modules", "unet_modules", "text_encoder_modules",
+                 "blocks", "text_encoders", "triggers", "conditioning_channels", "zero_convs", "union_modules",
+                 "downscale_factor", "variant", "image_encoder", "reads", "face_embedding", "cross_attention_layers",
+                 "lora_rank", "lora_layers", "lora_modules", "context", "class_embedding", "widths",
                  "max_frames", "mid_block", "latent_channels", "width", "layers", "projection", "note")
 """Detail fields the terminal shows, in this order (the JSON has every one)."""
 
@@ -39,7 +40,7 @@ def render_identified(found: Identified, check: WeightsCheck | None, file: str, 
         value = found.details.get(key)
         if value in (None, [], {}, ""):
             continue
-        lines.append(f"  {key.replace('_', ' ')}: {_value(value)}")
+        lines.append(f"  {key.replace('_', ' ')}: {_blocks(value) if key == 'blocks' else _value(value)}")
     meta = found.details.get("metadata")
     if isinstance(meta, dict):
         lines += [f"  metadata {k}: {v}" for k, v in meta.items()]
@@ -49,12 +50,28 @@ def render_identified(found: Identified, check: WeightsCheck | None, file: str, 
                      + (f" in the {check.naming} naming" if check.naming else ""))
         lines += _config(found.config, width)
         lines.append(f"  next: unetviz table --config {file}   (its trace)")
-    else:
+    elif not found.details.get("denoiser"):  # a transformer's LoRA: no U-Net base to fit it to
         if found.details.get("traced_as"):
             lines.append(f"  traced as: unetviz table {found.details['traced_as']}   (the same motion modules on"
                          " their base, as UNetMotionModel)")
         lines.append(f"  next: unetviz fit BASE {file}   (does it load into BASE?)")
     return "\n".join(_wrapped(line, width) for line in lines) + "\n"
+
+
+def _blocks(value: Any) -> str:
+    """Blocks with runs of consecutive indices as ranges (``double_blocks.0-18, single_blocks.0-37``)."""
+    if not isinstance(value, list):
+        return _value(value)
+    out: list[list[Any]] = []  # [head, first, last] runs
+    for block in map(str, value):
+        head, _, index = block.rpartition(".")
+        if head and index.isdigit() and out and out[-1][0] == head and out[-1][2] == int(index) - 1:
+            out[-1][2] = int(index)
+        elif head and index.isdigit():
+            out.append([head, int(index), int(index)])
+        else:
+            out.append([block, None, None])
+    return ", ".join(h if a is None else f"{h}.{a}" if a == b else f"{h}.{a}-{b}" for h, a, b in out)
 
 
 def _value(value: Any) -> str:

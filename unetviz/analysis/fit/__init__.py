@@ -40,6 +40,12 @@ def _check(base: BaseModel, path: Path) -> AddOn:
 
 
 def _checked(base: BaseModel, path: Path, found: Identified, shapes: dict[str, Shape]) -> AddOn:
+    denoiser = found.details.get("denoiser")
+    if denoiser:  # a LoRA of a transformer denoiser (FLUX.1, SD3): no U-Net module is its
+        return AddOn(file=path.name, found=found,
+                     clashes=(Clash(module="", key=path.name, what="kind", file=found.base, base="a U-Net"),),
+                     notes=(f"a LoRA for {denoiser.split(', not a U-Net')[0]}, not a U-Net: it cannot load into"
+                            f" {base.model}'s U-Net",))
     if found.kind in NETWORK_KINDS:
         return check_network(base, path.name, found, shapes)
     check = CHECKS.get(found.kind)
