@@ -105,3 +105,27 @@ def test_json_says_where_the_length_changes() -> None:
     pool = next(d for d in layers if d["path"] == "add_embedding.pool" and d["type"] == "AttentionPooling")
     assert (pool["tokens"], pool["out_tokens"], pool["out_elements"]) == (77, 1, 4096)
     assert sum("out_tokens" in d for d in layers) == 1
+
+
+@pytest.mark.parametrize("name", ["if-i-xl", "unetr-2d"])
+def test_an_observed_trace_counts_what_each_layer_writes(name: str) -> None:
+    """The hooked observer reads the same out-elements from the real module: the rows that change the sequence
+    length say so, as the symbolic trace does."""
+    from unetviz.families import lookup
+    from unetviz.live.upstream import family_module
+    from unetviz.tracing import resolve, trace_config
+
+    source, size, changing = CASES[name]
+    config, preset = resolve(source())
+    ours = trace_config(config, size, preset)
+    family, kwargs = lookup(config)
+    adapter = family_module(family)
+    model = adapter.build(family.model if family.classes else None, dict(kwargs))
+    args, kw = adapter.inputs(model, ours)
+    seen = unetviz.trace(model, input=tuple(args), observe_only=True, **kw)
+    _, real = _real_outputs(source(), size)
+    rows = [x for x in seen.layers if not is_free(x) and x.path in real]
+    assert len(rows) > 20
+    assert [(x.path, layer_out_elements(x), real[x.path]) for x in rows if layer_out_elements(x) != real[x.path]] == []
+    assert {x.path: x.out_tokens for x in seen.layers if x.out_tokens and not is_free(x)} == \
+        {p: out for p, (_, out) in changing.items()}

@@ -138,4 +138,15 @@ def finish_layer(module: nn.Module, row: Layer, out: torch.Tensor | None, rank: 
     # a module fed a map that returns tokens (UNETR's patch embedding: DxHxW in, (B, N, C) out) has no out size
     if not _is_sequence(module, out, rank) and (row.in_size is not None or _channel_first(module, out, rank)):
         out_size = _size(out)
-    return replace(row, out_channels=out_c, out_size=out_size)
+    return replace(row, out_channels=out_c, out_size=out_size, out_tokens=_out_tokens(module, row, out, rank,
+                                                                                       out_size))
+
+
+def _out_tokens(module: nn.Module, row: Layer, out: torch.Tensor | None, rank: int,
+                out_size: Size | None) -> int | None:
+    """The output's sequence length where it is not the input's (``Layer.out_tokens``): a pooling of tokens into one
+    vector (AttentionPooling: 77 -> 1, a (B, C) output), a map read into patch tokens; None otherwise."""
+    if out is None or out_size is not None or out.dim() < 2:
+        return None
+    written = 1 if out.dim() == 2 else int(out.shape[1]) if _is_sequence(module, out, rank) else None
+    return written if written is not None and written != (row.tokens or 1) else None
