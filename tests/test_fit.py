@@ -106,7 +106,7 @@ def test_other_bases_and_widths_do_not_fit(files: dict[str, Path]) -> None:
     whats = _whats(d)
     assert code == 1 and ("context width", 768, 2048) in whats and ("residual count", 12, 9) in whats
     code, d, _ = fit("sdxl", files["ip15"])
-    assert code == 1 and ("in-width", 768, 2048) in _whats(d)
+    assert code == 1 and ("context width", 768, 2048) in _whats(d)
     code, d, _ = fit("sdxl", files["motion"])
     assert code == 1 and ("levels", 4, 3) in _whats(d)
     code, d, _ = fit("sd15", files["t2ixl"])
@@ -182,10 +182,9 @@ def test_control_lora_faceid_and_open_clip_on_another_base(files: dict[str, Path
     assert (clash["what"], clash["file"], clash["base"]) == ("in-width", 2048, 768)
     assert "label_emb.0.0" in d["files"][0]["dropped"]  # SD 1.x has no class embedding
     assert "attn2.to_k reads 2048 where the base has 768" in text
-    code, d, text = fit("sdxl", files["faceid15"])
-    lora = [c for c in d["files"][0]["clashes"] if c["file_key"].endswith("to_k_lora.down.weight")
-            and ".attn2." in c["module"]]
-    assert code == 1 and lora and {(c["file"], c["base"]) for c in lora} == {(768, 2048)}
+    code, d, text = fit("sdxl", files["faceid15"])  # numbered over SD 1.5's 32 attentions: no layer named
+    assert code == 1 and _whats(d) == {("cross-attention layers", 16, 70), ("context width", 768, 2048)}
+    assert "per-layer widths not compared" in " ".join(text.split())
     if "clip_h" in files:
         code, d, _ = fit("sdxl", files["clip_h"])
         c = d["files"][0]["clashes"]
@@ -202,3 +201,15 @@ def test_a_transformer_lora_on_a_unet_says_so(files: dict[str, Path], name: str,
     line = " ".join(text.split())
     assert f"note: a LoRA for {model}'s transformer (" in line and "not a U-Net: it cannot load into SDXL base's" \
         " U-Net" in line and "shape clashes" not in text
+
+
+def test_a_faceid_lora_pair_of_another_width_is_named(files: dict[str, Path], tmp_path: Path) -> None:
+    """FaceID's LoRA on each attention processor is held to the base attention the index names: an SD 1.5 FaceID
+    whose attn2 to_k_lora reads 1024 (an SD 2.x file's context) clashes at each attn2.to_k."""
+    shapes = read_shapes(files["faceid15"])
+    wrong = {k: (s[0], 1024) if k.endswith("to_k_lora.down.weight") and s[1] == 768 else s for k, s in shapes.items()}
+    code, d, _ = fit("sd15", F.write(tmp_path / "faceid_wrong.safetensors", wrong))
+    clashes = d["files"][0]["clashes"]
+    assert code == 1 and len(clashes) == 16
+    assert {(c["module"].rsplit(".", 1)[-1], c["what"], c["file"], c["base"]) for c in clashes} == {
+        ("to_k", "in-width", 1024, 768)}

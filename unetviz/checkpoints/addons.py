@@ -235,7 +235,9 @@ def read_text_encoder(shapes: Mapping[str, Shape], meta: Mapping[str, str], anch
                "projection": any(k.startswith("text_projection") for k in mine),
                "encoder": enc.name if enc else None}
     return Identified(kind="text-encoder", name=enc.name if enc else f"text encoder ({width} wide)",
-                      base=named(bases), evidence=f"its token embedding is {width} wide", tensors=len(mine),
+                      base=named(bases), evidence=f"its token embedding is {width} wide" + (
+                          f", under {prefix} (where {named(bases)} keeps it)" if known and bases else ""),
+                      tensors=len(mine),
                       details=details, prefix=prefix)
 
 

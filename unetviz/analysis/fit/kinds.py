@@ -96,8 +96,15 @@ def check_ip_adapter(base: BaseModel, name: str, found: Identified, shapes: dict
     clashes: list[Clash] = []
     targets: list[str] = []
     dropped: list[str] = []
-    cross = sum(1 for p, _ in base.attention if ".attn2." in p)
-    _same(clashes, "", "ip_adapter", "cross-attention layers", len(layers), cross)
+    cross = [(p, s) for p, s in base.attention if ".attn2." in p]
+    _same(clashes, "", "ip_adapter", "cross-attention layers", len(layers), len(cross))
+    notes = [f"image encoder: {found.details.get('image_encoder')}"]
+    if layers and cross and len(layers) != len(cross):
+        # numbered over another model's attentions: index i is no layer of this base, so only the context
+        # every to_k_ip reads is compared (once), and no layer is named
+        _same(clashes, "", "to_k_ip", "context width", found.details.get("context"), cross[0][1][1])
+        notes.append("its layers are numbered over another model's attentions: per-layer widths not compared")
+        return AddOn(file=name, found=found, clashes=tuple(clashes), notes=tuple(notes))
     for index, shape in layers:
         key = f"ip_adapter.{index}.to_k_ip"
         if index >= len(base.attention):
@@ -109,7 +116,7 @@ def check_ip_adapter(base: BaseModel, name: str, found: Identified, shapes: dict
         _same(clashes, path, key, "out-width", shape[0], theirs[0])
     _ip_lora(base, shapes, dropped, clashes)
     return AddOn(file=name, found=found, targets=tuple(targets), dropped=tuple(dropped), clashes=tuple(clashes),
-                 notes=(f"image encoder: {found.details.get('image_encoder')}",))
+                 notes=tuple(notes))
 
 
 _IP_LORA = re.compile(r"^ip_adapter\.(\d+)\.to_(q|k|v|out)_lora\.(down|up)\.weight$")
