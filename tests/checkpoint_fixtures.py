@@ -303,9 +303,14 @@ def flux(original: bool = False) -> Any:
         return upstream("diffusers").FluxTransformer2DModel()
 
 
-def sd3(original: bool = False) -> Any:
-    """SD3 medium's transformer: diffusers' SD3Transformer2DModel, or ComfyUI's MMDiT (Stability's names:
-    ``joint_blocks.N.x_block.attn.qkv``), on meta."""
+SD35_LARGE: dict[str, Any] = {
+    # stabilityai/stable-diffusion-3.5-large transformer/config.json: what differs from SD3 medium's
+    "num_layers": 38, "num_attention_heads": 38, "caption_projection_dim": 2432, "qk_norm": "rms_norm"}
+
+
+def sd3(original: bool = False, large: bool = False) -> Any:
+    """SD3 medium's (or SD3.5 large's) transformer: diffusers' SD3Transformer2DModel, or ComfyUI's MMDiT
+    (Stability's names: ``joint_blocks.N.x_block.attn.qkv``; medium only), on meta."""
     if original:
         from unetviz.live.upstream import comfy
 
@@ -316,7 +321,7 @@ def sd3(original: bool = False) -> Any:
                 in_channels=16, depth=24, adm_in_channels=2048, pos_embed_max_size=192, out_channels=16,
                 context_embedder_config=context, num_patches=192 * 192)
     with torch.device("meta"):
-        return upstream("diffusers").SD3Transformer2DModel(**SD3_MEDIUM)
+        return upstream("diffusers").SD3Transformer2DModel(**{**SD3_MEDIUM, **(SD35_LARGE if large else {})})
 
 
 CONTROL_LORA_FULL = ("input_hint_block.", "zero_convs.", "middle_block_out.")

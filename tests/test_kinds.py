@@ -122,6 +122,8 @@ OTHERS: dict[str, tuple[Callable[[], F.Shapes], str, str, str]] = {
                             "LoRA for FLUX.1's transformer (kohya"),
     "SD3 LoRA (diffusers/peft)": (lambda: F.peft(F.sd3(), "transformer."), "lora", "SD3 medium / SD3.5 medium",
                                   "SD3 medium / SD3.5 medium's transformer"),
+    "SD3.5 large LoRA (diffusers/peft)": (lambda: F.peft(F.sd3(large=True), "transformer."), "lora", "SD3.5 large",
+                                          "SD3.5 large's transformer (peft"),
     "SD3 LoRA (kohya)": (lambda: F.kohya(F.sd3(original=True), "lora_unet", ("JointBlock",)), "lora",
                          "SD3 medium / SD3.5 medium", "transformer (kohya"),
     "Control-LoRA SDXL": (lambda: F.control_lora(F.ldm_kwargs("sdxl-sgm")), "control-lora", "SDXL base",
@@ -293,8 +295,8 @@ def test_transformer_bases_are_declared_from_the_real_models() -> None:
     say) and of ComfyUI's (the original names)."""
     from unetviz.checkpoints.bases import TRANSFORMER_BASES
 
-    flux, sd3, _ = TRANSFORMER_BASES
-    for record, model in ((flux, F.flux()), (sd3, F.sd3())):
+    flux, sd3, large = TRANSFORMER_BASES
+    for record, model in ((flux, F.flux()), (sd3, F.sd3()), (large, F.sd3(large=True))):
         assert type(model).__name__ == record.model
         assert model.config.num_attention_heads * model.config.attention_head_dim == record.hidden
         for diffusers, _, count in record.blocks:
