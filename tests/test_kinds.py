@@ -288,6 +288,7 @@ def test_other_kinds_json_and_80_columns(tmp_path: Path, case: str, built: dict[
     if case == "FLUX.1 LoRA (kohya)":
         assert "lora_unet_double_blocks_0_img_attn_qkv" in text.split()  # a key is never cut
         assert "blocks: double_blocks.0-18, single_blocks.0-37" in text
+        assert "transformer modules: 304" in text and "unet modules" not in text
 
 
 def test_transformer_bases_are_declared_from_the_real_models() -> None:

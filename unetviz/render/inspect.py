@@ -40,7 +40,8 @@ def render_identified(found: Identified, check: WeightsCheck | None, file: str, 
         value = found.details.get(key)
         if value in (None, [], {}, ""):
             continue
-        lines.append(f"  {key.replace('_', ' ')}: {_blocks(value) if key == 'blocks' else _value(value)}")
+        label = "transformer modules" if key == "unet_modules" and found.details.get("denoiser") else key
+        lines.append(f"  {label.replace('_', ' ')}: {_blocks(value) if key == 'blocks' else _value(value)}")
     meta = found.details.get("metadata")
     if isinstance(meta, dict):
         lines += [f"  metadata {k}: {v}" for k, v in meta.items()]
