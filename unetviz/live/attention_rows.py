@@ -76,19 +76,20 @@ class AttentionRows:
         opened = self.open.pop(path, None)
         if opened is not None and ts and tuple(ts[0].shape) == opened[1]:
             i = opened[0]
-            per = layers[i].batch * (layers[i].tokens or 1) * (layers[i].kv_tokens or 1)
+            # a row's figures are a sample's: torch counted every sample of the batch
+            per = self.batch * layers[i].batch * (layers[i].tokens or 1) * (layers[i].kv_tokens or 1)
             if macs % per == 0:  # attn·v: weights of the scores' shape, the value width of every head
                 layers[i] = replace(layers[i], out_channels=macs // per)
                 return
         rows, tq, tk = int(result.shape[0]), int(result.shape[-2]), int(result.shape[-1])
-        batch = rows // self.batch or 1
-        self._new(layers, path, rows, _prod(result.shape[1:-2]), tq, tk, macs // (batch * tq * tk), 0, macs)
+        self._new(layers, path, rows, _prod(result.shape[1:-2]), tq, tk, macs // (rows * tq * tk), 0, macs)
         if layers[-1].tokens == tq:
             self.open[path] = (len(layers) - 1, tuple(int(d) for d in result.shape))
 
     def _new(self, layers: list[Layer], path: str, rows: int, heads: int, tq: int, tk: int, in_c: int, out_c: int,
              macs: int) -> None:
         batch = rows // self.batch or 1
+        macs //= self.batch  # torch counted the whole batch; a row holds one sample's
         if batch * tq * tk * (in_c + out_c) != macs:  # a reading that misses torch's count: one row of its MACs
             in_c, out_c, tq, tk, batch, heads = macs, 0, 1, 1, 1, 1
         windows = f", {batch} windows" if batch > 1 else ""
