@@ -15,16 +15,9 @@ from unetviz.core.quantities import layer_macs  # noqa: E402
 
 def _observed(preset: str, batch: int) -> tuple[unetviz.Trace, unetviz.Trace]:
     """(the symbolic trace, the real model observed with the adapter's inputs repeated to ``batch`` samples)."""
-    from unetviz.families import lookup
-    from unetviz.live.upstream import family_module
-    from unetviz.tracing import resolve, trace_config
+    from test_out_tokens import real_model
 
-    config, name = resolve(preset)
-    ours = trace_config(config, None, name)
-    family, kwargs = lookup(config)
-    adapter = family_module(family)
-    model = adapter.build(family.model if family.classes else None, dict(kwargs))
-    args, kw = adapter.inputs(model, ours)
+    ours, model, args, kw = real_model(preset, None)
 
     def rebatch(x: object) -> object:
         if isinstance(x, torch.Tensor) and x.dim() >= 1:

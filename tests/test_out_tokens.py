@@ -37,8 +37,9 @@ def test_attention_pooling_writes_one_vector() -> None:
     assert row.tokens == 77 and getattr(row, "out_tokens", None) == row.written_tokens == 1
 
 
-def _real_outputs(source: Any, size: str | None) -> tuple[unetviz.Trace, dict[str, int]]:
-    """(our trace, module path -> numel per sample of the tensor it first returns) from the real model on meta."""
+def real_model(source: Any, size: str | None) -> tuple[unetviz.Trace, Any, tuple[Any, ...], dict[str, Any]]:
+    """(our trace, the real model built on meta by its upstream adapter, the positional and keyword inputs the
+    adapter feeds it for our trace's size)."""
     from unetviz.families import lookup
     from unetviz.live.upstream import family_module
     from unetviz.tracing import resolve, trace_config
@@ -49,6 +50,12 @@ def _real_outputs(source: Any, size: str | None) -> tuple[unetviz.Trace, dict[st
     adapter = family_module(family)
     model = adapter.build(family.model if family.classes else None, dict(kwargs))
     args, kw = adapter.inputs(model, ours)
+    return ours, model, tuple(args), dict(kw)
+
+
+def _real_outputs(source: Any, size: str | None) -> tuple[unetviz.Trace, dict[str, int]]:
+    """(our trace, module path -> numel per sample of the tensor it first returns) from the real model on meta."""
+    ours, model, args, kw = real_model(source, size)
     batch = int(args[0].shape[0])
     out: dict[str, int] = {}
 
@@ -111,18 +118,9 @@ def test_json_says_where_the_length_changes() -> None:
 def test_an_observed_trace_counts_what_each_layer_writes(name: str) -> None:
     """The hooked observer reads the same out-elements from the real module: the rows that change the sequence
     length say so, as the symbolic trace does."""
-    from unetviz.families import lookup
-    from unetviz.live.upstream import family_module
-    from unetviz.tracing import resolve, trace_config
-
     source, size, changing = CASES[name]
-    config, preset = resolve(source())
-    ours = trace_config(config, size, preset)
-    family, kwargs = lookup(config)
-    adapter = family_module(family)
-    model = adapter.build(family.model if family.classes else None, dict(kwargs))
-    args, kw = adapter.inputs(model, ours)
-    seen = unetviz.trace(model, input=tuple(args), observe_only=True, **kw)
+    _, model, args, kw = real_model(source(), size)
+    seen = unetviz.trace(model, input=args, observe_only=True, **kw)
     _, real = _real_outputs(source(), size)
     rows = [x for x in seen.layers if not is_free(x) and x.path in real]
     assert len(rows) > 20

@@ -3,12 +3,12 @@ by layer and widths. Fitted to the width: lines wrap at spaces, a key or path is
 
 from __future__ import annotations
 
-import textwrap
 from collections import Counter
 from collections.abc import Sequence
 
 from ..analysis.fit import AddOn, Clash, FitReport
 from ..checkpoints.lora import block_of
+from .text import wrapped
 
 SHOWN = 8
 """Clash groups and dropped names shown per file (``--format json`` lists all)."""
@@ -25,7 +25,7 @@ def render_fit(report: FitReport, width: int) -> str:
         lines += _addon(a)
     verdict = "they fit" if report.ok else "they do not fit"
     lines.append(f"{verdict}: {sum(a.ok for a in report.addons)} of {len(report.addons)} files load cleanly")
-    return "\n".join(_wrapped(line, width) for line in lines) + "\n"
+    return "\n".join(wrapped(line, width) for line in lines) + "\n"
 
 
 def _addon(a: AddOn) -> list[str]:
@@ -124,10 +124,3 @@ def _groups(clashes: Sequence[Clash]) -> dict[tuple[str, str], tuple[int, str | 
         first.setdefault(key, c.module if is_path else None)
     return {k: (n, first[k]) for k, n in counts.items()}
 
-
-def _wrapped(line: str, width: int) -> str:
-    if len(line) <= width:
-        return line
-    indent = " " * (len(line) - len(line.lstrip()) + 2)
-    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
-                                   break_on_hyphens=False))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from typing import Any
 
 from ..checkpoints.compare import WeightsCheck
 from ..checkpoints.inspect import SCHEMA, Inspection, to_dict
 from ..checkpoints.kinds import Identified
+from .text import wrapped
 
 SHOWN_DETAILS = ("denoiser", "naming", "rank", "algorithms", "modules", "unet_modules", "text_encoder_modules",
                  "blocks", "text_encoders", "triggers", "conditioning_channels", "zero_convs", "union_modules",
@@ -56,7 +56,7 @@ def render_identified(found: Identified, check: WeightsCheck | None, file: str, 
             lines.append(f"  traced as: unetviz table {found.details['traced_as']}   (the same motion modules on"
                          " their base, as UNetMotionModel)")
         lines.append(f"  next: unetviz fit BASE {file}   (does it load into BASE?)")
-    return "\n".join(_wrapped(line, width) for line in lines) + "\n"
+    return "\n".join(wrapped(line, width) for line in lines) + "\n"
 
 
 def _blocks(value: Any) -> str:
@@ -129,13 +129,5 @@ def render_inspection(found: Identified, check: WeightsCheck, file: str, width: 
                      + ("" if found.model_type else "; nor the prediction type") + ", nor the native resolution")
     lines += _config(unet.config, width)
     lines.append(f"  next: unetviz table --config {file}   (the trace of this config)")
-    return "\n".join(_wrapped(line, width) for line in lines) + "\n"
+    return "\n".join(wrapped(line, width) for line in lines) + "\n"
 
-
-def _wrapped(line: str, width: int) -> str:
-    """A sentence wrapped at spaces to ``width`` (continuations indented); a long path or key stays whole."""
-    if len(line) <= width:
-        return line
-    indent = " " * (len(line) - len(line.lstrip()) + 2)
-    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
-                                   break_on_hyphens=False))

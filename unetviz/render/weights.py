@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..checkpoints.compare import LIST_MAX, PREFIXES, WeightsCheck, check_weights
 from ..core.records import Trace, Weights, numel
+from .text import wrapped
 
 __all__ = ["PREFIXES", "WeightsCheck", "check_weights", "render_check", "render_weights"]
 
@@ -40,15 +41,6 @@ def _listed(label: str, items: list[str]) -> list[str]:
     return [*items[:LIST_MAX], f"  ... and {len(items) - LIST_MAX} more {label} (--format json lists all)"]
 
 
-def _wrapped(line: str, width: int) -> str:
-    if len(line) <= width:
-        return line
-    import textwrap
-
-    indent = " " * (len(line) - len(line.lstrip()) + 2)
-    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
-                                   break_on_hyphens=False))
-
 
 def _hints(result: WeightsCheck) -> list[str]:
     """Why it does not match: what the file is, when that is known; another naming only if one is untried."""
@@ -80,7 +72,7 @@ def render_check(result: WeightsCheck, source: str, width: int = 120) -> str:
         lines.append(f"  {result.other} other tensors in the file (outside {result.prefix!r}: other components)"
                      " set aside")
     lines += _hints(result)
-    lines = [_wrapped(line, width) for line in lines]  # sentences; the key lines below stay whole
+    lines = [wrapped(line, width) for line in lines]  # sentences; the key lines below stay whole
     lines += _listed("missing", [f"  missing     {k} {list(s)}" for k, s in result.missing])
     lines += _listed("unexpected", [f"  unexpected  {k} {list(s)}" for k, s in result.unexpected])
     lines += _listed("with another shape", [f"  shape       {k}: model {list(a)}, file {list(b)}"
