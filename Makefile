@@ -64,6 +64,8 @@ demo: $(CORE)
 	@echo "  unetviz table sdxl --depth blocks # one row per block"
 	@echo "  unetviz table sd15 --depth layers # every layer"
 	@echo "  unetviz graph sd15 -o sd15.svg    # the U as a diagram (needs Graphviz's dot: make dot)"
+	@echo "  unetviz inspect X.safetensors     # which model, LoRA, ControlNet, VAE... is it?"
+	@echo "  unetviz why \"\$$(cat error.txt)\"    # what a shape error means, and the fix"
 	@echo "  make .venv && unetviz verify sd15 # check it against the real diffusers model (~6 GB of torch)"
 
 test: $(FULL) dot playground chromium

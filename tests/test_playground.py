@@ -191,6 +191,11 @@ def test_the_page_traces_sd15_and_follows_layers_per_block() -> None:
         except unetviz.UnetvizError as e:
             message = str(e)
         assert pg.inner_text("#error") == f"error: {message}" and "\n" not in message
+        # the link now holds the bad value: opened afresh, it shows the error and the fields, the value in its own
+        pg.reload()
+        pg.wait_for_selector("#error:not([hidden])")
+        assert pg.inner_text("#error") == f"error: {message}"
+        assert pg.input_value('textarea[data-key="layers_per_block"]') == "abc"
         assert not blocked, blocked
 
 
@@ -225,6 +230,9 @@ def test_bridge_answers_the_view_or_the_one_line_error() -> None:
     with pytest.raises(unetviz.UnetvizError) as e:
         unetviz.trace({**config, "cross_attention_dim": "wide"})
     assert bad == str(e.value)
+    # a config that does not trace keeps its fields, the bad value in its own
+    knobs = json.loads(b.run(json.dumps({**presets["sd15"], "layers_per_block": "abc"}), "sd15"))["controls"]["knobs"]
+    assert {"key": "layers_per_block", "label": "layers per block", "value": "abc", "given": True} in knobs
 
 
 def test_levels_add_and_remove_the_deepest_level() -> None:

@@ -45,6 +45,7 @@ function trace({ levels = 0, fromJson = false } = {}) {
   const py = performance.now() - t;
   if (answer.error) {
     showError(answer.error);
+    if (answer.controls) controls(answer.controls);  // the fields of the preset's keys, the bad value in its field
     if (!fromJson) $("json").value = pretty(state.config);
     if (!$("knobs").children.length) $("json-box").open = true;  // nothing traced yet: the JSON is what to fix
     writeHash();

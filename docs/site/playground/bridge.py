@@ -56,7 +56,23 @@ def run(config_text: str, preset: str = "", size: str = "", detail: str = "units
             t = replace(t, preset=f"{start} (edited)")
         return json.dumps({"view": view(t, detail), "controls": controls(t, config), "config": config})
     except UnetvizError as e:
-        return json.dumps({"error": str(e)})
+        answer: dict[str, Any] = {"error": str(e)}
+        knobs = _controls_of(config_text, preset)
+        if knobs is not None:  # the fields stay, holding the bad value, so it can be mended where it was typed
+            answer["controls"] = knobs
+        return json.dumps(answer)
+
+
+def _controls_of(config_text: str, preset: str) -> dict[str, Any] | None:
+    """The controls of a config that does not trace, read against the preset it started from (which keys the
+    model has, their defaults); None when the text is no JSON object or there is no such preset."""
+    if preset not in unetviz.PRESETS:
+        return None
+    try:
+        config = _read(config_text)
+        return controls(trace_config(_plain(unetviz.PRESETS[preset].config), None, preset=preset), config)
+    except UnetvizError:
+        return None
 
 
 def clear() -> None:
